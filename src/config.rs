@@ -1,0 +1,487 @@
+//! Layered configuration (contract §2).
+//!
+//! Layers, later wins: the embedded `config/default.toml`, `config/default.toml` on disk,
+//! `config/<LATCHKEY_ENV>.toml` (embedded, then on disk), an optional `--config <file>`, then
+//! `LATCHKEY__<SECTION>__<KEY>` environment variables. The files are embedded so that the
+//! binary starts with nothing beside it; the copies on disk let an operator change a value
+//! without rebuilding.
+//!
+//! Validation happens once, here, so that the rest of the program can trust every value and a
+//! bad one stops start-up with a single line that names the key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ::config::{Config, Environment as EnvSource, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+const EMBEDDED: [(&str, &str); 4] = [
+    ("default", include_str!("../config/default.toml")),
+    ("development", include_str!("../config/development.toml")),
+    ("test", include_str!("../config/test.toml")),
+    ("production", include_str!("../config/production.toml")),
+];
+
+/// A configuration that cannot be used. The message is one line that names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn key(key: &str, problem: impl std::fmt::Display) -> Self {
+        Self(format!("{key}: {problem}"))
+    }
+}
+
+/// Which of the three shipped environments the process runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Production => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "development" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" => Ok(Self::Production),
+            other => Err(ConfigError::key(
+                "LATCHKEY_ENV",
+                format!("unknown environment `{other}` (development, test or production)"),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(skip, default = "default_environment")]
+    pub environment: Environment,
+    pub log: LogSettings,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub session: SessionSettings,
+    pub cors: CorsSettings,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    #[serde(default)]
+    pub login: LoginSettings,
+    pub vision: VisionSettings,
+    pub plans: PlansSettings,
+    #[serde(default)]
+    pub billing: BillingSettings,
+}
+
+fn default_environment() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub public_url: Url,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Kept secret: a PostgreSQL URL usually carries a password.
+    pub url: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// Kept secret: a Redis URL may carry a password.
+    pub url: SecretString,
+    pub key_prefix: String,
+    pub pool_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    Redis,
+    Memory,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameSite {
+    None,
+    Lax,
+    Strict,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub store: StoreKind,
+    pub cookie_name: String,
+    pub csrf_cookie_name: String,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_timeout: Duration,
+    pub same_site: SameSite,
+    pub partitioned: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Oidc,
+    Github,
+}
+
+/// One sign-in provider. `google` is OpenID Connect and `github` plain OAuth 2 unless `kind`
+/// says otherwise; any other name must say `kind = "oidc"`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProviderSettings {
+    pub kind: Option<ProviderKind>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub issuer: Option<Url>,
+    pub auth_url: Option<Url>,
+    pub token_url: Option<Url>,
+    pub api_url: Option<Url>,
+}
+
+impl ProviderSettings {
+    /// A provider without a client id is off (its routes answer 404).
+    pub fn is_enabled(&self) -> bool {
+        self.client_id.as_deref().is_some_and(|id| !id.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LoginSettings {
+    pub success_redirect: Option<Url>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VisionSettings {
+    pub base_url: Url,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+    pub prompt: String,
+    pub max_image_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlansSettings {
+    pub free: FreePlanSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FreePlanSettings {
+    pub daily_ocr_limit: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BillingSettings {
+    pub stripe_webhook_secret: Option<SecretString>,
+}
+
+/// Where the layers come from. `Default` reads the process environment, which is what the
+/// binary wants; tests build one by hand so they never depend on the variables of the shell
+/// that runs them.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub environment: Option<String>,
+    pub config_dir: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub env_vars: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// The layers as the process sees them: `LATCHKEY_ENV`, `LATCHKEY_CONFIG_DIR` (default
+    /// `config`) and every `LATCHKEY__*` variable.
+    pub fn from_process(config_file: Option<PathBuf>) -> Self {
+        Self {
+            environment: std::env::var("LATCHKEY_ENV").ok(),
+            config_dir: std::env::var_os("LATCHKEY_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config")),
+            config_file,
+            env_vars: std::env::vars()
+                .filter(|(k, _)| k.starts_with("LATCHKEY__"))
+                .collect(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads every layer and validates the result.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let environment: Environment = sources
+            .environment
+            .as_deref()
+            .unwrap_or("development")
+            .parse()?;
+        let mut builder = Config::builder();
+        for name in ["default", environment.as_str()] {
+            builder = add_layer(builder, name, &sources.config_dir);
+        }
+        if let Some(file) = &sources.config_file {
+            if !file.is_file() {
+                return Err(ConfigError::key(
+                    "--config",
+                    format!("cannot read {}", file.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(file.as_path()).format(FileFormat::Toml));
+        }
+        let env = EnvSource::with_prefix("LATCHKEY")
+            .prefix_separator("__")
+            .separator("__")
+            .list_separator(",")
+            .with_list_parse_key("cors.allowed_origins")
+            .try_parsing(true)
+            .source(Some(sources.env_vars.clone().into_iter().collect()));
+        let config = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        let mut settings: Settings = config
+            .try_deserialize()
+            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        settings.environment = environment;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+
+        for origin in &self.cors.allowed_origins {
+            validate_origin(origin)?;
+        }
+        validate_database_url(self.database.url.expose_secret())?;
+        validate_redis_url(self.redis.url.expose_secret())?;
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return Err(ConfigError::key(
+                "redis.key_prefix",
+                "must not contain `{` or `}` (they would change Redis Cluster hash slots)",
+            ));
+        }
+        if self.redis.pool_size == 0 {
+            return Err(ConfigError::key("redis.pool_size", "must be at least 1"));
+        }
+        self.validate_session()?;
+        self.validate_providers()?;
+        if self.environment == Environment::Production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    fn validate_session(&self) -> Result<(), ConfigError> {
+        let s = &self.session;
+        for (key, name) in [
+            ("session.cookie_name", &s.cookie_name),
+            ("session.csrf_cookie_name", &s.csrf_cookie_name),
+        ] {
+            let valid = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !valid {
+                return Err(ConfigError::key(
+                    key,
+                    "letters, digits, `-`, `_` and `.` only",
+                ));
+            }
+        }
+        if s.cookie_name == s.csrf_cookie_name {
+            return Err(ConfigError::key(
+                "session.csrf_cookie_name",
+                "must differ from session.cookie_name",
+            ));
+        }
+        if s.idle_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::key(
+                "session.idle_timeout",
+                "must be at least 1s",
+            ));
+        }
+        if s.absolute_timeout < s.idle_timeout {
+            return Err(ConfigError::key(
+                "session.absolute_timeout",
+                "must not be shorter than session.idle_timeout",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_providers(&self) -> Result<(), ConfigError> {
+        for (name, p) in &self.providers {
+            let valid_name = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid_name {
+                return Err(ConfigError::key(
+                    &format!("providers.{name}"),
+                    "provider names are lowercase letters, digits and `-`",
+                ));
+            }
+            if self.provider_kind(name).is_none() {
+                return Err(ConfigError::key(
+                    &format!("providers.{name}.kind"),
+                    "must be \"oidc\" for a provider other than google and github",
+                ));
+            }
+            if p.is_enabled() && p.client_secret.is_none() {
+                return Err(ConfigError::key(
+                    &format!("providers.{name}.client_secret"),
+                    "is required when client_id is set",
+                ));
+            }
+            if p.is_enabled() && self.provider_kind(name) == Some(ProviderKind::Oidc) {
+                if p.issuer.is_none() {
+                    return Err(ConfigError::key(
+                        &format!("providers.{name}.issuer"),
+                        "is required for an OpenID Connect provider",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Production refuses what is only safe on a developer's machine.
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.session.store == StoreKind::Memory {
+            return Err(ConfigError::key(
+                "session.store",
+                "`memory` is for a single development process; production needs `redis`",
+            ));
+        }
+        if self.server.public_url.scheme() != "https" {
+            return Err(ConfigError::key(
+                "server.public_url",
+                "must be an https:// URL in production",
+            ));
+        }
+        if self.vision.api_key.is_none() {
+            return Err(ConfigError::key(
+                "vision.api_key",
+                "is required in production (set LATCHKEY__VISION__API_KEY)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The kind of a configured provider: explicit, or implied by the two built-in names.
+    pub fn provider_kind(&self, name: &str) -> Option<ProviderKind> {
+        let provider = self.providers.get(name)?;
+        provider.kind.or(match name {
+            "google" => Some(ProviderKind::Oidc),
+            "github" => Some(ProviderKind::Github),
+            _ => None,
+        })
+    }
+}
+
+fn add_layer(
+    mut builder: ::config::ConfigBuilder<::config::builder::DefaultState>,
+    name: &str,
+    dir: &Path,
+) -> ::config::ConfigBuilder<::config::builder::DefaultState> {
+    if let Some((_, text)) = EMBEDDED.iter().find(|(n, _)| *n == name) {
+        builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+    }
+    let on_disk = dir.join(format!("{name}.toml"));
+    builder.add_source(File::from(on_disk).format(FileFormat::Toml).required(false))
+}
+
+/// An allowed CORS origin is exactly `scheme://host[:port]`: no wildcard, path or trailing
+/// slash, because the browser compares the `Origin` header byte for byte.
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    let fail = |why: &str| ConfigError::key("cors.allowed_origins", format!("`{origin}` {why}"));
+    if origin.contains('*') {
+        return Err(fail("is a wildcard; list exact origins"));
+    }
+    let url =
+        Url::parse(origin).map_err(|_| fail("is not an origin like https://app.example.com"))?;
+    if url.host_str().is_none() || url.cannot_be_a_base() {
+        return Err(fail("has no host"));
+    }
+    if url.origin().ascii_serialization() != origin
+        && format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default()) != origin
+    {
+        return Err(fail(
+            "must be a bare origin: scheme://host[:port], no path or trailing slash",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_database_url(raw: &str) -> Result<(), ConfigError> {
+    let url = Url::parse(raw).map_err(|_| ConfigError::key("database.url", "is not a URL"))?;
+    match url.scheme() {
+        "sqlite" | "postgres" | "postgresql" => Ok(()),
+        other => Err(ConfigError::key(
+            "database.url",
+            format!("unsupported scheme `{other}` (sqlite or postgres)"),
+        )),
+    }
+}
+
+fn validate_redis_url(raw: &str) -> Result<(), ConfigError> {
+    let url = Url::parse(raw).map_err(|_| ConfigError::key("redis.url", "is not a URL"))?;
+    match url.scheme() {
+        "redis" | "rediss" => Ok(()),
+        other => Err(ConfigError::key(
+            "redis.url",
+            format!("unsupported scheme `{other}` (redis or rediss)"),
+        )),
+    }
+}
+
+/// config-rs errors can span lines (TOML parse errors quote the source); the contract asks
+/// for one line.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,71 @@
+//! `make run`'s choice of session store on a developer's machine (`serve --dev-store`):
+//! the Redis at `redis.url` when one answers, else a `redis-server` started under `data/`
+//! when that binary is installed, else the in-process `memory` store. It says which in one line.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::process::{Child, Command};
+
+use crate::config::{Settings, StoreKind};
+use crate::session::RedisStore;
+
+/// Keeps a `redis-server` we started alive as long as the server runs; it is killed on drop.
+pub struct DevRedis(#[allow(dead_code)] Option<Child>);
+
+pub async fn choose_store(settings: &mut Settings) -> DevRedis {
+    if settings.session.store == StoreKind::Memory {
+        tracing::info!("session store: memory (as configured)");
+        return DevRedis(None);
+    }
+    if answers(settings.redis.url.expose_secret()).await {
+        tracing::info!("session store: the Redis at redis.url");
+        return DevRedis(None);
+    }
+    match start_redis().await {
+        Some((child, url)) => {
+            tracing::info!(%url, "session store: no Redis answered at redis.url; started redis-server under data/");
+            settings.redis.url = SecretString::from(url);
+            DevRedis(Some(child))
+        }
+        None => {
+            tracing::warn!("session store: no Redis answered and redis-server is not installed; using the in-process memory store");
+            settings.session.store = StoreKind::Memory;
+            DevRedis(None)
+        }
+    }
+}
+
+async fn answers(url: &str) -> bool {
+    match RedisStore::new(url, "", 1, Duration::from_millis(500)) {
+        Ok(store) => crate::session::SessionStore::ping(&store).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn start_redis() -> Option<(Child, String)> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    std::fs::create_dir_all("data").ok()?;
+    let child = Command::new("redis-server")
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--dir", "data", "--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()?;
+    let url = format!("redis://127.0.0.1:{port}");
+    for _ in 0..50 {
+        if answers(&url).await {
+            return Some((child, url));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}

@@ -1,0 +1,157 @@
+//! The HTTP layer's one error type, mapped once to the contract's JSON envelope:
+//! `{"success": false, "error": "<for a person>", "code": "<stable_snake_case>"}`.
+//!
+//! The cause chain of a server-side failure goes to the log; the client gets the envelope only.
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::session::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("You are not signed in, or your session has ended.")]
+    Unauthenticated,
+    #[error("The CSRF token is missing or does not match; fetch /auth/csrf-token and retry.")]
+    CsrfFailed,
+    #[error("Requests from this origin are not allowed.")]
+    OriginNotAllowed,
+    #[error("No such session among yours.")]
+    SessionNotFound,
+    #[error("The session store is unavailable; try again shortly.")]
+    SessionStoreUnavailable(#[source] anyhow::Error),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("Something went wrong on our side.")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::CsrfFailed => "csrf_failed",
+            Self::OriginNotAllowed => "origin_not_allowed",
+            Self::SessionNotFound => "session_not_found",
+            Self::SessionStoreUnavailable(_) => "session_store_unavailable",
+            Self::BadRequest { code, .. } => code,
+            Self::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::SessionStoreUnavailable(e.into()),
+            StoreError::Malformed(_) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::CsrfFailed | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::SessionStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %error_chain(self), "request failed");
+        }
+        let mut res = envelope(status, self.code(), &self.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        res
+    }
+}
+
+/// The error envelope with a status.
+pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
+        .json(json!({ "success": false, "error": message, "code": code }))
+}
+
+/// `error: cause: cause …` on one line, for the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Rewrites errors that actix-web or a middleware produced on its own (unknown route, wrong
+/// method, unreadable body, CORS refusal…) into the envelope, keeping status and headers, so
+/// that no client ever sees a plain-text or empty error body.
+pub fn envelope_framework_errors<B>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (code, message) = describe(status);
+    let (req, original) = res.into_parts();
+    let mut replacement = envelope(status, code, message);
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    let res = ServiceResponse::new(req, replacement).map_into_boxed_body();
+    Ok(ErrorHandlerResponse::Response(
+        res.map_body(|_, b| EitherBody::right(b)),
+    ))
+}
+
+fn describe(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("bad_request", "The request is malformed."),
+        401 => ("unauthenticated", "You are not signed in."),
+        403 => ("forbidden", "This request is not allowed."),
+        404 => ("not_found", "No such route."),
+        405 => (
+            "method_not_allowed",
+            "This route does not take that method.",
+        ),
+        408 => ("request_timeout", "The request took too long to arrive."),
+        411 => ("length_required", "The request needs a Content-Length."),
+        413 => ("payload_too_large", "The request body is too large."),
+        415 => (
+            "unsupported_media_type",
+            "The request body has an unsupported type.",
+        ),
+        431 => ("headers_too_large", "The request headers are too large."),
+        400..=499 => ("bad_request", "The request cannot be served."),
+        503 => (
+            "unavailable",
+            "The service is unavailable; try again shortly.",
+        ),
+        _ => ("internal_error", "Something went wrong on our side."),
+    }
+}

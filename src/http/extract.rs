@@ -1,0 +1,107 @@
+//! Request extractors: the signed-in caller, the CSRF check, the client's address.
+//!
+//! These are ours rather than actix-session's (see `docs/adr/0002-session-extractor.md`): the
+//! store needs the user's id to find the session in one round trip, and revocation needs a
+//! per-user index, neither of which fits actix-session's key-value `SessionStore`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::session::{ClientInfo, Current, SessionToken};
+use crate::state::AppState;
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+/// The session token of the request's session cookie, if it has one of the right shape.
+pub fn session_token(req: &HttpRequest, cookie_name: &str) -> Option<SessionToken> {
+    SessionToken::parse(req.cookie(cookie_name)?.value())
+}
+
+/// The signed-in caller. Rejects with 401 `unauthenticated`, or 503 when the store is down.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Current);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(current) = req.extensions().get::<Current>() {
+            let current = current.clone();
+            return Box::pin(async move { Ok(Self(current)) });
+        }
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = session_token(&req, &state.cookies.session_name)
+                .ok_or(ApiError::Unauthenticated)?;
+            let current = state
+                .sessions
+                .authenticate(&token)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
+            req.extensions_mut().insert(current.clone());
+            Ok(Self(current))
+        })
+    }
+}
+
+/// The double-submit CSRF check: the `X-CSRF-Token` header must equal the CSRF cookie,
+/// compared in constant time. A foreign page can make the browser send the cookie but can
+/// neither read it nor set the header. Put this extractor first in a handler's arguments so
+/// that it runs before any work.
+#[derive(Debug, Clone, Copy)]
+pub struct CsrfVerified;
+
+impl FromRequest for CsrfVerified {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(check_csrf(req).map(|()| CsrfVerified))
+    }
+}
+
+fn check_csrf(req: &HttpRequest) -> Result<(), ApiError> {
+    let state = state(req)?;
+    let cookie = req
+        .cookie(&state.cookies.csrf_name)
+        .ok_or(ApiError::CsrfFailed)?;
+    let header = req.headers().get(CSRF_HEADER).ok_or(ApiError::CsrfFailed)?;
+    let cookie = cookie.value().as_bytes();
+    if cookie.is_empty() || !bool::from(cookie.ct_eq(header.as_bytes())) {
+        return Err(ApiError::CsrfFailed);
+    }
+    Ok(())
+}
+
+/// What the store records about the client: its user agent and address.
+pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    ClientInfo {
+        user_agent: header_str(req.headers(), header::USER_AGENT).to_owned(),
+        ip: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}

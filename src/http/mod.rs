@@ -1,0 +1,9 @@
+//! What every route shares: the error envelope, cookies, extractors and the origin guard.
+
+pub mod cookies;
+pub mod error;
+pub mod extract;
+pub mod origin;
+
+pub use error::ApiError;
+pub use extract::{Authenticated, CsrfVerified};

@@ -1,0 +1,87 @@
+//! Refuses cross-origin writes from origins not on the allowlist, before any work is done.
+//!
+//! CORS only stops a foreign page from *reading* an answer; a form POST or a `fetch` with
+//! `mode: "no-cors"` still reaches the server with the user's cookies. So an unsafe method
+//! (or a CORS preflight) whose `Origin` header is present and not allowed is answered 403
+//! `origin_not_allowed` here. Requests without `Origin` (curl, the CLI, Stripe) pass: they
+//! carry no victim's cookies by a browser's doing.
+//!
+//! It also removes every `Access-Control-*` header from answers to an origin that is not
+//! allowed: actix-cors adds `Access-Control-Allow-Credentials` to every answer, and the
+//! contract says that other origins get no CORS header at all.
+
+use std::collections::HashSet;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+
+use super::error::ApiError;
+
+/// Paths that no browser calls and that prove themselves otherwise (a signed webhook).
+const EXEMPT_PATHS: &[&str] = &["/webhooks/stripe"];
+
+/// The exact origins of `cors.allowed_origins`, as app data for [`refuse_foreign_origins`].
+pub struct AllowedOrigins(HashSet<String>);
+
+impl AllowedOrigins {
+    pub fn new(origins: &[String]) -> Self {
+        Self(origins.iter().cloned().collect())
+    }
+
+    fn allows(&self, req: &ServiceRequest) -> bool {
+        req.headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_some_and(|o| self.0.contains(o))
+    }
+
+    fn refuses(&self, req: &ServiceRequest) -> bool {
+        let unsafe_method = !matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        );
+        let preflight = req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if !(unsafe_method || preflight) || EXEMPT_PATHS.contains(&req.path()) {
+            return false;
+        }
+        match req.headers().get(header::ORIGIN) {
+            None => false,
+            Some(origin) => origin.to_str().map_or(true, |o| !self.0.contains(o)),
+        }
+    }
+}
+
+/// Middleware (`middleware::from_fn`) applying the rules above. Without [`AllowedOrigins`]
+/// registered, no origin is allowed.
+pub async fn origin_policy(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let none = AllowedOrigins(HashSet::new());
+    let data = req.app_data::<web::Data<AllowedOrigins>>().cloned();
+    let allowed: &AllowedOrigins = data.as_ref().map_or(&none, |d| d.get_ref());
+    if allowed.refuses(&req) {
+        let res = ApiError::OriginNotAllowed.error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    let cors_allowed = allowed.allows(&req);
+    let mut res = next.call(req).await?;
+    if !cors_allowed {
+        let headers = res.headers_mut();
+        let cors: Vec<_> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("access-control-"))
+            .cloned()
+            .collect();
+        for name in cors {
+            headers.remove(name);
+        }
+    }
+    Ok(res.map_into_left_body())
+}

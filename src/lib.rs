@@ -1,0 +1,16 @@
+//! latchkey: a login and session server for browser extensions.
+//!
+//! The binary (`src/main.rs`) only parses the command line; everything it runs lives here, so
+//! the integration tests exercise exactly the code that production runs.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod dev;
+pub mod http;
+pub mod routes;
+pub mod session;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

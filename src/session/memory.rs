@@ -1,0 +1,177 @@
+//! The development session store: everything in this process, behind one mutex.
+//!
+//! It keeps the Redis store's semantics (expiry, per-user index, atomic revoke) so that the
+//! shared test suite holds for both, but it is not shared between processes: configuration
+//! refuses it in production.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::store::{
+    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+};
+use super::token::SessionHash;
+
+#[derive(Default)]
+pub struct MemoryStore {
+    users: Mutex<HashMap<Uuid, UserEntry>>,
+}
+
+#[derive(Default)]
+struct UserEntry {
+    sessions: HashMap<SessionHash, Stored>,
+    profile: Option<(Profile, i64)>,
+    counters: BTreeMap<String, u64>,
+}
+
+struct Stored {
+    record: SessionRecord,
+    /// When this entry disappears, as a Redis TTL would make it.
+    expires_ms: i64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn users(&self) -> MutexGuard<'_, HashMap<Uuid, UserEntry>> {
+        // A panic while holding the lock cannot leave a half-written entry (every update is a
+        // single insert or remove), so a poisoned lock is still safe to use.
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl UserEntry {
+    fn drop_expired(&mut self, now_ms: i64) {
+        self.sessions.retain(|_, s| s.expires_ms > now_ms);
+        if matches!(self.profile, Some((_, until)) if until <= now_ms) {
+            self.profile = None;
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, new: &NewSession) -> Result<bool, StoreError> {
+        let now = new.record.created_ms;
+        let mut users = self.users();
+        let user = users.entry(new.user_id).or_default();
+        user.drop_expired(now);
+        if user.sessions.contains_key(&new.hash) {
+            return Ok(false);
+        }
+        user.sessions.insert(
+            new.hash,
+            Stored {
+                record: new.record.clone(),
+                expires_ms: new.record.expires_ms(new.idle_ms),
+            },
+        );
+        let profile_until = user
+            .profile
+            .as_ref()
+            .map_or(new.profile_expiry_ms, |(_, t)| {
+                (*t).max(new.profile_expiry_ms)
+            });
+        user.profile = Some((new.profile.clone(), profile_until));
+        Ok(true)
+    }
+
+    async fn touch(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        params: TouchParams<'_>,
+    ) -> Result<Option<Touched>, StoreError> {
+        let now = params.now_ms;
+        let mut users = self.users();
+        let Some(user) = users.get_mut(&user_id) else {
+            return Ok(None);
+        };
+        user.drop_expired(now);
+        let Some((profile, _)) = user.profile.clone() else {
+            return Ok(None);
+        };
+        let counter = user.counters.get(params.counter).copied().unwrap_or(0);
+        let Some(stored) = user.sessions.get_mut(hash) else {
+            return Ok(None);
+        };
+        if !stored.record.is_live(now, params.idle_ms) {
+            user.sessions.remove(hash);
+            return Ok(None);
+        }
+        if now - stored.record.last_seen_ms >= params.refresh_after_ms {
+            stored.record.last_seen_ms = now;
+            stored.expires_ms = stored.record.expires_ms(params.idle_ms);
+        }
+        Ok(Some(Touched {
+            record: stored.record.clone(),
+            profile,
+            counter,
+        }))
+    }
+
+    async fn list(
+        &self,
+        user_id: Uuid,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError> {
+        let mut users = self.users();
+        let Some(user) = users.get_mut(&user_id) else {
+            return Ok(Vec::new());
+        };
+        user.drop_expired(now_ms);
+        let mut sessions: Vec<_> = user
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.record.is_live(now_ms, idle_ms))
+            .map(|(h, s)| (*h, s.record.clone()))
+            .collect();
+        sessions.sort_by_key(|(_, r)| r.created_ms);
+        Ok(sessions)
+    }
+
+    async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
+        let mut users = self.users();
+        let Some(user) = users.get_mut(&user_id) else {
+            return Ok(0);
+        };
+        let before = user.sessions.len();
+        match which {
+            Revoke::One(hash) => {
+                user.sessions.remove(hash);
+            }
+            Revoke::ByPublicId(id) => user.sessions.retain(|h, _| h.public_id() != *id),
+            Revoke::All => user.sessions.clear(),
+            Revoke::AllExcept(keep) => user.sessions.retain(|h, _| h == keep),
+        }
+        Ok((before - user.sessions.len()) as u64)
+    }
+
+    async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
+        let mut users = self.users();
+        match users.get_mut(&user_id).and_then(|u| u.profile.as_mut()) {
+            Some((cached, _)) => {
+                *cached = profile.clone();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError> {
+        if let Some(user) = self.users().get_mut(&user_id) {
+            user.profile = None;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! Sessions: opaque tokens in a cookie, records in a store (contract §4).
+//!
+//! [`Sessions`] is the policy (timeouts, sliding refresh, token generation) over a
+//! [`SessionStore`] (where records live). HTTP code talks to `Sessions` only.
+
+mod memory;
+mod redis;
+mod store;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use uuid::Uuid;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+pub use self::store::{
+    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+};
+pub use self::token::{random_secret, PublicId, SessionHash, SessionToken};
+
+/// The timeouts a session lives by.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+impl Policy {
+    fn idle_ms(&self) -> i64 {
+        millis(self.idle)
+    }
+
+    /// `last_seen` is written back at most once per this interval (a tenth of the idle
+    /// timeout, at most a minute), so a session in use costs one write a minute, not one per
+    /// request, while the idle expiry stays accurate to within that step.
+    fn refresh_after_ms(&self) -> i64 {
+        (self.idle_ms() / 10).min(60_000)
+    }
+}
+
+/// Who is asking, as the store records it.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: String,
+    pub ip: String,
+}
+
+/// A session that was just started: the token goes into the cookie, once.
+#[derive(Debug)]
+pub struct Started {
+    pub token: SessionToken,
+    pub expires_ms: i64,
+}
+
+/// The signed-in caller of the current request.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub user_id: Uuid,
+    pub hash: SessionHash,
+    pub record: SessionRecord,
+    pub expires_ms: i64,
+    pub profile: Profile,
+    /// Today's usage, read in the same round trip.
+    pub today_count: u64,
+}
+
+/// A session as listed to its owner or an operator.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub hash: SessionHash,
+    pub record: SessionRecord,
+    pub expires_ms: i64,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    policy: Policy,
+}
+
+/// Longest kept user agent: enough to recognise a browser, bounded so a hostile header cannot
+/// bloat every session record.
+const MAX_USER_AGENT: usize = 256;
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, policy: Policy) -> Self {
+        Self { store, policy }
+    }
+
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    pub fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    /// Starts a session for a user whose profile is `profile`.
+    pub async fn start(
+        &self,
+        user_id: Uuid,
+        profile: Profile,
+        client: &ClientInfo,
+    ) -> Result<Started, StoreError> {
+        let now = now_ms();
+        let absolute = now + millis(self.policy.absolute);
+        loop {
+            let token = SessionToken::generate(user_id);
+            let record = SessionRecord {
+                created_ms: now,
+                last_seen_ms: now,
+                absolute_expiry_ms: absolute,
+                user_agent: truncate(&client.user_agent, MAX_USER_AGENT),
+                ip: client.ip.clone(),
+            };
+            let expires_ms = record.expires_ms(self.policy.idle_ms());
+            let new = NewSession {
+                user_id,
+                hash: token.hash(),
+                record,
+                idle_ms: self.policy.idle_ms(),
+                profile: profile.clone(),
+                profile_expiry_ms: absolute,
+            };
+            // A collision of 256-bit tokens does not happen; if it ever did, the existing
+            // session is kept and a new token drawn.
+            if self.store.create(&new).await? {
+                return Ok(Started { token, expires_ms });
+            }
+        }
+    }
+
+    /// The hot path: one store round trip. `None` for an unknown, expired or revoked session.
+    pub async fn authenticate(&self, token: &SessionToken) -> Result<Option<Current>, StoreError> {
+        let user_id = token.user_id();
+        let hash = token.hash();
+        let counter = usage_counter(Utc::now().date_naive());
+        let params = TouchParams {
+            now_ms: now_ms(),
+            idle_ms: self.policy.idle_ms(),
+            refresh_after_ms: self.policy.refresh_after_ms(),
+            counter: &counter,
+        };
+        let Some(touched) = self.store.touch(user_id, &hash, params).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Current {
+            user_id,
+            hash,
+            expires_ms: touched.record.expires_ms(self.policy.idle_ms()),
+            record: touched.record,
+            profile: touched.profile,
+            today_count: touched.counter,
+        }))
+    }
+
+    pub async fn list(&self, user_id: Uuid) -> Result<Vec<Listed>, StoreError> {
+        let idle = self.policy.idle_ms();
+        let sessions = self.store.list(user_id, now_ms(), idle).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|(hash, record)| Listed {
+                hash,
+                expires_ms: record.expires_ms(idle),
+                record,
+            })
+            .collect())
+    }
+
+    pub async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
+        self.store.revoke(user_id, which).await
+    }
+}
+
+/// The name of the per-user counter of vision calls on a UTC day.
+pub fn usage_counter(day: chrono::NaiveDate) -> String {
+    format!("ocr:{}", day.format("%Y%m%d"))
+}
+
+pub fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}

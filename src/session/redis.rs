@@ -1,0 +1,310 @@
+//! The production session store, on Redis (see `docs/sessions.md` for the key layout).
+//!
+//! Every key of a user carries the hash tag `{u:<user id>}`, so all of them sit in one Redis
+//! Cluster slot and each operation is one Lua script on one slot: atomic, and one round trip.
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use redis::{ErrorKind, RedisError, Script};
+use uuid::Uuid;
+
+use super::store::{
+    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+};
+use super::token::SessionHash;
+
+pub struct RedisStore {
+    pool: Pool,
+    prefix: String,
+    timeout: Duration,
+    scripts: Scripts,
+}
+
+struct Scripts {
+    create: Script,
+    touch: Script,
+    list: Script,
+    revoke: Script,
+    update_profile: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            create: Script::new(include_str!("lua/create.lua")),
+            touch: Script::new(include_str!("lua/touch.lua")),
+            list: Script::new(include_str!("lua/list.lua")),
+            revoke: Script::new(include_str!("lua/revoke.lua")),
+            update_profile: Script::new(include_str!("lua/update_profile.lua")),
+        }
+    }
+}
+
+impl RedisStore {
+    /// Builds the pool; connections are made lazily, so this succeeds while Redis is down and
+    /// the store recovers by itself when it comes back.
+    ///
+    /// `timeout` bounds every operation, from waiting for a pooled connection to the reply: a
+    /// Redis that does not answer makes requests fail fast instead of hanging.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        pool_size: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut config = Config::from_url(url);
+        config.pool = Some(PoolConfig {
+            max_size: pool_size,
+            timeouts: Timeouts {
+                wait: Some(timeout),
+                create: Some(timeout),
+                recycle: Some(timeout),
+            },
+            ..PoolConfig::default()
+        });
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| anyhow!("cannot create the Redis pool: {e}"))?;
+        Ok(Self {
+            pool,
+            prefix: prefix.to_owned(),
+            timeout,
+            scripts: Scripts::new(),
+        })
+    }
+
+    /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
+    fn user_tag(&self, user_id: Uuid) -> String {
+        format!("{}{{u:{}}}", self.prefix, user_id.simple())
+    }
+
+    fn session_key(&self, user_id: Uuid, hash: &SessionHash) -> String {
+        format!("{}:s:{}", self.user_tag(user_id), hash.encode())
+    }
+
+    fn index_key(&self, user_id: Uuid) -> String {
+        format!("{}:i", self.user_tag(user_id))
+    }
+
+    fn profile_key(&self, user_id: Uuid) -> String {
+        format!("{}:p", self.user_tag(user_id))
+    }
+
+    fn counter_key(&self, user_id: Uuid, name: &str) -> String {
+        format!("{}:c:{}", self.user_tag(user_id), name)
+    }
+
+    /// Runs one operation with a pooled connection, within the store's timeout.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let work = async {
+            let conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| StoreError::Unavailable(anyhow!("no Redis connection: {e}")))?;
+            op(conn).await.map_err(classify)
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| StoreError::Unavailable(anyhow!("Redis did not answer in time")))?
+    }
+}
+
+/// A reply we cannot read is our bug or a foreign key in our prefix; anything else (refused,
+/// dropped, loading, failing over) means Redis is not there for us right now.
+fn classify(e: RedisError) -> StoreError {
+    match e.kind() {
+        ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Malformed(e.to_string()),
+        _ => StoreError::Unavailable(e.into()),
+    }
+}
+
+fn profile_args(p: &Profile) -> [String; 6] {
+    [
+        p.name.clone(),
+        p.email.clone(),
+        p.image.clone(),
+        p.plan.clone(),
+        p.plan_until_ms.map(|t| t.to_string()).unwrap_or_default(),
+        if p.has_subscription { "1" } else { "0" }.to_owned(),
+    ]
+}
+
+fn int(field: &str, raw: &str) -> Result<i64, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Malformed(format!("{field} is not a number: {raw:?}")))
+}
+
+type RecordRow = (String, String, String, String, String);
+
+fn record(row: RecordRow) -> Result<SessionRecord, StoreError> {
+    let (c, s, a, ua, ip) = row;
+    Ok(SessionRecord {
+        created_ms: int("created", &c)?,
+        last_seen_ms: int("last_seen", &s)?,
+        absolute_expiry_ms: int("absolute_expiry", &a)?,
+        user_agent: ua,
+        ip,
+    })
+}
+
+type TouchRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+fn touched(row: TouchRow) -> Result<Touched, StoreError> {
+    let (c, s, a, ua, ip, name, email, image, plan, until, has_sub, counter) = row;
+    let plan_until_ms = if until.is_empty() {
+        None
+    } else {
+        Some(int("plan_until", &until)?)
+    };
+    Ok(Touched {
+        record: record((c, s, a, ua, ip))?,
+        profile: Profile {
+            name,
+            email,
+            image,
+            plan,
+            plan_until_ms,
+            has_subscription: has_sub == "1",
+        },
+        counter: counter.parse().unwrap_or(0),
+    })
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, new: &NewSession) -> Result<bool, StoreError> {
+        let r = &new.record;
+        let mut call = self.scripts.create.prepare_invoke();
+        call.key(self.session_key(new.user_id, &new.hash))
+            .key(self.index_key(new.user_id))
+            .key(self.profile_key(new.user_id))
+            .arg(new.hash.encode())
+            .arg(r.created_ms)
+            .arg(r.expires_ms(new.idle_ms))
+            .arg(r.absolute_expiry_ms)
+            .arg(&r.user_agent)
+            .arg(&r.ip)
+            .arg(new.profile_expiry_ms)
+            .arg(&profile_args(&new.profile)[..]);
+        let created: i64 = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(created == 1)
+    }
+
+    async fn touch(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        params: TouchParams<'_>,
+    ) -> Result<Option<Touched>, StoreError> {
+        let mut call = self.scripts.touch.prepare_invoke();
+        call.key(self.session_key(user_id, hash))
+            .key(self.profile_key(user_id))
+            .key(self.counter_key(user_id, params.counter))
+            .arg(params.now_ms)
+            .arg(params.idle_ms)
+            .arg(params.refresh_after_ms);
+        let row: Option<TouchRow> = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        row.map(touched).transpose()
+    }
+
+    async fn list(
+        &self,
+        user_id: Uuid,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError> {
+        let mut call = self.scripts.list.prepare_invoke();
+        call.key(self.index_key(user_id))
+            .arg(format!("{}:s:", self.user_tag(user_id)))
+            .arg(now_ms);
+        let rows: Vec<(String, String, String, String, String, String)> = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for (h, c, s, a, ua, ip) in rows {
+            let hash = SessionHash::decode(&h)
+                .ok_or_else(|| StoreError::Malformed(format!("bad index entry {h:?}")))?;
+            let record = record((c, s, a, ua, ip))?;
+            if record.is_live(now_ms, idle_ms) {
+                sessions.push((hash, record));
+            }
+        }
+        sessions.sort_by_key(|(_, r)| r.created_ms);
+        Ok(sessions)
+    }
+
+    async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
+        let (mode, hash) = match which {
+            Revoke::One(hash) => ("one", hash.encode()),
+            Revoke::All => ("all", String::new()),
+            Revoke::AllExcept(hash) => ("except", hash.encode()),
+            Revoke::ByPublicId(id) => {
+                // The index holds full hashes; find the one this public id names among the
+                // user's own sessions, so an id of another user's session matches nothing.
+                let sessions = self.list(user_id, 0, i64::MAX / 2).await?;
+                match sessions.iter().find(|(h, _)| h.public_id() == *id) {
+                    Some((hash, _)) => ("one", hash.encode()),
+                    None => return Ok(0),
+                }
+            }
+        };
+        let mut call = self.scripts.revoke.prepare_invoke();
+        call.key(self.index_key(user_id))
+            .arg(format!("{}:s:", self.user_tag(user_id)))
+            .arg(mode)
+            .arg(hash);
+        self.run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await
+    }
+
+    async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
+        let mut call = self.scripts.update_profile.prepare_invoke();
+        call.key(self.profile_key(user_id))
+            .arg(&profile_args(profile)[..]);
+        let updated: i64 = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError> {
+        let key = self.profile_key(user_id);
+        self.run(|mut conn| async move {
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
+            .await
+    }
+}

@@ -1,0 +1,151 @@
+//! The session store: a small trait apart from the HTTP layer, with one implementation per
+//! backend (`redis` for production, `memory` for a single development process). Both pass the
+//! same test suite (`tests/api/store.rs`).
+//!
+//! The store knows keys, records and expiry arithmetic; it knows nothing of cookies, tokens or
+//! configuration. Times are Unix milliseconds chosen by the caller, so that every replica
+//! applies the same rule and tests can move the clock.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::token::{PublicId, SessionHash};
+
+/// What the store keeps about one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+    /// The absolute expiry: `created + session.absolute_timeout`, never extended.
+    pub absolute_expiry_ms: i64,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+impl SessionRecord {
+    /// When the session ends if it is not used again.
+    pub fn expires_ms(&self, idle_ms: i64) -> i64 {
+        (self.last_seen_ms + idle_ms).min(self.absolute_expiry_ms)
+    }
+
+    pub fn is_live(&self, now_ms: i64, idle_ms: i64) -> bool {
+        now_ms < self.expires_ms(idle_ms)
+    }
+}
+
+/// The per-user data that every authenticated request needs, cached beside the sessions so
+/// that checking a session and answering `/api/user/info` need no SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub name: String,
+    pub email: String,
+    pub image: String,
+    pub plan: String,
+    /// When the current plan ends; `None` for no end. A lapsed paid plan reads as `free`.
+    pub plan_until_ms: Option<i64>,
+    pub has_subscription: bool,
+}
+
+impl Profile {
+    pub const FREE: &'static str = "free";
+
+    /// The plan in force at `now_ms`: a plan whose end has passed falls back to `free`, with no
+    /// event needed.
+    pub fn effective_plan(&self, now_ms: i64) -> &str {
+        match self.plan_until_ms {
+            Some(until) if until <= now_ms => Self::FREE,
+            _ => &self.plan,
+        }
+    }
+}
+
+/// A session being created.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: Uuid,
+    pub hash: SessionHash,
+    pub record: SessionRecord,
+    /// The idle timeout the first expiry is computed with.
+    pub idle_ms: i64,
+    pub profile: Profile,
+    /// How long the profile cache must live: at least as long as this session can.
+    pub profile_expiry_ms: i64,
+}
+
+/// What the hot path reads in one round trip.
+#[derive(Debug, Clone)]
+pub struct Touched {
+    pub record: SessionRecord,
+    pub profile: Profile,
+    /// The usage counter named by [`TouchParams::counter`] (0 when absent).
+    pub counter: u64,
+}
+
+/// The hot path's inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct TouchParams<'a> {
+    pub now_ms: i64,
+    pub idle_ms: i64,
+    /// `last_seen` is written back only when it is older than this, so a busy session does not
+    /// cost a write per request.
+    pub refresh_after_ms: i64,
+    /// The name of a per-user counter read with the session (today's usage).
+    pub counter: &'a str,
+}
+
+/// Which of a user's sessions to revoke.
+#[derive(Debug, Clone)]
+pub enum Revoke {
+    One(SessionHash),
+    ByPublicId(PublicId),
+    All,
+    AllExcept(SessionHash),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend did not answer in time or refused the connection.
+    #[error("the session store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// The backend answered with something this version cannot read.
+    #[error("the session store returned malformed data: {0}")]
+    Malformed(String),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session, its index entry and the user's profile atomically. Returns false
+    /// when a session with this hash exists already (it is never overwritten).
+    async fn create(&self, new: &NewSession) -> Result<bool, StoreError>;
+
+    /// Loads a live session with its user's profile and counter, sliding the idle expiry.
+    /// `None` when the session does not exist, has expired, or its user has no profile.
+    async fn touch(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        params: TouchParams<'_>,
+    ) -> Result<Option<Touched>, StoreError>;
+
+    /// The user's live sessions, oldest first.
+    async fn list(
+        &self,
+        user_id: Uuid,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError>;
+
+    /// Revokes sessions of one user; returns how many were revoked. Atomic with respect to
+    /// concurrent `create`s of the same user.
+    async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
+
+    /// Replaces the user's cached profile if it exists (if it does not, the user has no
+    /// session and the next login writes it). Returns whether it existed.
+    async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError>;
+
+    /// Removes the user's profile cache, for a user who is disabled or erased.
+    async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError>;
+
+    /// Answers when the backend does.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,212 @@
+//! Session tokens: what the cookie carries, and what Redis keeps instead of it.
+//!
+//! A token is `<user id, 32 hex>.<256 random bits, base64url>`. The user id is not a secret;
+//! it is there so that every key of one user lands in one Redis Cluster hash slot, which lets
+//! one script read the session and the user's profile in a single round trip. Only the
+//! SHA-256 of the whole token is stored, so a copy of Redis yields no usable cookie.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::rngs::OsRng;
+use rand::TryRngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+const SECRET_BYTES: usize = 32;
+const SECRET_CHARS: usize = 43; // base64url of 32 bytes, unpadded
+const USER_CHARS: usize = 32; // a UUID in its simple (hyphen-less) form
+
+/// 256 bits from the operating system's CSPRNG, base64url without padding.
+///
+/// Panics only if the OS has no working random source, in which case no secure session can be
+/// issued at all.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; SECRET_BYTES];
+    OsRng
+        .try_fill_bytes(&mut bytes)
+        .expect("the operating system's random number generator failed");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The secret value of a session cookie. Never logged, never stored.
+pub struct SessionToken {
+    user_id: Uuid,
+    value: SecretString,
+}
+
+impl SessionToken {
+    pub fn generate(user_id: Uuid) -> Self {
+        let value = format!("{}.{}", user_id.simple(), random_secret());
+        Self {
+            user_id,
+            value: value.into(),
+        }
+    }
+
+    /// Parses a cookie value strictly: anything that is not exactly the shape we issue is
+    /// rejected before it reaches Redis.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (user, secret) = raw.split_once('.')?;
+        if user.len() != USER_CHARS
+            || !user
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            || secret.len() != SECRET_CHARS
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        let user_id = Uuid::try_parse(user).ok()?;
+        Some(Self {
+            user_id,
+            value: raw.to_owned().into(),
+        })
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    pub fn hash(&self) -> SessionHash {
+        SessionHash(Sha256::digest(self.value.expose_secret().as_bytes()).into())
+    }
+
+    /// The cookie value, for the one place that writes the cookie.
+    pub fn expose(&self) -> &str {
+        self.value.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("user_id", &self.user_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a session token: the session's identity at rest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionHash([u8; 32]);
+
+impl SessionHash {
+    /// The form used in Redis keys and index entries (43 characters, shorter than hex).
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    pub fn decode(encoded: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
+    /// The id shown to users and operators: the first 16 hex digits of the hash. It names a
+    /// session without being usable as one, since the hash cannot be turned back into a token.
+    pub fn public_id(&self) -> PublicId {
+        PublicId(hex::encode(&self.0[..8]))
+    }
+}
+
+impl std::fmt::Debug for SessionHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionHash({})", self.public_id().0)
+    }
+}
+
+/// A session's public id (16 lowercase hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct PublicId(String);
+
+impl PublicId {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let valid = raw.len() == 16
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        valid.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PublicId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_parse_back_and_differ() {
+        let user = Uuid::new_v4();
+        let a = SessionToken::generate(user);
+        let b = SessionToken::generate(user);
+        assert_ne!(a.expose(), b.expose());
+        let parsed = SessionToken::parse(a.expose()).expect("own token parses");
+        assert_eq!(parsed.user_id(), user);
+        assert!(parsed.hash() == a.hash());
+    }
+
+    #[test]
+    fn secret_carries_256_bits() {
+        let token = SessionToken::generate(Uuid::new_v4());
+        let secret = token
+            .expose()
+            .split_once('.')
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(secret).map(|b| b.len()).ok(),
+            Some(32)
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        let good = SessionToken::generate(Uuid::new_v4());
+        let good = good.expose();
+        for bad in [
+            "",
+            ".",
+            "abc",
+            &good[1..],
+            &format!("{good}x"),
+            &good.replace('.', "_"),
+            &good.to_uppercase(),
+            &format!("{}!{}", &good[..33], &good[34..]),
+            "00000000000000000000000000000000.\u{fffd}\u{fffd}",
+        ] {
+            assert!(SessionToken::parse(bad).is_none(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn public_id_is_a_prefix_of_the_hash_not_of_the_token() {
+        let token = SessionToken::generate(Uuid::new_v4());
+        let id = token.hash().public_id();
+        assert_eq!(id.as_str().len(), 16);
+        assert!(!token.expose().contains(id.as_str()));
+        assert!(PublicId::parse(id.as_str()).is_some());
+        assert!(PublicId::parse("ABCDEF0123456789").is_none());
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let token = SessionToken::generate(Uuid::new_v4());
+        let secret = token
+            .expose()
+            .split_once('.')
+            .map(|(_, s)| s.to_owned())
+            .unwrap_or_default();
+        assert!(!format!("{token:?}").contains(&secret));
+    }
+}
