@@ -378,13 +378,12 @@ impl Settings {
                     "is required when client_id is set",
                 ));
             }
-            if p.is_enabled() && self.provider_kind(name) == Some(ProviderKind::Oidc) {
-                if p.issuer.is_none() {
-                    return Err(ConfigError::key(
-                        &format!("providers.{name}.issuer"),
-                        "is required for an OpenID Connect provider",
-                    ));
-                }
+            let oidc = self.provider_kind(name) == Some(ProviderKind::Oidc);
+            if p.is_enabled() && oidc && p.issuer.is_none() {
+                return Err(ConfigError::key(
+                    &format!("providers.{name}.issuer"),
+                    "is required for an OpenID Connect provider",
+                ));
             }
         }
         Ok(())

@@ -147,7 +147,7 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
             "The request body has an unsupported type.",
         ),
         431 => ("headers_too_large", "The request headers are too large."),
-        400..=499 => ("bad_request", "The request cannot be served."),
+        402..=499 => ("bad_request", "The request cannot be served."),
         503 => (
             "unavailable",
             "The service is unavailable; try again shortly.",

@@ -1,0 +1,316 @@
+//! Configuration layers and validation, through `Settings::load` with explicit sources.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use latchkey::config::{Settings, Sources, StoreKind};
+use secrecy::ExposeSecret;
+
+fn sources(dir: &Path, env: Option<&str>, file: Option<&Path>, vars: &[(&str, &str)]) -> Sources {
+    Sources {
+        environment: env.map(str::to_owned),
+        config_dir: dir.to_owned(),
+        config_file: file.map(Path::to_owned),
+        env_vars: vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn load(vars: &[(&str, &str)]) -> Result<Settings, String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    Settings::load(&sources(dir.path(), None, None, vars)).map_err(|e| e.to_string())
+}
+
+fn load_err(vars: &[(&str, &str)]) -> String {
+    let message = load(vars).expect_err("configuration is refused");
+    assert!(!message.contains('\n'), "one line: {message}");
+    message
+}
+
+#[test]
+fn embedded_defaults_match_the_contract() {
+    let s = load(&[]).expect("defaults load");
+    assert_eq!(s.server.host, "127.0.0.1");
+    assert_eq!(s.server.port, 8080);
+    assert_eq!(s.server.public_url.as_str(), "http://localhost:8080/");
+    assert_eq!(
+        s.database.url.expose_secret(),
+        "sqlite://data/latchkey.db?mode=rwc"
+    );
+    assert_eq!(s.redis.url.expose_secret(), "redis://127.0.0.1:6379");
+    assert_eq!(s.redis.key_prefix, "latchkey:");
+    assert_eq!(s.session.store, StoreKind::Redis);
+    assert_eq!(s.session.cookie_name, "__Host-latchkey_session");
+    assert_eq!(s.session.csrf_cookie_name, "__Host-latchkey_csrf");
+    assert_eq!(s.session.idle_timeout, Duration::from_secs(7 * 86_400));
+    assert_eq!(s.session.absolute_timeout, Duration::from_secs(30 * 86_400));
+    assert!(!s.session.partitioned);
+    assert!(s.cors.allowed_origins.is_empty());
+    assert_eq!(s.vision.base_url.as_str(), "https://api.openai.com/v1");
+    assert_eq!(s.vision.model, "gpt-4o-mini");
+    assert_eq!(s.vision.max_image_bytes, 5_242_880);
+    assert_eq!(s.vision.timeout, Duration::from_secs(30));
+    assert_eq!(s.plans.free.daily_ocr_limit, 20);
+    assert!(s.billing.stripe_webhook_secret.is_none());
+    assert!(s.login.success_redirect.is_none());
+    assert!(!s.providers["google"].is_enabled());
+    assert_eq!(
+        s.providers["google"].issuer.as_ref().map(|u| u.as_str()),
+        Some("https://accounts.google.com/")
+    );
+}
+
+#[test]
+fn each_layer_overrides_the_one_before() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("default.toml"),
+        "[server]\nport = 1001\nhost = \"10.0.0.1\"\n[redis]\nkey_prefix = \"disk:\"\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("development.toml"),
+        "[server]\nport = 1002\n",
+    )
+    .expect("write");
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[server]\nport = 1003\n[session]\nidle_timeout = \"10m\"\n",
+    )
+    .expect("write");
+
+    let only_files = Settings::load(&sources(dir.path(), None, None, &[])).expect("loads");
+    assert_eq!(
+        only_files.server.port, 1002,
+        "environment file over default file"
+    );
+    assert_eq!(
+        only_files.server.host, "10.0.0.1",
+        "default file over embedded default"
+    );
+    assert_eq!(only_files.redis.key_prefix, "disk:");
+
+    let with_file = Settings::load(&sources(dir.path(), None, Some(&extra), &[])).expect("loads");
+    assert_eq!(
+        with_file.server.port, 1003,
+        "--config over environment file"
+    );
+    assert_eq!(with_file.session.idle_timeout, Duration::from_secs(600));
+
+    let with_env = Settings::load(&sources(
+        dir.path(),
+        None,
+        Some(&extra),
+        &[
+            ("LATCHKEY__SERVER__PORT", "1004"),
+            ("LATCHKEY__SESSION__IDLE_TIMEOUT", "30s"),
+        ],
+    ))
+    .expect("loads");
+    assert_eq!(
+        with_env.server.port, 1004,
+        "environment variables over everything"
+    );
+    assert_eq!(with_env.session.idle_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn the_environment_file_is_chosen_by_latchkey_env() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vars = [
+        ("LATCHKEY__VISION__API_KEY", "sk-test"),
+        ("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com"),
+    ];
+    let prod =
+        Settings::load(&sources(dir.path(), Some("production"), None, &vars)).expect("loads");
+    assert_eq!(prod.server.host, "0.0.0.0");
+    let test = Settings::load(&sources(dir.path(), Some("test"), None, &[])).expect("loads");
+    assert_eq!(test.server.port, 0);
+    let err = Settings::load(&sources(dir.path(), Some("staging"), None, &[]))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.starts_with("LATCHKEY_ENV:"), "{err}");
+}
+
+#[test]
+fn lists_in_the_environment_are_comma_separated() {
+    let s = load(&[(
+        "LATCHKEY__CORS__ALLOWED_ORIGINS",
+        "chrome-extension://abcdef,moz-extension://1234-5678,https://app.example.com,http://localhost:3000",
+    )])
+    .expect("loads");
+    assert_eq!(
+        s.cors.allowed_origins,
+        [
+            "chrome-extension://abcdef",
+            "moz-extension://1234-5678",
+            "https://app.example.com",
+            "http://localhost:3000"
+        ]
+    );
+}
+
+#[test]
+fn durations_are_human() {
+    for (text, secs) in [
+        ("30s", 30),
+        ("10m", 600),
+        ("7d", 7 * 86_400),
+        ("1h 30m", 5400),
+    ] {
+        let s = load(&[("LATCHKEY__SESSION__IDLE_TIMEOUT", text)]).expect("loads");
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(secs), "{text}");
+    }
+}
+
+#[test]
+fn each_bad_value_stops_start_up_with_one_line_naming_the_key() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("LATCHKEY__CORS__ALLOWED_ORIGINS", "*")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("LATCHKEY__CORS__ALLOWED_ORIGINS", "https://a.example/path")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("LATCHKEY__CORS__ALLOWED_ORIGINS", "https://a.example/")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("LATCHKEY__CORS__ALLOWED_ORIGINS", "not an origin")],
+            "cors.allowed_origins",
+        ),
+        (
+            &[("LATCHKEY__DATABASE__URL", "mysql://db/x")],
+            "database.url",
+        ),
+        (
+            &[("LATCHKEY__DATABASE__URL", "::not a url::")],
+            "database.url",
+        ),
+        (&[("LATCHKEY__REDIS__URL", "http://cache")], "redis.url"),
+        (
+            &[("LATCHKEY__REDIS__KEY_PREFIX", "{tag}")],
+            "redis.key_prefix",
+        ),
+        (
+            &[("LATCHKEY__SESSION__IDLE_TIMEOUT", "soon")],
+            "session.idle_timeout",
+        ),
+        (
+            &[("LATCHKEY__SESSION__IDLE_TIMEOUT", "0s")],
+            "session.idle_timeout",
+        ),
+        (
+            &[("LATCHKEY__SESSION__ABSOLUTE_TIMEOUT", "1h")],
+            "session.absolute_timeout",
+        ),
+        (
+            &[("LATCHKEY__SESSION__SAME_SITE", "sometimes")],
+            "session.same_site",
+        ),
+        (&[("LATCHKEY__SESSION__STORE", "disk")], "session.store"),
+        (
+            &[("LATCHKEY__SESSION__COOKIE_NAME", "bad name;")],
+            "session.cookie_name",
+        ),
+        (&[("LATCHKEY__SERVER__PORT", "eighty")], "server.port"),
+        (
+            &[("LATCHKEY__SERVER__PUBLIC_URL", "nowhere")],
+            "server.public_url",
+        ),
+        (
+            &[("LATCHKEY__PROVIDERS__GOOGLE__CLIENT_ID", "id")],
+            "providers.google.client_secret",
+        ),
+        (
+            &[("LATCHKEY__PROVIDERS__KEYCLOAK__CLIENT_ID", "id")],
+            "providers.keycloak.kind",
+        ),
+    ];
+    for (vars, key) in cases {
+        let message = load_err(vars);
+        assert!(message.contains(key), "expected {key} in: {message}");
+    }
+}
+
+#[test]
+fn production_refuses_what_is_only_safe_in_development() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = [
+        ("LATCHKEY__VISION__API_KEY", "sk-test"),
+        ("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com"),
+    ];
+    let prod = |extra: &[(&str, &str)]| {
+        let mut vars = good.to_vec();
+        vars.extend_from_slice(extra);
+        Settings::load(&sources(dir.path(), Some("production"), None, &vars))
+            .map_err(|e| e.to_string())
+    };
+    assert!(prod(&[]).is_ok());
+    let memory = prod(&[("LATCHKEY__SESSION__STORE", "memory")]).expect_err("refused");
+    assert!(memory.starts_with("session.store:"), "{memory}");
+    let http =
+        prod(&[("LATCHKEY__SERVER__PUBLIC_URL", "http://auth.example.com")]).expect_err("refused");
+    assert!(http.starts_with("server.public_url:"), "{http}");
+    let no_key = Settings::load(&sources(
+        dir.path(),
+        Some("production"),
+        None,
+        &[("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com")],
+    ))
+    .expect_err("refused")
+    .to_string();
+    assert!(no_key.starts_with("vision.api_key:"), "{no_key}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let s = load(&[
+        ("LATCHKEY__VISION__API_KEY", "sk-very-secret"),
+        ("LATCHKEY__PROVIDERS__GOOGLE__CLIENT_ID", "google-id"),
+        (
+            "LATCHKEY__PROVIDERS__GOOGLE__CLIENT_SECRET",
+            "google-very-secret",
+        ),
+        (
+            "LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET",
+            "whsec_very_secret",
+        ),
+        (
+            "LATCHKEY__DATABASE__URL",
+            "postgres://user:db-very-secret@db/latchkey",
+        ),
+        (
+            "LATCHKEY__REDIS__URL",
+            "redis://:redis-very-secret@cache:6379",
+        ),
+    ])
+    .expect("loads");
+    let debug = format!("{s:?}");
+    for secret in [
+        "sk-very-secret",
+        "google-very-secret",
+        "whsec_very_secret",
+        "db-very-secret",
+        "redis-very-secret",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked into Debug output");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.toml");
+    let err = Settings::load(&sources(dir.path(), None, Some(&missing), &[]))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.starts_with("--config:"), "{err}");
+}

@@ -1,0 +1,17 @@
+//! All integration tests build into one binary (faster to link, one harness).
+
+mod config;
+mod cors;
+mod csrf;
+mod health;
+mod helpers;
+mod hostile;
+mod logout;
+mod migrations;
+mod race;
+mod redis_down;
+mod replicas;
+mod sessions;
+mod store;
+mod timeouts;
+mod user_info;

@@ -1,0 +1,365 @@
+//! One suite, run against every session store: what the trait promises must hold for Redis
+//! and for memory alike. Times are passed in, so expiry is tested without sleeping.
+
+use std::sync::Arc;
+
+use latchkey::session::{
+    MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, SessionRecord, SessionStore,
+    SessionToken, TouchParams,
+};
+use uuid::Uuid;
+
+use crate::helpers::{profile, redis_url};
+
+const IDLE: i64 = 60_000;
+const ABSOLUTE: i64 = 600_000;
+const REFRESH: i64 = 6_000;
+
+/// The suite's clock starts now, so that the expiries Redis keeps are real ones and the
+/// suite's keys disappear within `ABSOLUTE` of the run.
+fn t0() -> i64 {
+    static START: std::sync::LazyLock<i64> = std::sync::LazyLock::new(latchkey::session::now_ms);
+    *START
+}
+
+fn redis_store() -> Arc<dyn SessionStore> {
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    Arc::new(
+        RedisStore::new(&redis_url(), &prefix, 8, std::time::Duration::from_secs(2))
+            .expect("Redis store"),
+    )
+}
+
+fn memory_store() -> Arc<dyn SessionStore> {
+    Arc::new(MemoryStore::new())
+}
+
+fn new_session(user_id: Uuid, now: i64) -> (SessionToken, NewSession) {
+    let token = SessionToken::generate(user_id);
+    let new = NewSession {
+        user_id,
+        hash: token.hash(),
+        record: SessionRecord {
+            created_ms: now,
+            last_seen_ms: now,
+            absolute_expiry_ms: now + ABSOLUTE,
+            user_agent: "suite".into(),
+            ip: "192.0.2.1".into(),
+        },
+        idle_ms: IDLE,
+        profile: profile("Ada", "free"),
+        profile_expiry_ms: now + ABSOLUTE,
+    };
+    (token, new)
+}
+
+fn at(now: i64) -> TouchParams<'static> {
+    TouchParams {
+        now_ms: now,
+        idle_ms: IDLE,
+        refresh_after_ms: REFRESH,
+        counter: "ocr:20270115",
+    }
+}
+
+/// Declares one test per store for each suite function.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod redis_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::redis_store()).await; })*
+        }
+        mod memory_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::memory_store()).await; })*
+        }
+    };
+}
+
+store_suite!(
+    create_then_touch_returns_record_and_profile,
+    create_never_overwrites_an_existing_session,
+    unknown_session_or_user_is_none,
+    touch_slides_idle_expiry_only_after_refresh_step,
+    idle_timeout_ends_an_unused_session,
+    absolute_timeout_ends_a_used_session,
+    list_returns_live_sessions_oldest_first,
+    revoke_one_by_hash_and_by_public_id,
+    revoke_all_and_all_except,
+    revoke_is_scoped_to_the_user,
+    profile_update_is_seen_by_every_session,
+    profile_update_without_profile_does_nothing,
+    deleted_profile_ends_every_session,
+);
+
+async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    assert!(store.create(&new).await.unwrap());
+    let touched = store
+        .touch(user, &token.hash(), at(t0() + 1))
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(touched.record, new.record);
+    assert_eq!(touched.profile, new.profile);
+    assert_eq!(touched.counter, 0);
+}
+
+async fn create_never_overwrites_an_existing_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    assert!(store.create(&new).await.unwrap());
+    let mut again = new.clone();
+    again.record.user_agent = "intruder".into();
+    assert!(!store.create(&again).await.unwrap());
+    let touched = store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(touched.record.user_agent, "suite");
+}
+
+async fn unknown_session_or_user_is_none(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    assert!(store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.create(&new).await.unwrap());
+    // The same hash under another user's id finds nothing: keys are per user.
+    assert!(store
+        .touch(Uuid::new_v4(), &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+    let other = SessionToken::generate(user);
+    assert!(store
+        .touch(user, &other.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn touch_slides_idle_expiry_only_after_refresh_step(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    // Within the refresh step nothing is written back.
+    let early = store
+        .touch(user, &token.hash(), at(t0() + REFRESH - 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(early.record.last_seen_ms, t0());
+    // After it, last_seen moves and the idle expiry with it.
+    let later = t0() + REFRESH;
+    let slid = store
+        .touch(user, &token.hash(), at(later))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(slid.record.last_seen_ms, later);
+    // Alive past the first idle deadline because it was used.
+    assert!(store
+        .touch(user, &token.hash(), at(t0() + IDLE + 1))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn idle_timeout_ends_an_unused_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    assert!(store
+        .touch(user, &token.hash(), at(t0() + IDLE))
+        .await
+        .unwrap()
+        .is_none());
+    // Gone for good, even at an earlier clock.
+    assert!(store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn absolute_timeout_ends_a_used_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    let mut now = t0();
+    while now + IDLE / 2 < t0() + ABSOLUTE {
+        now += IDLE / 2;
+        assert!(store
+            .touch(user, &token.hash(), at(now))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert!(store
+        .touch(user, &token.hash(), at(t0() + ABSOLUTE))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn list_returns_live_sessions_oldest_first(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let mut hashes = Vec::new();
+    for i in 0..3 {
+        let (token, new) = new_session(user, t0() + i * 1000);
+        store.create(&new).await.unwrap();
+        hashes.push(token.hash());
+    }
+    let listed = store.list(user, t0() + 5000, IDLE).await.unwrap();
+    assert_eq!(listed.iter().map(|(h, _)| *h).collect::<Vec<_>>(), hashes);
+    // Past the idle deadline of all three, none is listed.
+    assert!(store
+        .list(user, t0() + 2000 + IDLE, IDLE)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list(Uuid::new_v4(), t0(), IDLE)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn revoke_one_by_hash_and_by_public_id(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (a, new_a) = new_session(user, t0());
+    let (b, new_b) = new_session(user, t0());
+    store.create(&new_a).await.unwrap();
+    store.create(&new_b).await.unwrap();
+    assert_eq!(store.revoke(user, &Revoke::One(a.hash())).await.unwrap(), 1);
+    assert_eq!(store.revoke(user, &Revoke::One(a.hash())).await.unwrap(), 0);
+    assert!(store
+        .touch(user, &a.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+    let id = b.hash().public_id();
+    assert_eq!(
+        store.revoke(user, &Revoke::ByPublicId(id)).await.unwrap(),
+        1
+    );
+    assert!(store
+        .touch(user, &b.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+    let unknown = PublicId::parse("0123456789abcdef").unwrap();
+    assert_eq!(
+        store
+            .revoke(user, &Revoke::ByPublicId(unknown))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn revoke_all_and_all_except(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        let (token, new) = new_session(user, t0());
+        store.create(&new).await.unwrap();
+        tokens.push(token);
+    }
+    let keep = tokens[0].hash();
+    assert_eq!(
+        store.revoke(user, &Revoke::AllExcept(keep)).await.unwrap(),
+        3
+    );
+    let left = store.list(user, t0(), IDLE).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].0 == keep);
+    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 1);
+    for token in &tokens {
+        assert!(store
+            .touch(user, &token.hash(), at(t0()))
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert!(store.list(user, t0(), IDLE).await.unwrap().is_empty());
+}
+
+async fn revoke_is_scoped_to_the_user(store: Arc<dyn SessionStore>) {
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (a, new_a) = new_session(alice, t0());
+    store.create(&new_a).await.unwrap();
+    let (_, new_b) = new_session(bob, t0());
+    store.create(&new_b).await.unwrap();
+    assert_eq!(store.revoke(bob, &Revoke::One(a.hash())).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .revoke(bob, &Revoke::ByPublicId(a.hash().public_id()))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.revoke(bob, &Revoke::All).await.unwrap(), 1);
+    assert!(store
+        .touch(alice, &a.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn profile_update_is_seen_by_every_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (a, new_a) = new_session(user, t0());
+    let (b, new_b) = new_session(user, t0());
+    store.create(&new_a).await.unwrap();
+    store.create(&new_b).await.unwrap();
+    let pro = Profile {
+        plan: "pro".into(),
+        plan_until_ms: Some(t0() + 1000),
+        has_subscription: true,
+        ..profile("Ada", "pro")
+    };
+    assert!(store.update_profile(user, &pro).await.unwrap());
+    for token in [&a, &b] {
+        let touched = store
+            .touch(user, &token.hash(), at(t0()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(touched.profile, pro);
+        assert_eq!(touched.profile.effective_plan(t0()), "pro");
+        assert_eq!(touched.profile.effective_plan(t0() + 1000), "free");
+    }
+}
+
+async fn profile_update_without_profile_does_nothing(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    assert!(!store
+        .update_profile(user, &profile("Ada", "pro"))
+        .await
+        .unwrap());
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    let touched = store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.profile.plan, "free");
+}
+
+async fn deleted_profile_ends_every_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    store.delete_profile(user).await.unwrap();
+    assert!(store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+}
