@@ -1,0 +1,37 @@
+# latchkey — the developer's entry points. The README's quick start is `make run` and
+# `make test`.
+
+CARGO ?= cargo
+
+.PHONY: run test lint fmt bench migrate build
+
+## Start the server on its embedded defaults (development, SQLite under data/). It uses the
+## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
+## in-process memory store, and says which.
+run:
+	LATCHKEY_ENV=$${LATCHKEY_ENV:-development} $(CARGO) run --bin latchkey -- serve --dev-store
+
+## Every test: unit tests, the store suite and the HTTP integration tests, against a real Redis
+## (started for the run when none answers) and SQLite; set LATCHKEY__DATABASE__URL to a
+## postgres:// URL to run them on PostgreSQL.
+test:
+	scripts/with-redis.sh $(CARGO) test --workspace
+
+## Formatting and clippy, as CI runs them.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## /healthz against an authenticated /api/user/info, side by side, plus Redis bytes per session.
+bench:
+	$(CARGO) bench --bench http
+
+## Apply pending migrations to the configured database.
+migrate:
+	$(CARGO) run --bin latchkey -- migrate up
+
+build:
+	$(CARGO) build --release --bin latchkey
