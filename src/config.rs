@@ -82,7 +82,6 @@ pub struct Settings {
     pub cors: CorsSettings,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
-    #[serde(default)]
     pub login: LoginSettings,
     pub vision: VisionSettings,
     pub plans: PlansSettings,
@@ -179,7 +178,9 @@ pub struct ProviderSettings {
     pub kind: Option<ProviderKind>,
     pub client_id: Option<String>,
     pub client_secret: Option<SecretString>,
-    pub issuer: Option<Url>,
+    /// Kept as written: OpenID Connect compares issuers as exact strings, and a parsed URL
+    /// would gain a trailing slash.
+    pub issuer: Option<String>,
     pub auth_url: Option<Url>,
     pub token_url: Option<Url>,
     pub api_url: Option<Url>,
@@ -192,9 +193,12 @@ impl ProviderSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct LoginSettings {
     pub success_redirect: Option<Url>,
+    /// Bound on each call to a provider (discovery, token exchange, user API).
+    #[serde(with = "humantime_serde")]
+    pub provider_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -379,11 +383,28 @@ impl Settings {
                 ));
             }
             let oidc = self.provider_kind(name) == Some(ProviderKind::Oidc);
-            if p.is_enabled() && oidc && p.issuer.is_none() {
-                return Err(ConfigError::key(
-                    &format!("providers.{name}.issuer"),
-                    "is required for an OpenID Connect provider",
-                ));
+            if p.is_enabled() && oidc {
+                let issuer_ok = p.issuer.as_deref().is_some_and(|i| Url::parse(i).is_ok());
+                if !issuer_ok {
+                    return Err(ConfigError::key(
+                        &format!("providers.{name}.issuer"),
+                        "an OpenID Connect provider needs an issuer URL",
+                    ));
+                }
+            }
+            if p.is_enabled() && !oidc {
+                for (key, url) in [
+                    ("auth_url", &p.auth_url),
+                    ("token_url", &p.token_url),
+                    ("api_url", &p.api_url),
+                ] {
+                    if url.is_none() {
+                        return Err(ConfigError::key(
+                            &format!("providers.{name}.{key}"),
+                            "is required",
+                        ));
+                    }
+                }
             }
         }
         Ok(())

@@ -4,6 +4,8 @@
 //! the integration tests exercise exactly the code that production runs.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -14,6 +14,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::auth::Providers;
 use crate::config::{Settings, StoreKind};
 use crate::db::{self, MigrateAction};
 use crate::http::cookies::CookiePolicy;
@@ -49,6 +50,7 @@ impl Application {
         let sessions = build_sessions(&settings)?;
         let state = web::Data::new(AppState {
             cookies: CookiePolicy::new(&settings.session),
+            providers: Providers::from_settings(&settings)?,
             settings: Arc::clone(&settings),
             sessions,
             db,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
 use crate::session::Sessions;
@@ -13,4 +14,5 @@ pub struct AppState {
     pub sessions: Sessions,
     pub db: DatabaseConnection,
     pub cookies: CookiePolicy,
+    pub providers: Providers,
 }

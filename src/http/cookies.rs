@@ -59,6 +59,20 @@ impl CookiePolicy {
         header(cookie)
     }
 
+    /// The cookie that binds a login flow to the browser that started it; it lives as long as
+    /// a flow may.
+    pub fn binding(&self, value: &str, max_age_secs: i64) -> SetCookie {
+        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, value.to_owned());
+        cookie.set_max_age(time::Duration::seconds(max_age_secs.max(0)));
+        header(cookie)
+    }
+
+    pub fn clear_binding(&self) -> SetCookie {
+        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, String::new());
+        cookie.make_removal();
+        header(cookie)
+    }
+
     /// The CSRF cookie lives as long as the browser session; the token is also in the body of
     /// `/auth/csrf-token`, which is how the extension reads it.
     pub fn csrf(&self, token: &str) -> SetCookie {

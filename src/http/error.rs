@@ -23,6 +23,10 @@ pub enum ApiError {
     OriginNotAllowed,
     #[error("No such session among yours.")]
     SessionNotFound,
+    #[error("This sign-in provider is not configured.")]
+    ProviderNotConfigured,
+    #[error("The sign-in provider did not answer as expected; try again in a moment.")]
+    ProviderUnavailable,
     #[error("The session store is unavailable; try again shortly.")]
     SessionStoreUnavailable(#[source] anyhow::Error),
     #[error("{message}")]
@@ -38,6 +42,8 @@ impl ApiError {
             Self::CsrfFailed => "csrf_failed",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::SessionNotFound => "session_not_found",
+            Self::ProviderNotConfigured => "provider_not_configured",
+            Self::ProviderUnavailable => "provider_error",
             Self::SessionStoreUnavailable(_) => "session_store_unavailable",
             Self::BadRequest { code, .. } => code,
             Self::Internal(_) => "internal_error",
@@ -59,7 +65,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
-            Self::SessionNotFound => StatusCode::NOT_FOUND,
+            Self::SessionNotFound | Self::ProviderNotConfigured => StatusCode::NOT_FOUND,
+            Self::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             Self::SessionStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

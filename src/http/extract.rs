@@ -71,7 +71,14 @@ impl FromRequest for CsrfVerified {
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(check_csrf(req).map(|()| CsrfVerified))
+        std::future::ready(Self::check(req).map(|()| CsrfVerified))
+    }
+}
+
+impl CsrfVerified {
+    /// The check itself, for a handler that must do something else first.
+    pub fn check(req: &HttpRequest) -> Result<(), ApiError> {
+        check_csrf(req)
     }
 }
 

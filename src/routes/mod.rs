@@ -2,6 +2,7 @@
 
 mod csrf;
 mod health;
+mod login;
 mod logout;
 mod sessions;
 mod user;
@@ -14,6 +15,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/readyz").get(health::readyz))
         .service(web::resource("/auth/csrf-token").get(csrf::csrf_token))
         .service(web::resource("/auth/logout").post(logout::logout))
+        .service(web::resource("/auth/{provider}/login").get(login::login))
+        .service(web::resource("/auth/{provider}/callback").get(login::callback))
         .service(web::resource("/api/user/info").get(user::info))
         .service(
             web::resource("/api/sessions")

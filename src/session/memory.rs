@@ -18,6 +18,8 @@ use super::token::SessionHash;
 #[derive(Default)]
 pub struct MemoryStore {
     users: Mutex<HashMap<Uuid, UserEntry>>,
+    /// Stashed single-use values with their expiry (Unix ms).
+    stash: Mutex<HashMap<String, (String, i64)>>,
 }
 
 #[derive(Default)]
@@ -169,6 +171,23 @@ impl SessionStore for MemoryStore {
             user.profile = None;
         }
         Ok(())
+    }
+
+    async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {
+        let now = super::now_ms();
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        stash.retain(|_, (_, until)| *until > now);
+        stash.insert(key.to_owned(), (value.to_owned(), now + ttl_ms));
+        Ok(())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let now = super::now_ms();
+        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(stash
+            .remove(key)
+            .filter(|(_, until)| *until > now)
+            .map(|(value, _)| value))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -303,6 +303,29 @@ impl SessionStore for RedisStore {
         .await
     }
 
+    async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {
+        let key = format!("{}x:{key}", self.prefix);
+        let value = value.to_owned();
+        self.run(|mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_ms.max(1))
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = format!("{}x:{key}", self.prefix);
+        self.run(
+            |mut conn| async move { redis::cmd("GETDEL").arg(key).query_async(&mut conn).await },
+        )
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
             .await

@@ -146,6 +146,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes the user's profile cache, for a user who is disabled or erased.
     async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError>;
 
+    /// Keeps a short-lived, single-use value (a login flow under its `state`) for `ttl_ms`.
+    async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError>;
+
+    /// Takes a stashed value out atomically: of two concurrent takes, one gets it and the
+    /// other `None`, so a replayed `state` finds nothing.
+    async fn take(&self, key: &str) -> Result<Option<String>, StoreError>;
+
     /// Answers when the backend does.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -58,8 +58,8 @@ fn embedded_defaults_match_the_contract() {
     assert!(s.login.success_redirect.is_none());
     assert!(!s.providers["google"].is_enabled());
     assert_eq!(
-        s.providers["google"].issuer.as_ref().map(|u| u.as_str()),
-        Some("https://accounts.google.com/")
+        s.providers["google"].issuer.as_deref(),
+        Some("https://accounts.google.com")
     );
 }
 

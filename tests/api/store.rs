@@ -88,6 +88,7 @@ store_suite!(
     profile_update_is_seen_by_every_session,
     profile_update_without_profile_does_nothing,
     deleted_profile_ends_every_session,
+    stashed_values_are_taken_once,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStore>) {
@@ -362,4 +363,14 @@ async fn deleted_profile_ends_every_session(store: Arc<dyn SessionStore>) {
         .await
         .unwrap()
         .is_none());
+}
+
+async fn stashed_values_are_taken_once(store: Arc<dyn SessionStore>) {
+    let key = format!("suite:{}", Uuid::new_v4().simple());
+    assert_eq!(store.take(&key).await.unwrap(), None);
+    store.stash(&key, "flow", 60_000).await.unwrap();
+    let (a, b) = tokio::join!(store.take(&key), store.take(&key));
+    let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, ["flow"], "exactly one concurrent take gets the value");
+    assert_eq!(store.take(&key).await.unwrap(), None);
 }

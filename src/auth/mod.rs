@@ -1,0 +1,150 @@
+//! Sign-in with external providers (contract §3 login and callback, §6 identities).
+//!
+//! A provider turns an authorization code into an [`Identity`]; the login flow in between
+//! (state, PKCE verifier, nonce, browser binding) is kept in the session store by [`flow`].
+
+pub mod flow;
+mod github;
+mod oidc;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::config::{ProviderKind, Settings};
+
+pub use github::GithubProvider;
+pub use oidc::OidcProvider;
+
+/// Who the provider says signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: String,
+    /// The provider's stable id: OIDC `sub`, GitHub's numeric `id`.
+    pub subject: String,
+    pub email: Option<String>,
+    /// Only a verified email may join an existing account (contract §6).
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+/// What the login route needs to build `authUrl`.
+pub struct AuthRequest<'a> {
+    pub state: &'a str,
+    pub nonce: &'a str,
+    pub pkce_challenge: oauth2::PkceCodeChallenge,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused the code (expired, replayed, issued to another client or flow).
+    #[error("the provider rejected the authorization code")]
+    CodeRejected(#[source] anyhow::Error),
+    /// The ID token failed verification: signature, issuer, audience, expiry or nonce.
+    #[error("the identity token is invalid")]
+    InvalidIdToken(#[source] anyhow::Error),
+    /// The account has no verified email the provider will vouch for.
+    #[error("the account has no verified email address")]
+    NoVerifiedEmail,
+    /// The provider failed, answered garbage or did not answer in time.
+    #[error("the provider failed")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+pub enum Provider {
+    Oidc(Box<OidcProvider>),
+    Github(Box<GithubProvider>),
+}
+
+impl Provider {
+    pub async fn authorize_url(&self, req: AuthRequest<'_>) -> Result<url::Url, ProviderError> {
+        match self {
+            Self::Oidc(p) => p.authorize_url(req).await,
+            Self::Github(p) => Ok(p.authorize_url(req)),
+        }
+    }
+
+    pub async fn identify(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<Identity, ProviderError> {
+        match self {
+            Self::Oidc(p) => p.identify(code, pkce_verifier, nonce).await,
+            Self::Github(p) => p.identify(code, pkce_verifier).await,
+        }
+    }
+}
+
+/// The enabled providers by route name. A configured provider without a client id is absent,
+/// and its routes answer 404 `provider_not_configured`.
+#[derive(Clone, Default)]
+pub struct Providers(Arc<HashMap<String, Provider>>);
+
+impl Providers {
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        let http = http_client(settings.login.provider_timeout)?;
+        let mut providers = HashMap::new();
+        for (name, p) in &settings.providers {
+            if !p.is_enabled() {
+                continue;
+            }
+            let redirect = settings
+                .server
+                .public_url
+                .join(&format!("auth/{name}/callback"))
+                .with_context(|| format!("providers.{name}: cannot build the redirect URI"))?;
+            let provider = match settings.provider_kind(name) {
+                Some(ProviderKind::Oidc) => Provider::Oidc(Box::new(OidcProvider::new(
+                    name,
+                    p,
+                    redirect,
+                    http.clone(),
+                )?)),
+                Some(ProviderKind::Github) => Provider::Github(Box::new(GithubProvider::new(
+                    name,
+                    p,
+                    redirect,
+                    http.clone(),
+                )?)),
+                None => anyhow::bail!("providers.{name}.kind: unknown"),
+            };
+            providers.insert(name.clone(), provider);
+        }
+        Ok(Self(Arc::new(providers)))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Provider> {
+        self.0.get(name)
+    }
+}
+
+/// One client for every provider call: bounded in time, and never following redirects (a
+/// token endpoint that redirects is either misconfigured or an attempt at SSRF).
+fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("latchkey/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client for providers")
+}
+
+/// `true` when the error chain contains a reqwest timeout.
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

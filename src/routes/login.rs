@@ -1,0 +1,300 @@
+//! `GET /auth/{provider}/login` and `GET /auth/{provider}/callback` (contract §3).
+//!
+//! The popup asks for `authUrl` with its CSRF header, opens it in a new tab, and the provider
+//! sends that tab back to the callback, which ends on a page (or a redirect to
+//! `login.success_redirect`). No redirect target is ever read from the request.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::{self, AccountError};
+use crate::auth::flow::{self, Flow, BINDING_COOKIE};
+use crate::auth::{AuthRequest, Provider, ProviderError};
+use crate::http::error::error_chain;
+use crate::http::extract::{client_info, session_token};
+use crate::http::{ApiError, CsrfVerified};
+use crate::session::{now_ms, random_secret, Revoke};
+use crate::state::AppState;
+
+/// `GET /auth/{provider}/login`: starts a flow and answers the provider's URL.
+pub async fn login(
+    req: HttpRequest,
+    provider_name: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let provider = state
+        .providers
+        .get(&provider_name)
+        .ok_or(ApiError::ProviderNotConfigured)?;
+    // CSRF after the provider lookup, so an unknown provider is a 404 whatever the headers.
+    CsrfVerified::check(&req)?;
+
+    let binding = req
+        .cookie(BINDING_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| flow::is_well_formed(v))
+        .unwrap_or_else(random_secret);
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let login = Flow::new(&provider_name, verifier.secret().to_owned(), &binding);
+    let flow_state = flow::new_state();
+    let auth_url = provider
+        .authorize_url(AuthRequest {
+            state: &flow_state,
+            nonce: &login.nonce,
+            pkce_challenge: challenge,
+        })
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider_name, error = %error_chain(&e), "cannot start a login");
+            ApiError::ProviderUnavailable
+        })?;
+    flow::save(state.sessions.store(), &flow_state, &login).await?;
+
+    let mut res = HttpResponse::Ok();
+    no_store(&mut res);
+    Ok(res
+        .append_header(state.cookies.binding(&binding, flow::FLOW_TTL_MS / 1000))
+        .json(json!({ "success": true, "authUrl": auth_url.as_str() })))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Why a callback did not sign anyone in; each ends on a page (or JSON) with no session.
+#[derive(Debug)]
+enum Refusal {
+    ConsentDenied,
+    InvalidState,
+    BindingMismatch,
+    MissingCode,
+    CodeRejected,
+    NoVerifiedEmail,
+    AccountDisabled,
+    ProviderError,
+    StoreUnavailable,
+    DatabaseUnavailable,
+}
+
+impl Refusal {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::ConsentDenied
+            | Self::InvalidState
+            | Self::BindingMismatch
+            | Self::MissingCode
+            | Self::CodeRejected => StatusCode::BAD_REQUEST,
+            Self::NoVerifiedEmail | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            Self::ProviderError => StatusCode::BAD_GATEWAY,
+            Self::StoreUnavailable | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::ConsentDenied => "consent_denied",
+            Self::InvalidState => "invalid_state",
+            Self::BindingMismatch => "binding_mismatch",
+            Self::MissingCode => "missing_code",
+            Self::CodeRejected => "code_rejected",
+            Self::NoVerifiedEmail => "email_not_verified",
+            Self::AccountDisabled => "account_disabled",
+            Self::ProviderError => "provider_error",
+            Self::StoreUnavailable => "session_store_unavailable",
+            Self::DatabaseUnavailable => "database_unavailable",
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            Self::ConsentDenied => "Sign-in was cancelled at the provider. You can close this tab and try again.",
+            Self::InvalidState => "This sign-in link has expired or was already used. Start again from the extension.",
+            Self::BindingMismatch => "This sign-in was started in another browser. Start again from the extension in this one.",
+            Self::MissingCode => "The provider did not return an authorization code. Start again from the extension.",
+            Self::CodeRejected => "The provider refused this sign-in. Start again from the extension.",
+            Self::NoVerifiedEmail => "Your account has no verified email address. Verify one with the provider and try again.",
+            Self::AccountDisabled => "This account is disabled.",
+            Self::ProviderError => "The sign-in provider did not answer as expected. Try again in a moment.",
+            Self::StoreUnavailable | Self::DatabaseUnavailable => "Signing in is unavailable right now. Try again in a moment.",
+        }
+    }
+}
+
+impl From<ProviderError> for Refusal {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::CodeRejected(_) => Self::CodeRejected,
+            ProviderError::NoVerifiedEmail => Self::NoVerifiedEmail,
+            ProviderError::InvalidIdToken(_) | ProviderError::Unavailable(_) => Self::ProviderError,
+        }
+    }
+}
+
+/// `GET /auth/{provider}/callback`.
+pub async fn callback(
+    req: HttpRequest,
+    provider_name: web::Path<String>,
+    query: Option<web::Query<CallbackQuery>>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(provider) = state.providers.get(&provider_name) else {
+        return ApiError::ProviderNotConfigured.error_response();
+    };
+    let query = query.map(web::Query::into_inner);
+    match sign_in(&req, &provider_name, provider, query, &state).await {
+        Ok(res) => res,
+        Err(refusal) => {
+            tracing::info!(provider = %provider_name, outcome = refusal.code(), "login refused");
+            refusal_response(&req, &state, &refusal)
+        }
+    }
+}
+
+async fn sign_in(
+    req: &HttpRequest,
+    provider_name: &str,
+    provider: &Provider,
+    query: Option<CallbackQuery>,
+    state: &AppState,
+) -> Result<HttpResponse, Refusal> {
+    let query = query.ok_or(Refusal::InvalidState)?;
+    let flow_state = query.state.as_deref().ok_or(Refusal::InvalidState)?;
+    // Taken first, whatever else is wrong, so that a state is never usable twice.
+    let login = flow::take(state.sessions.store(), flow_state)
+        .await
+        .map_err(|_| Refusal::StoreUnavailable)?
+        .ok_or(Refusal::InvalidState)?;
+    if login.provider != provider_name {
+        return Err(Refusal::InvalidState);
+    }
+    let bound = req
+        .cookie(BINDING_COOKIE)
+        .is_some_and(|c| login.is_bound_to(c.value()));
+    if !bound {
+        return Err(Refusal::BindingMismatch);
+    }
+    if query.error.is_some() {
+        return Err(Refusal::ConsentDenied);
+    }
+    let code = query
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or(Refusal::MissingCode)?;
+
+    let identity = provider
+        .identify(code, &login.pkce_verifier, &login.nonce)
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(provider = %provider_name, error = %error_chain(e), "provider exchange failed");
+        })?;
+    let user = accounts::sign_in(&state.db, &identity)
+        .await
+        .map_err(|e| match e {
+            AccountError::Disabled => Refusal::AccountDisabled,
+            AccountError::Db(e) => {
+                tracing::error!(error = %e, "database error during login");
+                Refusal::DatabaseUnavailable
+            }
+        })?;
+    let profile = accounts::profile(&state.db, &user)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+
+    // No fixation: whatever session this browser had is revoked before a new one starts.
+    if let Some(old) = session_token(req, &state.cookies.session_name) {
+        let _ = state
+            .sessions
+            .revoke(old.user_id(), &Revoke::One(old.hash()))
+            .await;
+    }
+    let started = state
+        .sessions
+        .start(user.id, profile, &client_info(req))
+        .await
+        .map_err(|_| Refusal::StoreUnavailable)?;
+    tracing::info!(provider = %provider_name, user_id = %user.id, "login succeeded");
+
+    let max_age = (started.expires_ms - now_ms()) / 1000;
+    let mut res = match &state.settings.login.success_redirect {
+        Some(target) => {
+            let mut res = HttpResponse::Found();
+            res.insert_header((header::LOCATION, target.as_str()));
+            res
+        }
+        None => HttpResponse::Ok(),
+    };
+    no_store(&mut res);
+    res.append_header(state.cookies.session(started.token.expose(), max_age))
+        .append_header(state.cookies.clear_binding());
+    if state.settings.login.success_redirect.is_some() {
+        return Ok(res.finish());
+    }
+    if wants_json(req) {
+        return Ok(res.json(json!({ "success": true })));
+    }
+    Ok(page(
+        res,
+        "Signed in",
+        "You are signed in. You can close this tab and return to the extension.",
+    ))
+}
+
+fn refusal_response(req: &HttpRequest, state: &AppState, refusal: &Refusal) -> HttpResponse {
+    let mut res = HttpResponse::build(refusal.status());
+    no_store(&mut res);
+    res.append_header(state.cookies.clear_binding());
+    if wants_json(req) {
+        return res.json(json!({
+            "success": false,
+            "error": refusal.message(),
+            "code": refusal.code(),
+        }));
+    }
+    page(res, "Not signed in", refusal.message())
+}
+
+/// Login and callback answers carry secrets in URLs and cookies: never cached, never leaked
+/// through `Referer`.
+fn no_store(res: &mut actix_web::HttpResponseBuilder) {
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"));
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// A small self-contained page: inline style only, no script, no third-party resource, and a
+/// CSP that allows nothing else.
+fn page(mut res: actix_web::HttpResponseBuilder, title: &str, message: &str) -> HttpResponse {
+    res.insert_header((
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    ))
+    .content_type("text/html; charset=utf-8")
+    .body(format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · latchkey</title>
+<style>
+body{{margin:0;min-height:100vh;display:grid;place-items:center;background:#f5f6f8;color:#1d2330;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif}}
+main{{max-width:28rem;margin:1.5rem;padding:2rem 2.25rem;background:#fff;border-radius:12px;box-shadow:0 1px 3px rgba(0,0,0,.08),0 8px 24px rgba(0,0,0,.06)}}
+h1{{margin:0 0 .5rem;font-size:1.35rem}}
+p{{margin:0;color:#4a5365}}
+</style></head>
+<body><main><h1>{title}</h1><p>{message}</p></main></body></html>
+"#
+    ))
+}
