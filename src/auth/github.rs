@@ -5,12 +5,12 @@ use anyhow::anyhow;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, TokenResponse, TokenUrl,
+    Scope, TokenResponse, TokenUrl,
 };
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{is_timeout, AuthRequest, Identity, ProviderError};
+use super::{token_error, AuthRequest, Identity, ProviderError};
 use crate::config::ProviderSettings;
 
 pub struct GithubProvider {
@@ -113,20 +113,7 @@ impl GithubProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::ServerResponse(r) => {
-                    ProviderError::CodeRejected(anyhow!("token endpoint: {}", r.error()))
-                }
-                // GitHub answers a bad code with 200 and an `error` field, which does not parse
-                // as a token: the code was refused, not the provider broken.
-                RequestTokenError::Parse(_, body) if has_error_field(&body) => {
-                    ProviderError::CodeRejected(anyhow!("token endpoint refused the code"))
-                }
-                other if is_timeout(&other) => {
-                    ProviderError::Unavailable(anyhow!("token endpoint timed out"))
-                }
-                other => ProviderError::Unavailable(anyhow!("token endpoint: {other}")),
-            })?;
+            .map_err(|e| token_error(&self.name, e))?;
         let access = token.access_token().secret();
         let user: User = self.api(access, "user").await?;
         let emails: Vec<Email> = self.api(access, "user/emails").await?;
@@ -174,8 +161,4 @@ impl GithubProvider {
             .await
             .map_err(unavailable)
     }
-}
-
-fn has_error_field(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("error").is_some())
 }

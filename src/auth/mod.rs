@@ -135,6 +135,46 @@ fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client for providers")
 }
 
+/// Maps a token endpoint's failure: only `invalid_grant` (a code that is expired, used,
+/// issued to another client, or whose PKCE verifier does not match) is the client's fault;
+/// anything else is the provider's, or our configuration's.
+fn token_error<RE, T>(
+    provider: &str,
+    e: oauth2::RequestTokenError<RE, oauth2::StandardErrorResponse<T>>,
+) -> ProviderError
+where
+    RE: std::error::Error + 'static,
+    T: oauth2::ErrorResponseType + std::fmt::Display,
+{
+    use oauth2::RequestTokenError;
+    match e {
+        RequestTokenError::ServerResponse(r) if r.error().to_string() == "invalid_grant" => {
+            ProviderError::CodeRejected(anyhow::anyhow!("{provider} token endpoint: invalid_grant"))
+        }
+        RequestTokenError::ServerResponse(r) => {
+            ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint: {}", r.error()))
+        }
+        // GitHub answers a refused code with 200 and an `error` field, which does not parse
+        // as a token.
+        RequestTokenError::Parse(_, body)
+            if error_field(&body).as_deref() == Some("bad_verification_code") =>
+        {
+            ProviderError::CodeRejected(anyhow::anyhow!(
+                "{provider} token endpoint: bad_verification_code"
+            ))
+        }
+        other if is_timeout(&other) => {
+            ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint timed out"))
+        }
+        other => ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint: {other}")),
+    }
+}
+
+fn error_field(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("error")?.as_str().map(str::to_owned)
+}
+
 /// `true` when the error chain contains a reqwest timeout.
 fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(error);

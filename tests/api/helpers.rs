@@ -342,6 +342,13 @@ impl TestApp {
         (browser, user)
     }
 
+    /// A connection to this app's database, for tests that look at or arrange SQL rows.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(&self.config.vars["LATCHKEY__DATABASE__URL"])
+            .await
+            .expect("the test database answers")
+    }
+
     /// Every Redis key under this test's prefix.
     pub async fn redis_keys(&self) -> Vec<String> {
         let client = redis::Client::open(redis_url()).expect("Redis URL");
@@ -386,4 +393,74 @@ pub async fn assert_error(res: Response, status: u16, code: &str) {
         body["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{body}"
     );
+}
+
+/// `latchkey serve` as a separate process of the built binary, with a test's configuration:
+/// another replica on the same Redis and database.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary; its stderr (the log) goes to `log` when given.
+    pub async fn start(vars: &BTreeMap<String, String>, log: Option<&std::path::Path>) -> Self {
+        let port = free_port();
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => std::process::Stdio::null(),
+        };
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(["serve", "--no-migrate"])
+            .env("LATCHKEY_ENV", "test")
+            .env(
+                "LATCHKEY_CONFIG_DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+            )
+            .env_remove("RUST_LOG")
+            .envs(vars.iter())
+            .env("LATCHKEY__SERVER__PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("the latchkey binary starts");
+        let process = Self {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+        };
+        let client = client();
+        for _ in 0..100 {
+            if client
+                .get(format!("{}/healthz", process.address))
+                .send()
+                .await
+                .is_ok()
+            {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("latchkey serve did not start");
+    }
+
+    /// `GET /api/user/info` on this process with the browser's cookies.
+    pub async fn user_info(&self, browser: &Browser) -> Response {
+        let mut req = client().get(format!("{}/api/user/info", self.address));
+        if let Some(cookies) = browser.cookie_header() {
+            req = req.header(COOKIE, cookies);
+        }
+        req.send().await.expect("the process answers")
+    }
+
+    /// Stops the process (SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

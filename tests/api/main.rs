@@ -1,8 +1,11 @@
 //! All integration tests build into one binary (faster to link, one harness).
 
+mod auth;
 mod config;
 mod cors;
 mod csrf;
+mod fakes;
+mod fakes_selftest;
 mod health;
 mod helpers;
 mod hostile;

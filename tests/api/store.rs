@@ -371,6 +371,10 @@ async fn stashed_values_are_taken_once(store: Arc<dyn SessionStore>) {
     store.stash(&key, "flow", 60_000).await.unwrap();
     let (a, b) = tokio::join!(store.take(&key), store.take(&key));
     let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
-    assert_eq!(taken, ["flow"], "exactly one concurrent take gets the value");
+    assert_eq!(
+        taken,
+        ["flow"],
+        "exactly one concurrent take gets the value"
+    );
     assert_eq!(store.take(&key).await.unwrap(), None);
 }

@@ -1,0 +1,734 @@
+//! Sign-in end to end against fake Google and GitHub servers on loopback, as an extension
+//! drives it: CSRF token, `authUrl`, consent in a tab, the callback, then `/api/user/info`.
+
+use std::time::Duration;
+
+use entity::{identities, users};
+use latchkey::auth::flow::{self, Flow, BINDING_COOKIE};
+use reqwest::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY, SET_COOKIE};
+use reqwest::{Method, Response};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use url::Url;
+
+use crate::fakes::{FakeGitHub, FakeGoogle, GitHubEmail, GitHubUser, GoogleUser, Tamper};
+use crate::helpers::{
+    assert_error, json, spawn_app_with, Browser, TestApp, TestConfig, SESSION_COOKIE,
+};
+
+/// The app with both fakes configured as its providers.
+pub struct World {
+    pub app: TestApp,
+    pub google: FakeGoogle,
+    pub github: FakeGitHub,
+}
+
+impl World {
+    pub async fn start() -> Self {
+        Self::start_with(|c| c).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(TestConfig) -> TestConfig) -> Self {
+        let google = FakeGoogle::start().await;
+        let github = FakeGitHub::start().await;
+        let mut vars = google.config_vars();
+        vars.extend(github.config_vars());
+        let app = spawn_app_with(|mut c| {
+            for (k, v) in &vars {
+                c = c.set(k, v);
+            }
+            configure(c.set("LATCHKEY__LOGIN__PROVIDER_TIMEOUT", "1s"))
+        })
+        .await;
+        Self {
+            app,
+            google,
+            github,
+        }
+    }
+
+    /// The popup's half: CSRF token, then `authUrl`.
+    pub async fn start_login(&self, browser: &mut Browser, provider: &str) -> String {
+        let res = self.login_request(browser, provider).await;
+        assert_eq!(res.status(), 200, "login for {provider}");
+        let body = json(res).await;
+        assert_eq!(body["success"], true);
+        body["authUrl"].as_str().expect("authUrl").to_owned()
+    }
+
+    pub async fn login_request(&self, browser: &mut Browser, provider: &str) -> Response {
+        let path = format!("/auth/{provider}/login");
+        self.app.send_with_csrf(browser, Method::GET, &path).await
+    }
+
+    /// The tab's half: the provider's redirect lands on latchkey's callback.
+    pub async fn callback(&self, browser: &mut Browser, callback: &Url) -> Response {
+        self.callback_at(
+            browser,
+            callback.path(),
+            callback.query().unwrap_or_default(),
+        )
+        .await
+    }
+
+    pub async fn callback_at(&self, browser: &mut Browser, path: &str, query: &str) -> Response {
+        let path = format!("{path}?{query}");
+        self.app.send(browser, Method::GET, &path, &[]).await
+    }
+
+    /// A whole Google sign-in; returns the callback's answer.
+    pub async fn sign_in_with_google(&self, browser: &mut Browser) -> Response {
+        let auth_url = self.start_login(browser, "google").await;
+        let callback = self.google.approve(&auth_url).await.expect("consent");
+        self.callback(browser, &callback).await
+    }
+
+    pub async fn sign_in_with_github(&self, browser: &mut Browser) -> Response {
+        let auth_url = self.start_login(browser, "github").await;
+        let callback = self.github.approve(&auth_url).await.expect("consent");
+        self.callback(browser, &callback).await
+    }
+
+    pub async fn user_id(&self, browser: &mut Browser) -> String {
+        let res = self.app.user_info(browser).await;
+        assert_eq!(res.status(), 200);
+        json(res).await["user"]["user_id"]
+            .as_str()
+            .expect("user_id")
+            .to_owned()
+    }
+
+    pub async fn count_users(&self) -> u64 {
+        users::Entity::find()
+            .count(&self.app.db().await)
+            .await
+            .expect("count")
+    }
+}
+
+/// Asserts a refused callback: the status, the code (asked as JSON), and no session.
+async fn assert_refused(res: Response, status: u16, code: &str, browser: &Browser) {
+    assert!(
+        !browser.cookies.contains_key(SESSION_COOKIE),
+        "no session after {code}"
+    );
+    assert_error(res, status, code).await;
+}
+
+fn json_browser() -> Browser {
+    Browser::extension()
+}
+
+async fn callback_json(world: &World, browser: &mut Browser, callback: &Url) -> Response {
+    let path = format!(
+        "{}?{}",
+        callback.path(),
+        callback.query().unwrap_or_default()
+    );
+    world
+        .app
+        .send(
+            browser,
+            Method::GET,
+            &path,
+            &[("Accept", "application/json")],
+        )
+        .await
+}
+
+#[tokio::test]
+async fn google_sign_in_end_to_end() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    let auth_url = world.start_login(&mut browser, "google").await;
+
+    let url = Url::parse(&auth_url).expect("authUrl is a URL");
+    let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert!(auth_url.starts_with(&world.google.authorize_endpoint()));
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert!(
+        params["state"].len() >= 22,
+        "state carries at least 128 bits"
+    );
+    assert!(params["nonce"].len() >= 22);
+    assert!(params["code_challenge"].len() >= 43);
+    assert!(params["redirect_uri"].ends_with("/auth/google/callback"));
+    assert!(browser.cookies.contains_key(BINDING_COOKIE));
+
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let res = world.callback(&mut browser, &callback).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let page = res.text().await.expect("page");
+    assert!(page.contains("Signed in"));
+    assert!(
+        !page.contains("http"),
+        "the page loads nothing from elsewhere"
+    );
+    assert!(browser.cookies.contains_key(SESSION_COOKIE));
+    assert!(
+        !browser.cookies.contains_key(BINDING_COOKIE),
+        "binding cleared"
+    );
+
+    let user = json(world.app.user_info(&mut browser).await).await["user"].clone();
+    assert_eq!(user["name"], "Alice Example");
+    assert_eq!(user["email"], "alice@example.com");
+    assert_eq!(user["image"], "https://lh3.example.com/a/alice.png");
+    assert_eq!(user["plan"], "free");
+    assert_eq!(world.count_users().await, 1);
+}
+
+#[tokio::test]
+async fn login_answers_are_not_cached_and_need_csrf() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    let res = world.login_request(&mut browser, "google").await;
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
+    let binding = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(BINDING_COOKIE))
+        .map(str::to_owned)
+        .expect("binding cookie");
+    for attribute in ["HttpOnly", "Secure", "Path=/", "Max-Age=600"] {
+        assert!(binding.contains(attribute), "{attribute} in {binding}");
+    }
+
+    let res = world
+        .app
+        .send(
+            &mut Browser::extension(),
+            Method::GET,
+            "/auth/google/login",
+            &[],
+        )
+        .await;
+    assert_error(res, 403, "csrf_failed").await;
+}
+
+#[tokio::test]
+async fn github_sign_in_end_to_end() {
+    let world = World::start().await;
+    world.github.set_user(GitHubUser {
+        id: 4242,
+        login: "octo".into(),
+        name: None,
+        avatar_url: "https://avatars.example.com/u/4242".into(),
+        public_email: Some("public@example.com".into()),
+        emails: vec![
+            GitHubEmail::new("old@example.com", false, true),
+            GitHubEmail::new("octo@example.com", true, true),
+        ],
+    });
+    let mut browser = Browser::extension();
+    let auth_url = world.start_login(&mut browser, "github").await;
+    let params: std::collections::HashMap<_, _> = Url::parse(&auth_url)
+        .expect("URL")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    let callback = world.github.approve(&auth_url).await.expect("consent");
+    assert_eq!(world.callback(&mut browser, &callback).await.status(), 200);
+
+    let user = json(world.app.user_info(&mut browser).await).await["user"].clone();
+    assert_eq!(
+        user["email"], "octo@example.com",
+        "the primary verified address"
+    );
+    assert_eq!(user["name"], "octo", "the login when no name is set");
+    assert_eq!(user["image"], "https://avatars.example.com/u/4242");
+    let db = world.app.db().await;
+    let identity = identities::Entity::find()
+        .filter(identities::Column::Provider.eq("github"))
+        .one(&db)
+        .await
+        .expect("query")
+        .expect("identity");
+    assert_eq!(identity.subject, "4242");
+}
+
+#[tokio::test]
+async fn github_without_a_verified_primary_email_is_refused() {
+    let world = World::start().await;
+    world.github.set_user(GitHubUser {
+        id: 7,
+        emails: vec![GitHubEmail::new("unverified@example.com", true, false)],
+        ..Default::default()
+    });
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, "github").await;
+    let callback = world.github.approve(&auth_url).await.expect("consent");
+    let res = callback_json(&world, &mut browser, &callback).await;
+    assert_refused(res, 403, "email_not_verified", &browser).await;
+    assert_eq!(world.count_users().await, 0);
+}
+
+#[tokio::test]
+async fn a_verified_email_links_accounts_and_an_unverified_one_does_not() {
+    let world = World::start().await;
+    world.github.set_user(GitHubUser {
+        id: 1,
+        login: "alice".into(),
+        emails: vec![GitHubEmail::new("Alice@Example.com", true, true)],
+        ..Default::default()
+    });
+    let mut via_github = Browser::extension();
+    assert_eq!(
+        world.sign_in_with_github(&mut via_github).await.status(),
+        200
+    );
+    let github_user = world.user_id(&mut via_github).await;
+
+    // Google asserts the same address, verified: the same user.
+    let mut via_google = Browser::extension();
+    assert_eq!(
+        world.sign_in_with_google(&mut via_google).await.status(),
+        200
+    );
+    assert_eq!(world.user_id(&mut via_google).await, github_user);
+
+    // Another Google account claiming the address without verifying it: a new user.
+    world.google.set_user(GoogleUser {
+        sub: "999".into(),
+        email_verified: false,
+        ..GoogleUser::default()
+    });
+    let mut impostor = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut impostor).await.status(), 200);
+    assert_ne!(world.user_id(&mut impostor).await, github_user);
+    assert_eq!(world.count_users().await, 2);
+}
+
+#[tokio::test]
+async fn name_email_and_picture_are_refreshed_at_each_login() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    world.sign_in_with_google(&mut browser).await;
+    world.google.set_user(GoogleUser {
+        name: "Alice Renamed".into(),
+        picture: "https://lh3.example.com/a/new.png".into(),
+        ..GoogleUser::default()
+    });
+    let mut again = Browser::extension();
+    world.sign_in_with_google(&mut again).await;
+    let user = json(world.app.user_info(&mut again).await).await["user"].clone();
+    assert_eq!(user["name"], "Alice Renamed");
+    assert_eq!(user["image"], "https://lh3.example.com/a/new.png");
+}
+
+#[tokio::test]
+async fn a_replayed_state_finds_nothing() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    let auth_url = world.start_login(&mut browser, "google").await;
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let mut attacker = browser.clone();
+    assert_eq!(world.callback(&mut browser, &callback).await.status(), 200);
+
+    attacker.cookies.remove(SESSION_COOKIE);
+    let res = callback_json(&world, &mut attacker, &callback).await;
+    assert_refused(res, 400, "invalid_state", &attacker).await;
+}
+
+#[tokio::test]
+async fn an_expired_state_finds_nothing() {
+    let world = World::start().await;
+    let binding = "b".repeat(43);
+    let state = flow::new_state();
+    let mut old = Flow::new("google", "v".repeat(43), &binding);
+    old.created_ms -= flow::FLOW_TTL_MS + 1000;
+    flow::save(world.app.sessions.store(), &state, &old)
+        .await
+        .expect("store");
+    let mut browser = json_browser().with_cookie(BINDING_COOKIE, &binding);
+    let callback = Url::parse(&format!(
+        "http://latchkey/auth/google/callback?code=abc&state={state}"
+    ))
+    .expect("URL");
+    let res = callback_json(&world, &mut browser, &callback).await;
+    assert_refused(res, 400, "invalid_state", &browser).await;
+    assert_eq!(world.google.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_or_foreign_binding_cookie_is_refused() {
+    let world = World::start().await;
+    // Missing: the tab lost the cookie the flow was started with.
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, "google").await;
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    browser.cookies.remove(BINDING_COOKIE);
+    let res = callback_json(&world, &mut browser, &callback).await;
+    assert_refused(res, 400, "binding_mismatch", &browser).await;
+
+    // Foreign: a victim's browser (with its own flow) is made to land on the attacker's
+    // callback URL; its binding is not the attacker's.
+    let mut attacker = json_browser();
+    let attackers_url = world.start_login(&mut attacker, "google").await;
+    let attackers_callback = world.google.approve(&attackers_url).await.expect("consent");
+    let mut victim = json_browser();
+    world.start_login(&mut victim, "google").await;
+    let res = callback_json(&world, &mut victim, &attackers_callback).await;
+    assert_refused(res, 400, "binding_mismatch", &victim).await;
+    assert_eq!(world.google.token_requests(), 0, "no code was exchanged");
+}
+
+#[tokio::test]
+async fn denied_consent_ends_on_a_page_without_a_session() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    let auth_url = world.start_login(&mut browser, "google").await;
+    let callback = world.google.deny(&auth_url).await.expect("deny");
+    let res = world.callback(&mut browser, &callback).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .starts_with("text/html"));
+    let page = res.text().await.expect("page");
+    assert!(page.contains("cancelled"), "{page}");
+    assert!(!browser.cookies.contains_key(SESSION_COOKIE));
+
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, "github").await;
+    let callback = world.github.deny(&auth_url).await.expect("deny");
+    let res = callback_json(&world, &mut browser, &callback).await;
+    assert_refused(res, 400, "consent_denied", &browser).await;
+}
+
+#[tokio::test]
+async fn each_bad_id_token_is_refused_without_a_session() {
+    let world = World::start().await;
+    for tamper in Tamper::ALL.into_iter().filter(|t| *t != Tamper::None) {
+        world.google.set_id_token_tamper(tamper);
+        let mut browser = json_browser();
+        let auth_url = world.start_login(&mut browser, "google").await;
+        let callback = world.google.approve(&auth_url).await.expect("consent");
+        let res = callback_json(&world, &mut browser, &callback).await;
+        assert_eq!(res.status(), 502, "{tamper:?}");
+        assert_refused(res, 502, "provider_error", &browser).await;
+    }
+    assert_eq!(world.count_users().await, 0);
+}
+
+#[tokio::test]
+async fn an_unknown_key_id_makes_one_jwks_refetch_and_no_fallback() {
+    let world = World::start().await;
+    let mut warm = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut warm).await.status(), 200);
+    let fetched = world.google.jwks_requests();
+
+    world.google.set_id_token_tamper(Tamper::UnknownKid);
+    for _ in 0..3 {
+        let mut browser = json_browser();
+        let auth_url = world.start_login(&mut browser, "google").await;
+        let callback = world.google.approve(&auth_url).await.expect("consent");
+        let res = callback_json(&world, &mut browser, &callback).await;
+        assert_refused(res, 502, "provider_error", &browser).await;
+    }
+    assert_eq!(
+        world.google.jwks_requests(),
+        fetched + 1,
+        "one refetch, rate-limited"
+    );
+}
+
+#[tokio::test]
+async fn rotated_signing_keys_are_followed() {
+    let world = World::start().await;
+    let mut first = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut first).await.status(), 200);
+    world.google.rotate_keys();
+    let mut second = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut second).await.status(), 200);
+    assert!(world.google.jwks_requests() >= 2);
+}
+
+#[tokio::test]
+async fn only_the_exact_issuer_is_accepted() {
+    let world = World::start().await;
+    let issuer = world.google.issuer();
+    let bare = issuer
+        .split_once("://")
+        .map(|(_, b)| b.to_owned())
+        .expect("issuer");
+    // A trailing slash, another scheme, or no scheme at all: each a different issuer.
+    // (The scheme-less form is refused by openidconnect's claim parsing; docs/providers.md.)
+    for wrong in [format!("{issuer}/"), format!("https://{bare}"), bare] {
+        world.google.set_id_token_issuer(Some(wrong.clone()));
+        let mut browser = json_browser();
+        let auth_url = world.start_login(&mut browser, "google").await;
+        let callback = world.google.approve(&auth_url).await.expect("consent");
+        let res = callback_json(&world, &mut browser, &callback).await;
+        assert_eq!(res.status(), 502, "{wrong}");
+        assert_refused(res, 502, "provider_error", &browser).await;
+    }
+    world.google.set_id_token_issuer(None);
+    let mut browser = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let world = World::start().await;
+    world
+        .google
+        .set_discovery_issuer(Some("https://accounts.evil.example".into()));
+    let res = world
+        .login_request(&mut Browser::extension(), "google")
+        .await;
+    assert_error(res, 502, "provider_error").await;
+}
+
+#[tokio::test]
+async fn a_github_code_delivered_to_the_google_callback_finds_no_flow() {
+    let world = World::start().await;
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, "github").await;
+    let callback = world.github.approve(&auth_url).await.expect("consent");
+    let res = world
+        .callback_at(
+            &mut browser,
+            "/auth/google/callback",
+            callback.query().unwrap_or_default(),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(!browser.cookies.contains_key(SESSION_COOKIE));
+    assert_eq!(world.google.token_requests(), 0);
+    assert_eq!(world.github.token_requests(), 0);
+}
+
+#[tokio::test]
+async fn provider_failure_and_timeout_are_502() {
+    let world = World::start().await;
+    for provider in ["google", "github"] {
+        for (failure, delay) in [(Some(500), None), (None, Some(Duration::from_secs(3)))] {
+            if provider == "google" {
+                world.google.set_token_failure(failure);
+                world.google.set_token_delay(delay.unwrap_or_default());
+            } else {
+                world.github.set_token_failure(failure);
+                world.github.set_token_delay(delay.unwrap_or_default());
+            }
+            let mut browser = json_browser();
+            let auth_url = world.start_login(&mut browser, provider).await;
+            let callback = if provider == "google" {
+                world.google.approve(&auth_url).await
+            } else {
+                world.github.approve(&auth_url).await
+            }
+            .expect("consent");
+            let res = callback_json(&world, &mut browser, &callback).await;
+            assert_refused(res, 502, "provider_error", &browser).await;
+        }
+    }
+    world.github.set_token_failure(None);
+    world.github.set_token_delay(Duration::ZERO);
+    world.github.set_api_failure(Some(500));
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, "github").await;
+    let callback = world.github.approve(&auth_url).await.expect("consent");
+    let res = callback_json(&world, &mut browser, &callback).await;
+    assert_refused(res, 502, "provider_error", &browser).await;
+}
+
+#[tokio::test]
+async fn a_login_revokes_the_session_cookie_it_carries() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    world.sign_in_with_google(&mut browser).await;
+    let old = browser.clone();
+    world.sign_in_with_google(&mut browser).await;
+    assert_ne!(old.cookies[SESSION_COOKIE], browser.cookies[SESSION_COOKIE]);
+    assert_error(
+        world.app.user_info(&mut old.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(world.app.user_info(&mut browser).await.status(), 200);
+}
+
+#[tokio::test]
+async fn concurrent_callbacks_for_one_new_user_create_exactly_one_user() {
+    let world = World::start().await;
+    let mut pending = Vec::new();
+    for _ in 0..6 {
+        let mut browser = Browser::extension();
+        let auth_url = world.start_login(&mut browser, "google").await;
+        let callback = world.google.approve(&auth_url).await.expect("consent");
+        pending.push((browser, callback));
+    }
+    let results = futures_util::future::join_all(
+        pending
+            .iter_mut()
+            .map(|(browser, callback)| world.callback(browser, callback)),
+    )
+    .await;
+    for res in results {
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(world.count_users().await, 1);
+    let db = world.app.db().await;
+    assert_eq!(
+        identities::Entity::find().count(&db).await.expect("count"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_refused_with_403() {
+    let world = World::start().await;
+    let mut browser = Browser::extension();
+    world.sign_in_with_google(&mut browser).await;
+    let db = world.app.db().await;
+    let user = users::Entity::find()
+        .one(&db)
+        .await
+        .expect("query")
+        .expect("user");
+    let mut active: users::ActiveModel = user.into();
+    active.disabled_at = Set(Some(chrono::Utc::now()));
+    active.update(&db).await.expect("disable");
+
+    let mut again = json_browser();
+    let auth_url = world.start_login(&mut again, "google").await;
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let res = callback_json(&world, &mut again, &callback).await;
+    assert_refused(res, 403, "account_disabled", &again).await;
+}
+
+#[tokio::test]
+async fn success_redirect_is_the_only_redirect() {
+    let world = World::start_with(|c| {
+        c.set(
+            "LATCHKEY__LOGIN__SUCCESS_REDIRECT",
+            "https://app.example.com/done",
+        )
+    })
+    .await;
+    let mut browser = Browser::extension();
+    let auth_url = world.start_login(&mut browser, "google").await;
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    // A redirect target smuggled into the callback's query is ignored.
+    let query = format!(
+        "{}&redirect_uri=https://evil.example&next=https://evil.example",
+        callback.query().unwrap_or_default()
+    );
+    let res = world
+        .callback_at(&mut browser, callback.path(), &query)
+        .await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()[LOCATION], "https://app.example.com/done");
+    assert!(browser.cookies.contains_key(SESSION_COOKIE));
+}
+
+#[tokio::test]
+async fn unconfigured_providers_and_bad_callbacks() {
+    let world = World::start().await;
+    let mut browser = json_browser();
+    let res = world.login_request(&mut browser, "gitlab").await;
+    assert_error(res, 404, "provider_not_configured").await;
+    let res = world
+        .callback_at(&mut browser, "/auth/gitlab/callback", "code=x&state=y")
+        .await;
+    assert_error(res, 404, "provider_not_configured").await;
+
+    for query in [
+        "",
+        "code=abc",
+        "state=",
+        "state=%ff%fe",
+        &format!("state={}", "A".repeat(5000)),
+        "code=a&state=b&state=c",
+    ] {
+        let res = world
+            .app
+            .send(
+                &mut browser,
+                Method::GET,
+                &format!("/auth/google/callback?{query}"),
+                &[("Accept", "application/json")],
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{query}");
+        let body = json(res).await;
+        assert_eq!(body["success"], false);
+    }
+}
+
+#[tokio::test]
+async fn no_secret_code_token_or_cookie_reaches_the_log() {
+    let mut world = World::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("latchkey.log");
+    let mut vars = world.app.config.vars.clone();
+    vars.insert("LATCHKEY__LOG__LEVEL".into(), "debug".into());
+    let mut process = crate::helpers::ServerProcess::start(&vars, Some(&log)).await;
+    // Drive the separate process, whose log we read, instead of the in-process app.
+    world.app.address = process.address.clone();
+
+    let mut planted: Vec<String> = vec![
+        crate::fakes::google::GOOGLE_CLIENT_SECRET.into(),
+        crate::fakes::github::GITHUB_CLIENT_SECRET.into(),
+    ];
+    for provider in ["google", "github"] {
+        let mut browser = Browser::extension();
+        let auth_url = world.start_login(&mut browser, provider).await;
+        let callback = match provider {
+            "google" => world.google.approve(&auth_url).await,
+            _ => world.github.approve(&auth_url).await,
+        }
+        .expect("consent");
+        for (key, value) in callback.query_pairs() {
+            if key == "code" || key == "state" {
+                planted.push(value.into_owned());
+            }
+        }
+        assert_eq!(world.callback(&mut browser, &callback).await.status(), 200);
+        // A replay fails and is logged as a refusal: still nothing secret in it.
+        assert_eq!(
+            world
+                .callback(&mut browser.clone(), &callback)
+                .await
+                .status(),
+            400
+        );
+        assert_eq!(world.app.user_info(&mut browser).await.status(), 200);
+        assert_eq!(world.app.logout(&mut browser).await.status(), 200);
+        planted.extend(browser.cookies.values().cloned());
+        planted.push(browser.cookies[crate::helpers::CSRF_COOKIE].clone());
+    }
+    let mut session = Browser::extension();
+    world.sign_in_with_google(&mut session).await;
+    planted.push(session.cookies[SESSION_COOKIE].clone());
+    world.app.user_info(&mut session).await;
+    process.stop();
+
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("login succeeded"), "the log was captured");
+    for secret in planted.iter().filter(|s| s.len() >= 8) {
+        assert!(
+            !text.contains(secret.as_str()),
+            "the log contains a secret: {secret}"
+        );
+    }
+    let secret_part = session.cookies[SESSION_COOKIE]
+        .split_once('.')
+        .map(|(_, s)| s.to_owned());
+    assert!(
+        !text.contains(&secret_part.expect("token")),
+        "the log contains a session token"
+    );
+}
