@@ -10,13 +10,15 @@ hostport="${url#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
 host="${hostport%%:*}"; port="${hostport##*:}"
 [ "$port" = "$hostport" ] && port=6379
 
-answers() { # $1 host, $2 port: a PING gets a PONG
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""
-  read -r -t 2 reply <&3 || true
-  exec 3>&- 3<&-
-  [[ "$reply" == +PONG* ]]
+answers() { # $1 host, $2 port: a PING gets a PONG (in a subshell, so that the
+  # redirections of a failed connection do not outlive the probe)
+  (
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf 'PING\r\n' >&3
+    reply=""
+    read -r -t 2 reply <&3 || true
+    [[ "$reply" == +PONG* ]]
+  ) 2>/dev/null
 }
 
 if answers "$host" "$port"; then

@@ -1,6 +1,7 @@
 //! Users and identities in SQL (contract §6): finding or creating the user behind a provider
 //! identity, and the profile that the session store caches for the hot path.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -179,6 +180,24 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Records one use of a metered feature (`kind`, e.g. `ocr`) for the user's history; the
+/// quota itself is counted in Redis.
+pub async fn record_usage<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    kind: &str,
+) -> Result<(), DbErr> {
+    entity::usage_events::ActiveModel {
+        user_id: Set(user_id),
+        kind: Set(kind.to_owned()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map(|_| ())
+}
+
 /// The profile the session store caches: who the user is and which plan is in force.
 ///
 /// A subscription that is active and whose period has not ended makes the user `pro` until
@@ -193,16 +212,105 @@ pub async fn profile<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result<
         .order_by_desc(subscriptions::Column::CurrentPeriodEnd)
         .one(db)
         .await?;
+    Ok(profile_with(user, subscription.as_ref()))
+}
+
+/// [`profile`] for many users with one query: the profile of each user, by id.
+pub async fn profiles<C: ConnectionTrait>(
+    db: &C,
+    users: &[users::Model],
+) -> Result<HashMap<Uuid, Profile>, DbErr> {
+    let now = Utc::now();
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let mut latest: HashMap<Uuid, subscriptions::Model> = HashMap::new();
+    if !ids.is_empty() {
+        let active = subscriptions::Entity::find()
+            .filter(subscriptions::Column::UserId.is_in(ids))
+            .filter(subscriptions::Column::Status.is_in(ACTIVE_STATUSES.iter().copied()))
+            .filter(subscriptions::Column::CurrentPeriodEnd.gt(now))
+            .filter(Expr::col(subscriptions::Column::CurrentPeriodEnd).is_not_null())
+            .order_by_desc(subscriptions::Column::CurrentPeriodEnd)
+            .all(db)
+            .await?;
+        for s in active {
+            if let Some(user_id) = s.user_id {
+                // Ordered by period end, newest first: the first one of a user wins.
+                latest.entry(user_id).or_insert(s);
+            }
+        }
+    }
+    Ok(users
+        .iter()
+        .map(|u| (u.id, profile_with(u, latest.get(&u.id))))
+        .collect())
+}
+
+/// The profile of `user` given their active subscription with the latest period end, if any.
+fn profile_with(user: &users::Model, subscription: Option<&subscriptions::Model>) -> Profile {
     let (plan, plan_until, has_subscription) = match subscription {
         Some(s) => ("pro".to_owned(), s.current_period_end, true),
         None => (user.plan.clone(), user.plan_until, false),
     };
-    Ok(Profile {
+    Profile {
         name: user.name.clone().unwrap_or_default(),
         email: user.email.clone().unwrap_or_default(),
         image: user.image.clone().unwrap_or_default(),
         plan,
         plan_until_ms: plan_until.map(|t| t.timestamp_millis()),
         has_subscription,
-    })
+    }
+}
+
+/// How an operator names a user: a UUID (hyphenated or simple) is an id, anything else an
+/// email, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserRef {
+    Id(Uuid),
+    Email(String),
+}
+
+impl UserRef {
+    pub fn parse(raw: &str) -> Self {
+        let raw = raw.trim();
+        match Uuid::try_parse(raw) {
+            Ok(id) => Self::Id(id),
+            Err(_) => Self::Email(normalize_email(raw)),
+        }
+    }
+}
+
+impl std::fmt::Display for UserRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Email(email) => f.write_str(email),
+        }
+    }
+}
+
+/// The users `who` names, oldest first: at most one for an id; for an email every user that
+/// has it, since an unverified address may be on more than one account.
+pub async fn find_users<C: ConnectionTrait>(
+    db: &C,
+    who: &UserRef,
+) -> Result<Vec<users::Model>, DbErr> {
+    let query = match who {
+        UserRef::Id(id) => users::Entity::find_by_id(*id),
+        UserRef::Email(email) => users::Entity::find().filter(users::Column::Email.eq(email)),
+    };
+    query.order_by_asc(users::Column::CreatedAt).all(db).await
+}
+
+/// The users with these ids, in one query (missing ids are simply absent).
+pub async fn users_by_ids<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> Result<Vec<users::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    users::Entity::find()
+        .filter(users::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await
 }

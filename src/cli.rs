@@ -1,14 +1,24 @@
 //! The `latchkey` command line (contract §1). Each subcommand is a small function; the
-//! `///` docs are the `--help` text.
+//! `///` docs are the `--help` text. The operator commands (`sessions`, `users`, `plan`) call
+//! [`crate::admin`] and print its results; they load the configuration exactly as `serve`
+//! does and talk to Redis and the database directly, so they work while no server runs.
 
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use clap::error::ErrorKind;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+use comfy_table::{presets, Table};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
 
-use crate::config::{Settings, Sources};
+use crate::admin::{self, AdminError, SessionRow, SessionWalk, UserPages, UserSummary};
+use crate::config::{Settings, Sources, StoreKind};
 use crate::db::{self, MigrateAction};
-use crate::startup::{Application, Options};
+use crate::session::Sessions;
+use crate::startup::{self, Application, Options};
 use crate::{dev, telemetry};
 
 #[derive(Debug, Parser)]
@@ -24,6 +34,44 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments. `--help` and `--version` print and exit 0; a usage
+    /// error is one line on stderr and exit status 2.
+    pub fn parse_or_exit() -> Self {
+        match Self::try_parse() {
+            Ok(cli) => cli,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::DisplayHelp
+                        | ErrorKind::DisplayVersion
+                        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                ) =>
+            {
+                e.exit()
+            }
+            Err(e) => {
+                eprintln!("{}", usage_error_line(&e.render().to_string()));
+                std::process::exit(2)
+            }
+        }
+    }
+}
+
+/// clap's message without the usage block and tips, on one line.
+fn usage_error_line(rendered: &str) -> String {
+    let text = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|line| {
+            !line.is_empty() && !line.starts_with("tip:") && !line.starts_with("For more")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{text} (see --help)")
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +95,152 @@ pub enum Command {
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
         action: MigrateAction,
     },
+    /// List and revoke live sessions.
+    ///
+    /// Example: latchkey sessions list --user ada@example.com
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// List, show, disable, enable and delete users.
+    ///
+    /// Example: latchkey users show ada@example.com
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Change a user's plan.
+    ///
+    /// Example: latchkey plan set ada@example.com pro --until 2027-01-01T00:00:00Z
+    Plan {
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List live sessions: public id, user, created, last seen, expires, user agent, IP.
+    ///
+    /// Without --user, every session of the deployment, read from Redis in pages with SCAN
+    /// (never KEYS), so listing a large deployment does not hold Redis up.
+    ///
+    /// Example: latchkey sessions list --user ada@example.com --json
+    List {
+        /// Only this user's sessions (an email, or a user id).
+        #[arg(long, value_name = "EMAIL_OR_ID")]
+        user: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Revoke sessions: one by its public id, all of a user's, or all of them; prints how many.
+    ///
+    /// The next request with a revoked cookie gets 401 on every replica.
+    ///
+    /// Examples:
+    ///   latchkey sessions revoke 3f2a9c0d41b7e855
+    ///   latchkey sessions revoke --user ada@example.com
+    ///   latchkey sessions revoke --all --yes
+    #[command(
+        verbatim_doc_comment,
+        group(ArgGroup::new("which").required(true).multiple(true).args(["id", "user", "all"]))
+    )]
+    Revoke {
+        /// The public id of one session, as `sessions list` shows it.
+        #[arg(value_name = "SESSION_ID", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every session of this user (an email, or a user id); with SESSION_ID, look for
+        /// that session among this user's only.
+        #[arg(long, value_name = "EMAIL_OR_ID", conflicts_with = "all")]
+        user: Option<String>,
+        /// Every session of the deployment: signs every user out.
+        #[arg(long)]
+        all: bool,
+        /// Do not ask for confirmation (needed for --all when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users with their plan, subscription end and live session count.
+    ///
+    /// Example: latchkey users list --json
+    List {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show one user: plan, subscription, identities and live session count.
+    ///
+    /// Example: latchkey users show ada@example.com
+    Show {
+        /// An email, or a user id.
+        #[arg(value_name = "EMAIL_OR_ID")]
+        user: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Disable a user: every session ends now and their logins are refused
+    /// (403 account_disabled) until `users enable`.
+    ///
+    /// Example: latchkey users disable ada@example.com
+    Disable {
+        /// An email, or a user id.
+        #[arg(value_name = "EMAIL_OR_ID")]
+        user: String,
+    },
+    /// Let a disabled user log in again.
+    ///
+    /// Example: latchkey users enable ada@example.com
+    Enable {
+        /// An email, or a user id.
+        #[arg(value_name = "EMAIL_OR_ID")]
+        user: String,
+    },
+    /// Erase a user (an erasure request): sessions, the user, identities and usage.
+    /// Subscriptions' billing records are kept, detached from the user.
+    ///
+    /// Example: latchkey users delete ada@example.com --yes
+    Delete {
+        /// An email, or a user id.
+        #[arg(value_name = "EMAIL_OR_ID")]
+        user: String,
+        /// Confirm the erasure; nothing is deleted without it.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Set a user's plan; every live session of the user sees it on its next request.
+    ///
+    /// An active subscription keeps a user on pro whatever is set here.
+    ///
+    /// Example: latchkey plan set ada@example.com pro --until 2027-01-01T00:00:00Z
+    Set {
+        /// An email, or a user id.
+        #[arg(value_name = "EMAIL_OR_ID")]
+        user: String,
+        /// A plan of the plans table (free, pro).
+        plan: String,
+        /// When the plan ends (RFC 3339); after it the user is on free. No end when omitted.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+        until: Option<DateTime<FixedOffset>>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_rfc3339(raw: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map_err(|e| format!("not an RFC 3339 time such as 2027-01-01T00:00:00Z ({e})"))
 }
 
 /// Exit status of contract §1: 0 done, 1 nothing matched or a domain error, 2 bad usage or
@@ -68,10 +262,15 @@ impl Failure {
 }
 
 fn one_line(error: &anyhow::Error) -> String {
-    error
-        .chain()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
+    // Some causes repeat their source's text in their own (sqlx does); say each thing once.
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts
         .join(": ")
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -95,6 +294,33 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             serve(settings, !no_migrate).await
         }
         Command::Migrate { action } => migrate(&settings, action).await,
+        Command::Sessions { command } => {
+            let ops = Ops::connect(&settings).await?;
+            match command {
+                SessionsCommand::List { user, output } => {
+                    sessions_list(&ops, user.as_deref(), output.json).await
+                }
+                SessionsCommand::Revoke { id, user, all, yes } => {
+                    sessions_revoke(&ops, id.as_deref(), user.as_deref(), all, yes).await
+                }
+            }
+        }
+        Command::Users { command } => {
+            let ops = Ops::connect(&settings).await?;
+            match command {
+                UsersCommand::List { output } => users_list(&ops, output.json).await,
+                UsersCommand::Show { user, output } => users_show(&ops, &user, output.json).await,
+                UsersCommand::Disable { user } => users_disable(&ops, &user).await,
+                UsersCommand::Enable { user } => users_enable(&ops, &user).await,
+                UsersCommand::Delete { user, yes } => users_delete(&ops, &user, yes).await,
+            }
+        }
+        Command::Plan {
+            command: PlanCommand::Set { user, plan, until },
+        } => {
+            let ops = Ops::connect(&settings).await?;
+            plan_set(&ops, &user, &plan, until.map(|t| t.with_timezone(&Utc))).await
+        }
     }
 }
 
@@ -113,4 +339,453 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Failu
         .await
         .map_err(Failure::Usage)?;
     db::migrate(&conn, action).await.map_err(Failure::Domain)
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        if e.is_usage() {
+            Self::Usage(e.into())
+        } else {
+            Self::Domain(e.into())
+        }
+    }
+}
+
+/// A failed write to stdout. A closed pipe (`latchkey sessions list | head`) is not an error:
+/// the reader has what it wanted.
+fn output(e: io::Error) -> Failure {
+    Failure::Domain(anyhow::Error::new(e).context("cannot write the output"))
+}
+
+fn finish(result: io::Result<()>) -> Result<(), Failure> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(output),
+    }
+}
+
+/// What the operator commands work with: the database and the session store of the
+/// configuration, as the server would open them.
+struct Ops {
+    db: DatabaseConnection,
+    sessions: Sessions,
+}
+
+impl Ops {
+    async fn connect(settings: &Settings) -> Result<Self, Failure> {
+        if settings.session.store == StoreKind::Memory {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "session.store: `memory` keeps sessions inside the server process, where this \
+                 command cannot reach them; point session.store and redis.url at the servers' Redis"
+            )));
+        }
+        let db = db::connect(&settings.database)
+            .await
+            .map_err(Failure::Usage)?;
+        let sessions = startup::build_sessions(settings).map_err(Failure::Usage)?;
+        Ok(Self { db, sessions })
+    }
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn when_opt(t: Option<DateTime<Utc>>) -> String {
+    t.map(when).unwrap_or_else(|| "-".to_owned())
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED);
+    table.set_header(header.iter().copied());
+    table
+}
+
+fn plural(n: impl Into<u64>, what: &str) -> String {
+    format!("{} {what}(s)", n.into())
+}
+
+fn session_table(rows: &[SessionRow]) -> Table {
+    let mut t = table(&[
+        "ID",
+        "USER",
+        "CREATED",
+        "LAST SEEN",
+        "EXPIRES",
+        "USER AGENT",
+        "IP",
+    ]);
+    for r in rows {
+        t.add_row([
+            r.id.to_string(),
+            r.email.clone().unwrap_or_else(|| r.user_id.to_string()),
+            when(r.created_at),
+            when(r.last_seen_at),
+            when(r.expires_at),
+            r.user_agent.clone(),
+            r.ip.clone(),
+        ]);
+    }
+    t
+}
+
+/// Writes `{"<key>":[…],"count":n}` one element per line, page by page, so that a listing of
+/// any size is one JSON document printed in constant memory.
+struct JsonArray<W: Write> {
+    out: W,
+    count: u64,
+}
+
+impl<W: Write> JsonArray<W> {
+    fn start(mut out: W, key: &str) -> io::Result<Self> {
+        write!(out, "{{\"{key}\":[")?;
+        Ok(Self { out, count: 0 })
+    }
+
+    fn push(&mut self, item: &impl Serialize) -> io::Result<()> {
+        self.out
+            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut self.out, item)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn end(mut self) -> io::Result<()> {
+        writeln!(self.out, "\n],\"count\":{}}}", self.count)?;
+        self.out.flush()
+    }
+}
+
+async fn sessions_list(ops: &Ops, user: Option<&str>, json: bool) -> Result<(), Failure> {
+    let mut rows = match user {
+        Some(who) => {
+            let user = admin::find_user(&ops.db, who).await?;
+            admin::user_sessions(&ops.sessions, &user).await?
+        }
+        None if json => return stream_all_sessions(ops).await,
+        None => {
+            let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
+            let mut rows = Vec::new();
+            while let Some(page) = walk.next_page().await? {
+                rows.extend(page);
+            }
+            rows.sort_by_key(|r| r.created_at);
+            rows
+        }
+    };
+    let out = io::stdout().lock();
+    if json {
+        let mut array = JsonArray::start(io::BufWriter::new(out), "sessions").map_err(output)?;
+        for row in rows.drain(..) {
+            array.push(&row).map_err(output)?;
+        }
+        return finish(array.end());
+    }
+    finish(print_sessions(out, &rows))
+}
+
+fn print_sessions(mut out: impl Write, rows: &[SessionRow]) -> io::Result<()> {
+    if !rows.is_empty() {
+        writeln!(out, "{}", session_table(rows))?;
+    }
+    writeln!(out, "{}", plural(rows.len() as u64, "session"))
+}
+
+/// Every session of the deployment as JSON, printed page by page as the walk goes. Nothing
+/// is printed until the first page is read, so a store that does not answer prints no
+/// half document.
+async fn stream_all_sessions(ops: &Ops) -> Result<(), Failure> {
+    let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
+    let mut page = walk.next_page().await?;
+    let mut array =
+        JsonArray::start(io::BufWriter::new(io::stdout().lock()), "sessions").map_err(output)?;
+    while let Some(rows) = page {
+        for row in &rows {
+            if let Err(e) = array.push(row) {
+                return finish(Err(e));
+            }
+        }
+        page = walk.next_page().await?;
+    }
+    finish(array.end())
+}
+
+async fn sessions_revoke(
+    ops: &Ops,
+    id: Option<&str>,
+    user: Option<&str>,
+    all: bool,
+    yes: bool,
+) -> Result<(), Failure> {
+    let revoked = if all {
+        confirm_all(yes)?;
+        admin::revoke_all(&ops.sessions).await?
+    } else {
+        let user = match user {
+            Some(who) => Some(admin::find_user(&ops.db, who).await?),
+            None => None,
+        };
+        match (id, user) {
+            (Some(id), user) => {
+                let id = admin::parse_session_id(id)?;
+                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await?
+            }
+            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await?,
+            (None, None) => {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "name a session id, --user or --all"
+                )))
+            }
+        }
+    };
+    println!("revoked {}", plural(revoked, "session"));
+    Ok(())
+}
+
+/// `--all` signs every user out: on a terminal it asks first unless `--yes`; without a
+/// terminal to ask on, only `--yes` will do.
+fn confirm_all(yes: bool) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !io::stdin().is_terminal() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--all signs every user out; add --yes to confirm when not on a terminal"
+        )));
+    }
+    eprint!("This revokes every session of the deployment and signs every user out. Type yes to continue: ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Usage(e.into()))?;
+    if answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        Err(Failure::Domain(anyhow::anyhow!(
+            "not confirmed: nothing was revoked"
+        )))
+    }
+}
+
+fn user_row(t: &mut Table, u: &UserSummary) {
+    t.add_row([
+        u.id.to_string(),
+        u.email.clone().unwrap_or_default(),
+        u.name.clone().unwrap_or_default(),
+        u.plan.clone(),
+        when_opt(u.plan_until),
+        when_opt(u.subscription_end),
+        u.sessions.to_string(),
+        when_opt(u.disabled_at),
+    ]);
+}
+
+const USER_HEADER: [&str; 8] = [
+    "ID",
+    "EMAIL",
+    "NAME",
+    "PLAN",
+    "PLAN UNTIL",
+    "SUBSCRIPTION END",
+    "SESSIONS",
+    "DISABLED",
+];
+
+async fn users_list(ops: &Ops, json: bool) -> Result<(), Failure> {
+    let mut pages = UserPages::new(&ops.db, &ops.sessions);
+    if json {
+        let mut page = pages.next_page().await?;
+        let mut array =
+            JsonArray::start(io::BufWriter::new(io::stdout().lock()), "users").map_err(output)?;
+        while let Some(users) = page {
+            for user in &users {
+                if let Err(e) = array.push(user) {
+                    return finish(Err(e));
+                }
+            }
+            page = pages.next_page().await?;
+        }
+        return finish(array.end());
+    }
+    let mut t = table(&USER_HEADER);
+    let mut count: u64 = 0;
+    while let Some(page) = pages.next_page().await? {
+        for user in &page {
+            user_row(&mut t, user);
+            count += 1;
+        }
+    }
+    let mut out = io::stdout().lock();
+    finish((|| {
+        if count > 0 {
+            writeln!(out, "{t}")?;
+        }
+        writeln!(out, "{}", plural(count, "user"))
+    })())
+}
+
+async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
+    let user = admin::find_user(&ops.db, who).await?;
+    let detail = admin::show_user(&ops.db, &ops.sessions, &user).await?;
+    let mut out = io::stdout().lock();
+    if json {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            user: &'a admin::UserDetail,
+        }
+        return finish(
+            serde_json::to_writer_pretty(&mut out, &Shown { user: &detail })
+                .map_err(io::Error::from)
+                .and_then(|()| writeln!(out)),
+        );
+    }
+    let u = &detail.summary;
+    let mut about = Table::new();
+    about.load_preset(presets::UTF8_FULL_CONDENSED);
+    for (k, v) in [
+        ("id", u.id.to_string()),
+        ("email", u.email.clone().unwrap_or_default()),
+        ("name", u.name.clone().unwrap_or_default()),
+        ("plan", u.plan.clone()),
+        ("plan until", when_opt(u.plan_until)),
+        ("subscription end", when_opt(u.subscription_end)),
+        (
+            "assigned plan",
+            match detail.assigned_plan_until {
+                Some(until) => format!("{} until {}", detail.assigned_plan, when(until)),
+                None => detail.assigned_plan.clone(),
+            },
+        ),
+        ("live sessions", u.sessions.to_string()),
+        ("disabled", when_opt(u.disabled_at)),
+        ("created", when(u.created_at)),
+    ] {
+        about.add_row([k.to_owned(), v]);
+    }
+    let mut identities = table(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
+    for i in &detail.identities {
+        identities.add_row([
+            i.provider.clone(),
+            i.subject.clone(),
+            i.email.clone().unwrap_or_default(),
+            i.email_verified.to_string(),
+            when(i.updated_at),
+        ]);
+    }
+    let mut subscriptions = table(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
+    for s in &detail.subscriptions {
+        subscriptions.add_row([
+            s.id.clone(),
+            s.customer_id.clone(),
+            s.status.clone(),
+            when_opt(s.current_period_end),
+        ]);
+    }
+    finish((|| {
+        writeln!(out, "{about}")?;
+        if detail.identities.is_empty() {
+            writeln!(out, "no identities")?;
+        } else {
+            writeln!(out, "{identities}")?;
+        }
+        if detail.subscriptions.is_empty() {
+            writeln!(out, "no subscriptions")
+        } else {
+            writeln!(out, "{subscriptions}")
+        }
+    })())
+}
+
+/// How a user is named in messages: their email and id, or the id alone.
+fn who(user: &entity::users::Model) -> String {
+    match &user.email {
+        Some(email) => format!("{email} ({})", user.id),
+        None => user.id.to_string(),
+    }
+}
+
+async fn users_disable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
+    let user = admin::find_user(&ops.db, who_arg).await?;
+    let name = who(&user);
+    let done = admin::disable_user(&ops.db, &ops.sessions, user).await?;
+    if done.already {
+        println!(
+            "{name} was already disabled since {}; revoked {}",
+            when(done.since),
+            plural(done.revoked, "session")
+        );
+    } else {
+        println!(
+            "disabled {name}: revoked {}; their logins are refused until `latchkey users enable`",
+            plural(done.revoked, "session")
+        );
+    }
+    Ok(())
+}
+
+async fn users_enable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
+    let user = admin::find_user(&ops.db, who_arg).await?;
+    let name = who(&user);
+    if admin::enable_user(&ops.db, user).await? {
+        println!("enabled {name}: they can log in again");
+    } else {
+        println!("{name} was not disabled; nothing changed");
+    }
+    Ok(())
+}
+
+async fn users_delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
+    if !yes {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "deleting a user erases them for good; add --yes to confirm"
+        )));
+    }
+    let user = admin::find_user(&ops.db, who_arg).await?;
+    let name = who(&user);
+    let done = admin::delete_user(&ops.db, &ops.sessions, user).await?;
+    println!(
+        "deleted {name}: revoked {}, erased {} and {}, kept {} detached",
+        plural(done.revoked, "session"),
+        plural(done.identities, "identity"),
+        plural(done.usage_events, "usage record"),
+        plural(done.detached_subscriptions, "subscription"),
+    );
+    Ok(())
+}
+
+async fn plan_set(
+    ops: &Ops,
+    who_arg: &str,
+    plan: &str,
+    until: Option<DateTime<Utc>>,
+) -> Result<(), Failure> {
+    let user = admin::find_user(&ops.db, who_arg).await?;
+    let change = admin::set_plan(&ops.db, &ops.sessions, user, plan, until).await?;
+    let name = who(&change.user);
+    let until = until
+        .map(|t| format!(" until {}", when(t)))
+        .unwrap_or_default();
+    println!("set the plan of {name} to {plan}{until}");
+    let now = Utc::now().timestamp_millis();
+    let effective = change.profile.effective_plan(now);
+    if change.profile.has_subscription && effective != plan {
+        println!(
+            "note: an active subscription keeps them on {effective} until {}",
+            when_opt(
+                change
+                    .profile
+                    .plan_until_ms
+                    .and_then(DateTime::from_timestamp_millis)
+            )
+        );
+    }
+    if change.cache_updated {
+        println!("their live sessions see {effective} on their next request");
+    } else {
+        println!("they have no live session; their next login reads {effective}");
+    }
+    Ok(())
 }

@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dev;
 pub mod http;
+pub mod proxy;
 pub mod routes;
 pub mod session;
 pub mod startup;

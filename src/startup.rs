@@ -21,6 +21,7 @@ use crate::http::cookies::CookiePolicy;
 use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::http::extract::CSRF_HEADER;
 use crate::http::origin::{origin_policy, AllowedOrigins};
+use crate::proxy::VisionClient;
 use crate::routes;
 use crate::session::{MemoryStore, Policy, RedisStore, SessionStore, Sessions};
 use crate::state::AppState;
@@ -51,6 +52,7 @@ impl Application {
         let state = web::Data::new(AppState {
             cookies: CookiePolicy::new(&settings.session),
             providers: Providers::from_settings(&settings)?,
+            vision: VisionClient::new(&settings.vision)?,
             settings: Arc::clone(&settings),
             sessions,
             db,

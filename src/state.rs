@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
+use crate::proxy::VisionClient;
 use crate::session::Sessions;
 
 pub struct AppState {
@@ -15,4 +16,5 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub cookies: CookiePolicy,
     pub providers: Providers,
+    pub vision: VisionClient,
 }

@@ -31,6 +31,18 @@ pub enum ApiError {
     SessionStoreUnavailable(#[source] anyhow::Error),
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    #[error("The image is larger than the limit of {limit} bytes.")]
+    ImageTooLarge { limit: usize },
+    #[error("The upload is not a PNG, JPEG or WebP image.")]
+    NotAnImage,
+    #[error("Today's quota of {limit} extractions is used up; it renews at midnight UTC.")]
+    QuotaExceeded { limit: u64, retry_after_secs: i64 },
+    #[error("Subtitle extraction is not configured on this server.")]
+    VisionUnavailable,
+    #[error("The vision service failed; try again.")]
+    UpstreamError(#[source] anyhow::Error),
+    #[error("The vision service did not answer in time; try again.")]
+    UpstreamTimeout,
     #[error("Something went wrong on our side.")]
     Internal(#[source] anyhow::Error),
 }
@@ -46,6 +58,12 @@ impl ApiError {
             Self::ProviderUnavailable => "provider_error",
             Self::SessionStoreUnavailable(_) => "session_store_unavailable",
             Self::BadRequest { code, .. } => code,
+            Self::ImageTooLarge { .. } => "image_too_large",
+            Self::NotAnImage => "not_an_image",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::VisionUnavailable => "vision_unavailable",
+            Self::UpstreamError(_) => "upstream_error",
+            Self::UpstreamTimeout => "upstream_timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -69,6 +87,12 @@ impl ResponseError for ApiError {
             Self::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             Self::SessionStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::VisionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamError(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,9 +103,15 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code(), error = %error_chain(self), "request failed");
         }
         let mut res = envelope(status, self.code(), &self.to_string());
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        let retry_after = match self {
+            Self::QuotaExceeded {
+                retry_after_secs, ..
+            } => Some(retry_after_secs.max(&1).to_string()),
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => Some("5".to_owned()),
+            _ => None,
+        };
+        if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            res.headers_mut().insert(header::RETRY_AFTER, value);
         }
         res
     }

@@ -7,6 +7,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use sea_orm::EntityTrait;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -216,9 +217,10 @@ async fn sign_in(
     }
     let started = state
         .sessions
-        .start(user.id, profile, &client_info(req))
+        .start(user.id, profile.clone(), &client_info(req))
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
+    settle(state, user.id, &started, &profile).await?;
     tracing::info!(provider = %provider_name, user_id = %user.id, "login succeeded");
 
     let max_age = (started.expires_ms - now_ms()) / 1000;
@@ -244,6 +246,34 @@ async fn sign_in(
         "Signed in",
         "You are signed in. You can close this tab and return to the extension.",
     ))
+}
+
+/// An operator's `users disable` or `plan set` may commit while this login runs, between our
+/// SQL read and the session's creation, and then revoke or refresh before our session exists.
+/// Reading the user again once the session exists closes that window: both commands write SQL
+/// before they touch Redis, so whatever they did is visible now.
+async fn settle(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    started: &crate::session::Started,
+    profile: &crate::session::Profile,
+) -> Result<(), Refusal> {
+    let fresh = entity::users::Entity::find_by_id(user_id)
+        .one(&state.db)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+    let Some(fresh) = fresh.filter(|u| u.disabled_at.is_none()) else {
+        let revoke = Revoke::One(started.token.hash());
+        let _ = state.sessions.revoke(user_id, &revoke).await;
+        return Err(Refusal::AccountDisabled);
+    };
+    let current = accounts::profile(&state.db, &fresh)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+    if current != *profile {
+        let _ = state.sessions.store().update_profile(user_id, &current).await;
+    }
+    Ok(())
 }
 
 fn refusal_response(req: &HttpRequest, state: &AppState, refusal: &Refusal) -> HttpResponse {

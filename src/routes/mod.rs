@@ -6,6 +6,7 @@ mod login;
 mod logout;
 mod sessions;
 mod user;
+mod vision;
 
 use actix_web::web;
 
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/{provider}/login").get(login::login))
         .service(web::resource("/auth/{provider}/callback").get(login::callback))
         .service(web::resource("/api/user/info").get(user::info))
+        .service(web::resource("/api/openai/extract-subtitles").post(vision::extract_subtitles))
         .service(
             web::resource("/api/sessions")
                 .get(sessions::list)

@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::store::{
-    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
+    Touched,
 };
 use super::token::SessionHash;
 
@@ -138,6 +139,43 @@ impl SessionStore for MemoryStore {
         Ok(sessions)
     }
 
+    async fn scan(
+        &self,
+        cursor: u64,
+        count: u32,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<ScanPage, StoreError> {
+        // The cursor counts users in id order. Entries of users are never removed, so a
+        // revocation during the walk moves nothing, and a user added meanwhile only makes a
+        // later page repeat one user: like Redis's `SCAN`, a walk sees every session that
+        // lives through it at least once.
+        let users = self.users();
+        let mut ids: Vec<&Uuid> = users.keys().collect();
+        ids.sort_unstable();
+        let mut position = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut sessions = Vec::new();
+        while position < ids.len() && sessions.len() < count.max(1) as usize {
+            let user_id = *ids[position];
+            position += 1;
+            let Some(user) = users.get(&user_id) else {
+                continue;
+            };
+            sessions.extend(
+                user.sessions
+                    .iter()
+                    .filter(|(_, s)| s.expires_ms > now_ms && s.record.is_live(now_ms, idle_ms))
+                    .map(|(h, s)| (user_id, *h, s.record.clone())),
+            );
+        }
+        let cursor = if position >= ids.len() {
+            0
+        } else {
+            position as u64
+        };
+        Ok(ScanPage { cursor, sessions })
+    }
+
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
         let mut users = self.users();
         let Some(user) = users.get_mut(&user_id) else {
@@ -169,6 +207,38 @@ impl SessionStore for MemoryStore {
     async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError> {
         if let Some(user) = self.users().get_mut(&user_id) {
             user.profile = None;
+        }
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        limit: Option<u64>,
+        _ttl_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut users = self.users();
+        let counter = users
+            .entry(user_id)
+            .or_default()
+            .counters
+            .entry(name.to_owned())
+            .or_default();
+        if limit.is_some_and(|limit| *counter >= limit) {
+            return Ok(None);
+        }
+        *counter += 1;
+        Ok(Some(*counter))
+    }
+
+    async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError> {
+        if let Some(counter) = self
+            .users()
+            .get_mut(&user_id)
+            .and_then(|u| u.counters.get_mut(name))
+        {
+            *counter = counter.saturating_sub(1);
         }
         Ok(())
     }

@@ -17,7 +17,8 @@ use uuid::Uuid;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub use self::store::{
-    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
+    Touched,
 };
 pub use self::token::{random_secret, PublicId, SessionHash, SessionToken};
 
@@ -173,7 +174,31 @@ impl Sessions {
     pub async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
         self.store.revoke(user_id, which).await
     }
+
+    /// One page of every live session of the deployment (cursor 0 starts the walk; the
+    /// returned cursor is 0 after the last page). See [`SessionStore::scan`].
+    pub async fn scan(&self, cursor: u64) -> Result<(u64, Vec<(Uuid, Listed)>), StoreError> {
+        let idle = self.policy.idle_ms();
+        let page = self.store.scan(cursor, SCAN_PAGE, now_ms(), idle).await?;
+        let sessions = page
+            .sessions
+            .into_iter()
+            .map(|(user_id, hash, record)| {
+                let listed = Listed {
+                    hash,
+                    expires_ms: record.expires_ms(idle),
+                    record,
+                };
+                (user_id, listed)
+            })
+            .collect();
+        Ok((page.cursor, sessions))
+    }
 }
+
+/// How many keys one page of [`Sessions::scan`] looks at: Redis answers a `SCAN` of this size
+/// in about a millisecond, so a walk never holds it up for longer.
+const SCAN_PAGE: u32 = 1000;
 
 /// The name of the per-user counter of vision calls on a UTC day.
 pub fn usage_counter(day: chrono::NaiveDate) -> String {

@@ -12,7 +12,8 @@ use redis::{ErrorKind, RedisError, Script};
 use uuid::Uuid;
 
 use super::store::{
-    NewSession, Profile, Revoke, SessionRecord, SessionStore, StoreError, TouchParams, Touched,
+    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
+    Touched,
 };
 use super::token::SessionHash;
 
@@ -29,6 +30,8 @@ struct Scripts {
     list: Script,
     revoke: Script,
     update_profile: Script,
+    reserve: Script,
+    release: Script,
 }
 
 impl Scripts {
@@ -39,6 +42,8 @@ impl Scripts {
             list: Script::new(include_str!("lua/list.lua")),
             revoke: Script::new(include_str!("lua/revoke.lua")),
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
+            reserve: Script::new(include_str!("lua/reserve.lua")),
+            release: Script::new(include_str!("lua/release.lua")),
         }
     }
 }
@@ -97,6 +102,22 @@ impl RedisStore {
         format!("{}:c:{}", self.user_tag(user_id), name)
     }
 
+    /// The `SCAN MATCH` pattern of every session key under this prefix.
+    fn session_pattern(&self) -> String {
+        format!("{}{{u:*}}:s:*", glob_escape(&self.prefix))
+    }
+
+    /// The user and hash a session key names; `None` for a key of any other shape.
+    fn parse_session_key(&self, key: &str) -> Option<(Uuid, SessionHash)> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("{u:")?;
+        let (user, rest) = rest.split_once('}')?;
+        let hash = rest.strip_prefix(":s:")?;
+        if user.len() != 32 {
+            return None;
+        }
+        Some((Uuid::try_parse(user).ok()?, SessionHash::decode(hash)?))
+    }
+
     /// Runs one operation with a pooled connection, within the store's timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
@@ -124,6 +145,19 @@ fn classify(e: RedisError) -> StoreError {
         ErrorKind::Parse | ErrorKind::UnexpectedReturnType => StoreError::Malformed(e.to_string()),
         _ => StoreError::Unavailable(e.into()),
     }
+}
+
+/// Escapes the characters `SCAN MATCH` treats as a pattern, so a key prefix is matched as
+/// written.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn profile_args(p: &Profile) -> [String; 6] {
@@ -258,6 +292,68 @@ impl SessionStore for RedisStore {
         Ok(sessions)
     }
 
+    async fn scan(
+        &self,
+        cursor: u64,
+        count: u32,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<ScanPage, StoreError> {
+        // SCAN, never KEYS: each call looks at about `count` keys and returns, so a walk over
+        // millions of keys is many short commands that other clients interleave with. The
+        // page's records are then read in one pipeline (one round trip). The user id is in
+        // the key, so nothing else is needed. On Redis Cluster a walk runs per node.
+        let pattern = self.session_pattern();
+        let (next, rows) = self
+            .run(|mut conn| async move {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(count.max(1))
+                    .query_async(&mut conn)
+                    .await?;
+                if keys.is_empty() {
+                    return Ok((next, Vec::new()));
+                }
+                let mut pipe = redis::pipe();
+                for key in &keys {
+                    pipe.cmd("HMGET").arg(key).arg(&["c", "s", "a", "ua", "ip"]);
+                }
+                let records: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
+                Ok((next, keys.into_iter().zip(records).collect::<Vec<_>>()))
+            })
+            .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for (key, fields) in rows {
+            let Some((user_id, hash)) = self.parse_session_key(&key) else {
+                continue;
+            };
+            let mut fields = fields.into_iter();
+            let mut next_field = || fields.next().flatten();
+            // A session that ended between SCAN and HMGET has no fields: it is gone.
+            let Some(created) = next_field() else {
+                continue;
+            };
+            let row = (
+                created,
+                next_field().unwrap_or_default(),
+                next_field().unwrap_or_default(),
+                next_field().unwrap_or_default(),
+                next_field().unwrap_or_default(),
+            );
+            let record = record(row)?;
+            if record.is_live(now_ms, idle_ms) {
+                sessions.push((user_id, hash, record));
+            }
+        }
+        Ok(ScanPage {
+            cursor: next,
+            sessions,
+        })
+    }
+
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
         let (mode, hash) = match which {
             Revoke::One(hash) => ("one", hash.encode()),
@@ -301,6 +397,31 @@ impl SessionStore for RedisStore {
                 .await
         })
         .await
+    }
+
+    async fn reserve(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        limit: Option<u64>,
+        ttl_ms: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut call = self.scripts.reserve.prepare_invoke();
+        call.key(self.counter_key(user_id, name))
+            .arg(limit.map(|l| l.to_string()).unwrap_or_default())
+            .arg(ttl_ms.max(1));
+        let n: i64 = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(u64::try_from(n).ok())
+    }
+
+    async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError> {
+        let mut call = self.scripts.release.prepare_invoke();
+        call.key(self.counter_key(user_id, name));
+        self.run(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await })
+            .await
+            .map(|_| ())
     }
 
     async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {

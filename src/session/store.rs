@@ -102,6 +102,16 @@ pub enum Revoke {
     AllExcept(SessionHash),
 }
 
+/// One page of a walk over every session in the store (see [`SessionStore::scan`]).
+#[derive(Debug, Clone, Default)]
+pub struct ScanPage {
+    /// Where the next page starts; 0 when the walk is over.
+    pub cursor: u64,
+    /// Live sessions with their user. A session may appear on two pages of one walk (Redis
+    /// `SCAN` guarantees every key present for the whole walk at least once, not once).
+    pub sessions: Vec<(Uuid, SessionHash, SessionRecord)>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend did not answer in time or refused the connection.
@@ -135,6 +145,18 @@ pub trait SessionStore: Send + Sync + 'static {
         idle_ms: i64,
     ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError>;
 
+    /// One page of every live session of the deployment, for operators. Start with cursor 0
+    /// and pass back the returned cursor until it is 0 again. Each page is a bounded amount
+    /// of work for the backend (`count` is a hint of how many keys to look at), so walking a
+    /// large deployment never blocks it.
+    async fn scan(
+        &self,
+        cursor: u64,
+        count: u32,
+        now_ms: i64,
+        idle_ms: i64,
+    ) -> Result<ScanPage, StoreError>;
+
     /// Revokes sessions of one user; returns how many were revoked. Atomic with respect to
     /// concurrent `create`s of the same user.
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
@@ -145,6 +167,20 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes the user's profile cache, for a user who is disabled or erased.
     async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError>;
+
+    /// Adds one to the user's counter `name` unless that would pass `limit` (`None`: no
+    /// limit). Returns the new value, or `None` when the limit is reached and nothing was
+    /// taken. Atomic: concurrent reservations never pass the limit together.
+    async fn reserve(
+        &self,
+        user_id: Uuid,
+        name: &str,
+        limit: Option<u64>,
+        ttl_ms: i64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Gives back one unit of a reservation whose work failed.
+    async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError>;
 
     /// Keeps a short-lived, single-use value (a login flow under its `state`) for `ttl_ms`.
     async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError>;

@@ -1,6 +1,7 @@
 //! All integration tests build into one binary (faster to link, one harness).
 
 mod auth;
+mod cli;
 mod config;
 mod cors;
 mod csrf;
@@ -18,3 +19,4 @@ mod sessions;
 mod store;
 mod timeouts;
 mod user_info;
+mod vision;

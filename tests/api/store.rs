@@ -89,6 +89,7 @@ store_suite!(
     profile_update_without_profile_does_nothing,
     deleted_profile_ends_every_session,
     stashed_values_are_taken_once,
+    reservations_never_pass_the_limit,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStore>) {
@@ -377,4 +378,64 @@ async fn stashed_values_are_taken_once(store: Arc<dyn SessionStore>) {
         "exactly one concurrent take gets the value"
     );
     assert_eq!(store.take(&key).await.unwrap(), None);
+}
+
+async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let counter = "ocr:20270115";
+    let attempts = futures_util::future::join_all(
+        (0..30).map(|_| store.reserve(user, counter, Some(20), 60_000)),
+    )
+    .await;
+    let granted = attempts
+        .into_iter()
+        .filter(|r| matches!(r, Ok(Some(_))))
+        .count();
+    assert_eq!(granted, 20);
+    assert_eq!(
+        store
+            .reserve(user, counter, Some(20), 60_000)
+            .await
+            .unwrap(),
+        None
+    );
+    store.release(user, counter).await.unwrap();
+    assert_eq!(
+        store
+            .reserve(user, counter, Some(20), 60_000)
+            .await
+            .unwrap(),
+        Some(20)
+    );
+    // No limit: always granted; another counter is independent.
+    assert_eq!(
+        store.reserve(user, counter, None, 60_000).await.unwrap(),
+        Some(21)
+    );
+    assert_eq!(
+        store
+            .reserve(user, "ocr:20270116", Some(1), 60_000)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // Release never goes below zero.
+    let fresh = Uuid::new_v4();
+    store.release(fresh, counter).await.unwrap();
+    assert_eq!(
+        store
+            .reserve(fresh, counter, Some(1), 60_000)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // The counter is what the hot path reads as today's count.
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    let touched = store
+        .touch(user, &token.hash(), at(t0()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(touched.counter, 21);
 }

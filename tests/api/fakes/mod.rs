@@ -5,6 +5,7 @@
 //! - [`google::FakeGoogle`]: an OpenID Connect provider that signs RS256 ID tokens with the key
 //!   fixtures in `keys/`, and can hand out tampered tokens on request.
 //! - [`github::FakeGitHub`]: a plain OAuth 2 provider with GitHub's quirks.
+//! - [`openai::FakeOpenAi`]: an OpenAI-compatible chat-completions API for the vision proxy.
 //!
 //! This module holds what both share: the server bootstrap, the consent page and its driver
 //! (`approve`/`deny`), single-use codes with PKCE, client authentication, and small helpers the
@@ -14,6 +15,7 @@
 
 pub mod github;
 pub mod google;
+pub mod openai;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -32,6 +34,7 @@ use uuid::Uuid;
 
 pub use github::{FakeGitHub, GitHubEmail, GitHubUser};
 pub use google::{FakeGoogle, GoogleUser, Tamper};
+pub use openai::FakeOpenAi;
 
 // ---------------------------------------------------------------------------------------------
 // Server bootstrap

@@ -1,0 +1,137 @@
+//! `POST /api/openai/extract-subtitles`: the extension's background worker posts a frame as
+//! the multipart part `image`; we check it, take one unit of the daily quota, and ask the
+//! vision API. The client never sees the key or anything of the upstream answer but the text.
+
+use actix_multipart::{Field, Multipart};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Duration as Days, Utc};
+use futures_util::StreamExt;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::user::daily_limit;
+use crate::http::{ApiError, Authenticated};
+use crate::proxy::{ImageKind, UpstreamError};
+use crate::session::{now_ms, usage_counter};
+use crate::state::AppState;
+
+/// Room for the multipart framing and small fields beside the image.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+/// A daily counter outlives its day by one, so that a request at midnight still finds it.
+const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
+
+pub async fn extract_subtitles(
+    Authenticated(current): Authenticated,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.vision.is_configured() {
+        return Err(ApiError::VisionUnavailable);
+    }
+    let limit = state.settings.vision.max_image_bytes;
+    let image = read_image(&req, payload, limit).await?;
+    let kind = ImageKind::sniff(&image).ok_or(ApiError::NotAnImage)?;
+
+    let plan = current.profile.effective_plan(now_ms());
+    let daily = daily_limit(&state, plan).map(u64::from);
+    let today = Utc::now().date_naive();
+    let counter = usage_counter(today);
+    let store = state.sessions.store();
+    if store
+        .reserve(current.user_id, &counter, daily, COUNTER_TTL_MS)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::QuotaExceeded {
+            limit: daily.unwrap_or_default(),
+            retry_after_secs: seconds_until_next_utc_day(),
+        });
+    }
+
+    match state.vision.read_subtitles(kind, &image).await {
+        Ok(subtitles) => {
+            record_usage(&state, current.user_id);
+            Ok(HttpResponse::Ok().json(json!({ "success": true, "subtitles": subtitles })))
+        }
+        Err(e) => {
+            // A failed call does not count against the quota.
+            if let Err(release) = store.release(current.user_id, &counter).await {
+                tracing::warn!(error = %release, "could not give back a quota unit");
+            }
+            tracing::warn!(error = %crate::http::error::error_chain(&e), "vision call failed");
+            Err(match e {
+                UpstreamError::Timeout(_) => ApiError::UpstreamTimeout,
+                UpstreamError::Failed(cause) => ApiError::UpstreamError(cause),
+            })
+        }
+    }
+}
+
+/// Reads the `image` part, refusing more than `limit` bytes as soon as they arrive (never
+/// buffering an oversized body). Other parts are read with a small bound and dropped.
+async fn read_image(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = ApiError::ImageTooLarge { limit };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+        return Err(too_large);
+    }
+    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut image = None;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(malformed)?;
+        let is_image = field.name() == Some("image") && image.is_none();
+        let bound = if is_image { limit } else { MULTIPART_OVERHEAD };
+        let bytes = read_field(&mut field, bound).await?;
+        if is_image {
+            image = Some(bytes);
+        }
+    }
+    image.ok_or_else(|| ApiError::BadRequest {
+        code: "missing_image",
+        message: "The request has no multipart part named `image`.".into(),
+    })
+}
+
+async fn read_field(field: &mut Field, limit: usize) -> Result<Vec<u8>, ApiError> {
+    match field.bytes(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(e)) => Err(malformed(e)),
+        Err(_) => Err(ApiError::ImageTooLarge { limit }),
+    }
+}
+
+fn malformed(e: actix_multipart::MultipartError) -> ApiError {
+    ApiError::BadRequest {
+        code: "invalid_multipart",
+        message: format!("The body is not a valid multipart/form-data upload: {e}"),
+    }
+}
+
+/// Writes the usage event after the answer is on its way: the database is the record, the
+/// Redis counter the quota, and a slow database must not slow the response.
+fn record_usage(state: &web::Data<AppState>, user_id: Uuid) {
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::accounts::record_usage(&db, user_id, "ocr").await {
+            tracing::warn!(%user_id, error = %e, "could not record a usage event");
+        }
+    });
+}
+
+fn seconds_until_next_utc_day() -> i64 {
+    let now = Utc::now();
+    let tomorrow = (now.date_naive() + Days::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    (tomorrow - now).num_seconds().max(1)
+}

@@ -1,0 +1,856 @@
+//! The operator's command line (`latchkey sessions|users|plan`), run as the built binary
+//! against the Redis and database of a running test server, whose HTTP answers show the
+//! effect on the very next request.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{identities, subscriptions, usage_events, users};
+use futures_util::stream::{self, StreamExt};
+use latchkey::accounts::{self, AccountError};
+use latchkey::auth::Identity;
+use latchkey::session::{
+    ClientInfo, MemoryStore, NewSession, PublicId, RedisStore, SessionRecord, SessionStore,
+    SessionToken,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Set,
+};
+use uuid::Uuid;
+
+use crate::helpers::{
+    assert_error, json, profile, redis_url, spawn_app, Browser, ServerProcess, TestApp, TestConfig,
+    TestDb,
+};
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "expected success: {self:?}");
+        &self.stdout
+    }
+
+    #[track_caller]
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", self.stdout))
+    }
+
+    /// Fails with `code` and exactly one line on stderr, no backtrace.
+    #[track_caller]
+    fn fails(&self, code: i32) -> &str {
+        assert_eq!(self.code, code, "exit status: {self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line on stderr: {self:?}");
+        assert!(lines[0].starts_with("error: "), "{self:?}");
+        assert!(!self.stderr.contains("backtrace"), "{self:?}");
+        lines[0]
+    }
+}
+
+/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod.
+async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(args)
+        .env("LATCHKEY_ENV", "test")
+        .env(
+            "LATCHKEY_CONFIG_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
+        )
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
+        .envs(vars.iter())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("the latchkey binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn cli(app: &TestApp, args: &[&str]) -> Run {
+    latchkey(&app.config.vars, args).await
+}
+
+/// A user row as a first login would leave it, with a GitHub identity.
+async fn insert_user(db: &DatabaseConnection, email: &str) -> users::Model {
+    let now = Utc::now();
+    let user = users::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        email: Set(Some(email.to_owned())),
+        email_verified: Set(true),
+        name: Set(Some(email.split('@').next().unwrap_or("user").to_owned())),
+        image: Set(None),
+        plan: Set("free".to_owned()),
+        plan_until: Set(None),
+        stripe_customer_id: Set(None),
+        disabled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .expect("insert user");
+    identities::ActiveModel {
+        user_id: Set(user.id),
+        provider: Set("github".to_owned()),
+        subject: Set(user.id.simple().to_string()),
+        email: Set(Some(email.to_owned())),
+        email_verified: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("insert identity");
+    user
+}
+
+/// What GitHub would assert for the user [`insert_user`] made.
+fn identity_of(user: &users::Model) -> Identity {
+    Identity {
+        provider: "github".into(),
+        subject: user.id.simple().to_string(),
+        email: user.email.clone(),
+        email_verified: true,
+        name: user.name.clone(),
+        picture: None,
+    }
+}
+
+/// A browser signed in as `user`, with the profile a login builds from SQL.
+async fn sign_in(app: &TestApp, db: &DatabaseConnection, user: &users::Model) -> Browser {
+    let mut browser = Browser::extension();
+    let profile = accounts::profile(db, user).await.expect("profile");
+    app.sign_in(&mut browser, user.id, profile).await;
+    browser
+}
+
+async fn status(app: &TestApp, browser: &Browser) -> u16 {
+    app.user_info(&mut browser.clone()).await.status().as_u16()
+}
+
+fn public_id(browser: &Browser) -> String {
+    let cookie = &browser.cookies[crate::helpers::SESSION_COOKIE];
+    SessionToken::parse(cookie)
+        .expect("a session cookie")
+        .hash()
+        .public_id()
+        .to_string()
+}
+
+#[tokio::test]
+async fn list_shows_a_session_created_through_the_app() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let browser = sign_in(&app, &db, &ada).await;
+    let id = public_id(&browser);
+
+    let table = cli(&app, &["sessions", "list"]).await;
+    let text = table.ok();
+    assert!(text.contains(&id), "{text}");
+    assert!(text.contains("ada@example.com"), "{text}");
+    assert!(text.contains("latchkey-tests/1.0"), "{text}");
+    assert!(text.trim_end().ends_with("1 session(s)"), "{text}");
+
+    for args in [
+        &["sessions", "list", "--json"][..],
+        &["sessions", "list", "--user", "ADA@example.com", "--json"],
+        &["sessions", "list", "--user", &ada.id.to_string(), "--json"],
+        &[
+            "sessions",
+            "list",
+            "--user",
+            &ada.id.simple().to_string(),
+            "--json",
+        ],
+    ] {
+        let doc = cli(&app, args).await.json();
+        assert_eq!(doc["count"], 1, "{args:?}: {doc}");
+        let s = &doc["sessions"][0];
+        assert_eq!(s["id"], id.as_str());
+        assert_eq!(s["user_id"], ada.id.to_string());
+        assert_eq!(s["email"], "ada@example.com");
+        assert_eq!(s["user_agent"], "latchkey-tests/1.0");
+        assert_eq!(s["ip"], "127.0.0.1");
+        for field in ["created_at", "last_seen_at", "expires_at"] {
+            let t = s[field].as_str().expect(field);
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(t).is_ok(),
+                "{field}: {t}"
+            );
+        }
+    }
+    // The listing never shows the cookie.
+    let cookie = &browser.cookies[crate::helpers::SESSION_COOKIE];
+    let secret = cookie.split_once('.').map(|(_, s)| s).unwrap_or_default();
+    assert!(!table.stdout.contains(secret));
+}
+
+#[tokio::test]
+async fn revoke_by_id_ends_that_session_and_no_other() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let laptop = sign_in(&app, &db, &ada).await;
+    let phone = sign_in(&app, &db, &ada).await;
+    assert_eq!(status(&app, &laptop).await, 200);
+
+    let run = cli(&app, &["sessions", "revoke", &public_id(&laptop)]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_error(
+        app.user_info(&mut laptop.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(status(&app, &phone).await, 200);
+
+    // Gone now: nothing matches (exit 1). Scoped to a user, the id must be theirs.
+    cli(&app, &["sessions", "revoke", &public_id(&laptop)])
+        .await
+        .fails(1);
+    insert_user(&db, "bob@example.com").await;
+    let run = cli(
+        &app,
+        &[
+            "sessions",
+            "revoke",
+            &public_id(&phone),
+            "--user",
+            "bob@example.com",
+        ],
+    )
+    .await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(status(&app, &phone).await, 200);
+    let run = cli(
+        &app,
+        &[
+            "sessions",
+            "revoke",
+            &public_id(&phone),
+            "--user",
+            &ada.id.to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_eq!(status(&app, &phone).await, 401);
+}
+
+#[tokio::test]
+async fn revoke_by_user_ends_every_session_of_that_user() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let ada_1 = sign_in(&app, &db, &ada).await;
+    let ada_2 = sign_in(&app, &db, &ada).await;
+    let bob_1 = sign_in(&app, &db, &bob).await;
+
+    let run = cli(&app, &["sessions", "revoke", "--user", " Ada@Example.COM "]).await;
+    assert_eq!(run.ok().trim(), "revoked 2 session(s)");
+    assert_eq!(status(&app, &ada_1).await, 401);
+    assert_eq!(status(&app, &ada_2).await, 401);
+    assert_eq!(status(&app, &bob_1).await, 200);
+}
+
+#[tokio::test]
+async fn revoke_all_needs_yes_off_a_terminal_then_ends_every_session() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let browsers = [
+        sign_in(&app, &db, &ada).await,
+        sign_in(&app, &db, &ada).await,
+        sign_in(&app, &db, &bob).await,
+    ];
+
+    // stdin is not a terminal here: no confirmation can be asked, so nothing is done.
+    let run = cli(&app, &["sessions", "revoke", "--all"]).await;
+    assert!(run.fails(2).contains("--yes"), "{run:?}");
+    for b in &browsers {
+        assert_eq!(status(&app, b).await, 200);
+    }
+
+    let run = cli(&app, &["sessions", "revoke", "--all", "--yes"]).await;
+    assert_eq!(run.ok().trim(), "revoked 3 session(s)");
+    for b in &browsers {
+        assert_error(app.user_info(&mut b.clone()).await, 401, "unauthenticated").await;
+    }
+    let doc = cli(&app, &["sessions", "list", "--json"]).await.json();
+    assert_eq!(doc["count"], 0);
+}
+
+#[tokio::test]
+async fn plan_set_is_seen_by_every_live_session_on_its_next_request() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let laptop = sign_in(&app, &db, &ada).await;
+    let phone = sign_in(&app, &db, &ada).await;
+    let before = json(app.user_info(&mut laptop.clone()).await).await;
+    assert_eq!(before["user"]["plan"], "free");
+    assert_eq!(before["user"]["daily_ocr_limit"], 20);
+
+    let until = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let run = cli(
+        &app,
+        &["plan", "set", "ada@example.com", "pro", "--until", &until],
+    )
+    .await;
+    assert!(run.ok().contains("to pro until"), "{run:?}");
+    for b in [&laptop, &phone] {
+        let after = json(app.user_info(&mut b.clone()).await).await;
+        assert_eq!(after["user"]["plan"], "pro", "{after}");
+        assert_eq!(after["user"]["current_plan"], "pro", "{after}");
+        assert!(after["user"]["daily_ocr_limit"].is_null(), "{after}");
+    }
+    let stored = users::Entity::find_by_id(ada.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.plan, "pro");
+    assert!(stored.plan_until.is_some());
+    let shown = cli(&app, &["users", "show", &ada.id.to_string(), "--json"])
+        .await
+        .json();
+    assert_eq!(shown["user"]["plan"], "pro");
+    assert_eq!(shown["user"]["assigned_plan"], "pro");
+    assert_eq!(shown["user"]["sessions"], 2);
+
+    // And back, with no end.
+    cli(&app, &["plan", "set", &ada.id.simple().to_string(), "free"])
+        .await
+        .ok();
+    let back = json(app.user_info(&mut laptop.clone()).await).await;
+    assert_eq!(back["user"]["plan"], "free");
+    assert_eq!(back["user"]["daily_ocr_limit"], 20);
+}
+
+#[tokio::test]
+async fn unknown_users_plans_and_sessions_exit_1() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let nobody = Uuid::new_v4().to_string();
+    for args in [
+        &["plan", "set", "nobody@example.com", "pro"][..],
+        &["plan", "set", &nobody, "pro"],
+        &["users", "show", "nobody@example.com"],
+        &["users", "disable", &nobody],
+        &["users", "enable", "nobody@example.com"],
+        &["users", "delete", "nobody@example.com", "--yes"],
+        &["sessions", "list", "--user", "nobody@example.com"],
+        &["sessions", "revoke", "--user", &nobody],
+        &["sessions", "revoke", "0123456789abcdef"],
+    ] {
+        let run = cli(&app, args).await;
+        let line = run.fails(1);
+        assert!(
+            line.contains("no user") || line.contains("no live session"),
+            "{args:?}: {line}"
+        );
+    }
+    let run = cli(&app, &["plan", "set", "ada@example.com", "gold"]).await;
+    assert!(run.fails(1).contains("unknown plan"), "{run:?}");
+}
+
+#[tokio::test]
+async fn bad_usage_exits_2_with_one_line() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let past = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    for args in [
+        &["sessions", "list", "--bogus"][..],
+        &["sessions", "revoke"],
+        &["sessions", "revoke", "0123456789abcdef", "--all"],
+        &["sessions", "revoke", "not-a-session-id"],
+        &["plan", "set", "ada@example.com"],
+        &[
+            "plan",
+            "set",
+            "ada@example.com",
+            "pro",
+            "--until",
+            "next tuesday",
+        ],
+        &["plan", "set", "ada@example.com", "pro", "--until", &past],
+        &["users", "delete", "ada@example.com"],
+        &["users", "frobnicate"],
+        &["users", "list", "--config", "/nonexistent/latchkey.toml"],
+    ] {
+        cli(&app, args).await.fails(2);
+    }
+    // Nothing was deleted or changed by the refused commands.
+    let shown = cli(&app, &["users", "show", "ada@example.com", "--json"])
+        .await
+        .json();
+    assert_eq!(shown["user"]["plan"], "free");
+
+    // Every command has --help with an example.
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "revoke"],
+        &["users", "list"],
+        &["users", "show"],
+        &["users", "disable"],
+        &["users", "enable"],
+        &["users", "delete"],
+        &["plan", "set"],
+    ] {
+        let mut with_help = args.to_vec();
+        with_help.push("--help");
+        let run = cli(&app, &with_help).await;
+        assert!(run.ok().contains("Example"), "{args:?}: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn disable_ends_every_session_and_refuses_logins_until_enabled() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let ada_sessions = [
+        sign_in(&app, &db, &ada).await,
+        sign_in(&app, &db, &ada).await,
+    ];
+    let bob_session = sign_in(&app, &db, &bob).await;
+
+    let run = cli(&app, &["users", "disable", "ada@example.com"]).await;
+    let out = run.ok();
+    assert!(out.contains("disabled ada@example.com"), "{out}");
+    assert!(out.contains("revoked 2 session(s)"), "{out}");
+    for b in &ada_sessions {
+        assert_error(app.user_info(&mut b.clone()).await, 401, "unauthenticated").await;
+    }
+    assert_eq!(status(&app, &bob_session).await, 200);
+    assert!(matches!(
+        accounts::sign_in(&db, &identity_of(&ada)).await,
+        Err(AccountError::Disabled)
+    ));
+    let shown = cli(&app, &["users", "show", "ada@example.com", "--json"])
+        .await
+        .json();
+    assert!(shown["user"]["disabled_at"].is_string(), "{shown}");
+    assert_eq!(shown["user"]["sessions"], 0);
+
+    // Again: still disabled, nothing left to revoke.
+    let again = cli(&app, &["users", "disable", &ada.id.to_string()]).await;
+    assert!(again.ok().contains("already disabled"), "{again:?}");
+
+    let run = cli(&app, &["users", "enable", "ada@example.com"]).await;
+    assert!(run.ok().contains("enabled ada@example.com"), "{run:?}");
+    let user = accounts::sign_in(&db, &identity_of(&ada))
+        .await
+        .expect("an enabled user logs in");
+    assert_eq!(user.id, ada.id);
+    let browser = sign_in(&app, &db, &user).await;
+    assert_eq!(status(&app, &browser).await, 200);
+}
+
+#[tokio::test]
+async fn delete_erases_the_user_and_keeps_billing_records_detached() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let now = Utc::now();
+    subscriptions::ActiveModel {
+        id: Set("sub_ada".into()),
+        user_id: Set(Some(ada.id)),
+        customer_id: Set("cus_ada".into()),
+        status: Set("canceled".into()),
+        price_id: Set(None),
+        current_period_end: Set(Some(now)),
+        cancel_at_period_end: Set(false),
+        last_event_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .expect("insert subscription");
+    usage_events::ActiveModel {
+        user_id: Set(ada.id),
+        kind: Set("ocr".into()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .expect("insert usage");
+    let browser = sign_in(&app, &db, &ada).await;
+    let bob_session = sign_in(&app, &db, &bob).await;
+
+    cli(&app, &["users", "delete", "ada@example.com"])
+        .await
+        .fails(2);
+    assert_eq!(status(&app, &browser).await, 200);
+
+    let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
+    let out = run.ok();
+    assert!(out.contains("deleted ada@example.com"), "{out}");
+    assert!(out.contains("revoked 1 session(s)"), "{out}");
+    assert_error(
+        app.user_info(&mut browser.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(status(&app, &bob_session).await, 200);
+
+    let listed = cli(&app, &["users", "list", "--json"]).await.json();
+    assert_eq!(listed["count"], 1, "{listed}");
+    let ids: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["id"].as_str())
+        .collect();
+    assert_eq!(ids, [bob.id.to_string()]);
+    assert!(users::Entity::find_by_id(ada.id)
+        .one(&db)
+        .await
+        .unwrap()
+        .is_none());
+    let left = identities::Entity::find()
+        .filter(identities::Column::UserId.eq(ada.id))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    let usage = usage_events::Entity::find()
+        .filter(usage_events::Column::UserId.eq(ada.id))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(usage, 0);
+    let kept = subscriptions::Entity::find_by_id("sub_ada".to_owned())
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the billing record is kept");
+    assert_eq!(kept.user_id, None);
+    assert_eq!(kept.customer_id, "cus_ada");
+    cli(&app, &["users", "show", &ada.id.to_string()])
+        .await
+        .fails(1);
+}
+
+#[tokio::test]
+async fn users_list_and_show_print_tables_and_json() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    sign_in(&app, &db, &ada).await;
+    sign_in(&app, &db, &ada).await;
+
+    let table = cli(&app, &["users", "list"]).await;
+    let text = table.ok();
+    assert!(text.contains("ada@example.com") && text.contains("bob@example.com"));
+    assert!(text.trim_end().ends_with("2 user(s)"), "{text}");
+
+    let doc = cli(&app, &["users", "list", "--json"]).await.json();
+    assert_eq!(doc["count"], 2);
+    let users = doc["users"].as_array().unwrap();
+    let by_email = |email: &str| {
+        users
+            .iter()
+            .find(|u| u["email"] == email)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(by_email("ada@example.com")["sessions"], 2);
+    assert_eq!(by_email("bob@example.com")["sessions"], 0);
+    assert_eq!(by_email("bob@example.com")["plan"], "free");
+    assert_eq!(by_email("bob@example.com")["id"], bob.id.to_string());
+
+    let shown = cli(&app, &["users", "show", "ada@example.com", "--json"])
+        .await
+        .json();
+    let user = &shown["user"];
+    assert_eq!(user["id"], ada.id.to_string());
+    assert_eq!(user["sessions"], 2);
+    assert_eq!(user["identities"][0]["provider"], "github");
+    assert!(user["subscriptions"].as_array().unwrap().is_empty());
+    let text = cli(&app, &["users", "show", "ada@example.com"]).await;
+    assert!(text.ok().contains("github"), "{text:?}");
+}
+
+#[tokio::test]
+async fn the_cli_works_while_no_server_runs() {
+    // A database and a Redis prefix, and no server at all: migrate with the binary, arrange
+    // sessions through the store, operate, and only then start a server to see the effect.
+    let db = TestDb::new().await;
+    let config = TestConfig::new(&db);
+    latchkey(&config.vars, &["migrate"]).await.ok();
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    let ada = insert_user(&conn, "ada@example.com").await;
+    let sessions = latchkey::startup::build_sessions(&config.settings()).unwrap();
+    let client = ClientInfo {
+        user_agent: "offline".into(),
+        ip: "192.0.2.7".into(),
+    };
+    let profile = accounts::profile(&conn, &ada).await.unwrap();
+    let kept = sessions
+        .start(ada.id, profile.clone(), &client)
+        .await
+        .unwrap();
+    let revoked = sessions.start(ada.id, profile, &client).await.unwrap();
+
+    let listed = latchkey(&config.vars, &["sessions", "list", "--json"])
+        .await
+        .json();
+    assert_eq!(listed["count"], 2);
+    let id = revoked.token.hash().public_id().to_string();
+    let run = latchkey(&config.vars, &["sessions", "revoke", &id]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    latchkey(&config.vars, &["plan", "set", "ada@example.com", "pro"])
+        .await
+        .ok();
+
+    let server = ServerProcess::start(&config.vars, None).await;
+    let browser = |token: &SessionToken| {
+        Browser::new().with_cookie(crate::helpers::SESSION_COOKIE, token.expose())
+    };
+    assert_eq!(
+        server.user_info(&browser(&revoked.token)).await.status(),
+        401
+    );
+    let res = server.user_info(&browser(&kept.token)).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["user"]["plan"], "pro", "{body}");
+    assert!(body["user"]["daily_ocr_limit"].is_null(), "{body}");
+}
+
+#[tokio::test]
+async fn ten_thousand_sessions_list_in_pages_without_holding_redis_up() {
+    const USERS: usize = 1_000;
+    const PER_USER: usize = 10;
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let now = Utc::now();
+    let ids: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
+    for chunk in ids.chunks(200) {
+        users::Entity::insert_many(chunk.iter().map(|id| users::ActiveModel {
+            id: Set(*id),
+            email: Set(Some(format!("{}@example.com", id.simple()))),
+            email_verified: Set(true),
+            name: Set(None),
+            image: Set(None),
+            plan: Set("free".to_owned()),
+            plan_until: Set(None),
+            stripe_customer_id: Set(None),
+            disabled_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }))
+        .exec(&db)
+        .await
+        .expect("insert users");
+    }
+    let started = Instant::now();
+    let client = ClientInfo {
+        user_agent: "bulk".into(),
+        ip: "192.0.2.1".into(),
+    };
+    let created: Vec<_> =
+        stream::iter(ids.iter().flat_map(|id| std::iter::repeat_n(*id, PER_USER)))
+            .map(|id| {
+                let sessions = app.sessions.clone();
+                let client = client.clone();
+                async move {
+                    sessions
+                        .start(id, profile("Bulk", "free"), &client)
+                        .await
+                        .expect("session starts")
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+    assert_eq!(created.len(), USERS * PER_USER);
+    eprintln!(
+        "created {} sessions in {:?}",
+        created.len(),
+        started.elapsed()
+    );
+
+    // While the listing runs, another client pings Redis: its slowest answer shows whether
+    // the listing held Redis up (reported, not asserted: timing depends on the machine).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = tokio::spawn({
+        let stop = Arc::clone(&stop);
+        async move {
+            let client = redis::Client::open(redis_url()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let mut slowest = Duration::ZERO;
+            let mut pings = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+                slowest = slowest.max(t.elapsed());
+                pings += 1;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            (pings, slowest)
+        }
+    });
+    let started = Instant::now();
+    let run = cli(&app, &["sessions", "list", "--json"]).await;
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (pings, slowest) = pinger.await.unwrap();
+    let doc = run.json();
+    eprintln!(
+        "sessions list --json: {} sessions in {took:?}; {pings} concurrent PINGs, slowest {slowest:?}",
+        doc["count"]
+    );
+    assert_eq!(doc["count"], USERS * PER_USER);
+    let listed = doc["sessions"].as_array().unwrap();
+    assert_eq!(listed.len(), USERS * PER_USER);
+    let unique: HashSet<&str> = listed.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(unique.len(), USERS * PER_USER);
+    let expected: HashSet<String> = created
+        .iter()
+        .map(|s| s.token.hash().public_id().to_string())
+        .collect();
+    assert!(unique.iter().all(|id| expected.contains(*id)));
+    assert!(listed.iter().all(|s| s["email"]
+        .as_str()
+        .is_some_and(|e| e.ends_with("@example.com"))));
+
+    let started = Instant::now();
+    let table = cli(&app, &["sessions", "list"]).await;
+    let last = table
+        .ok()
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned();
+    eprintln!("sessions list (table): {last} in {:?}", started.elapsed());
+    assert_eq!(last, "10000 session(s)");
+
+    // Leave no 12,000 keys behind in a Redis that other runs share and walk.
+    let keys = app.redis_keys().await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for chunk in keys.chunks(1000) {
+        let _: i64 = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
+// The store's walk over every session (`SessionStore::scan`), for both stores.
+
+fn record(now: i64) -> SessionRecord {
+    SessionRecord {
+        created_ms: now,
+        last_seen_ms: now,
+        absolute_expiry_ms: now + 600_000,
+        user_agent: "walk".into(),
+        ip: "192.0.2.9".into(),
+    }
+}
+
+async fn create(store: &dyn SessionStore, user_id: Uuid, now: i64) -> PublicId {
+    let token = SessionToken::generate(user_id);
+    let new = NewSession {
+        user_id,
+        hash: token.hash(),
+        record: record(now),
+        idle_ms: 60_000,
+        profile: profile("Walk", "free"),
+        profile_expiry_ms: now + 600_000,
+    };
+    assert!(store.create(&new).await.unwrap());
+    token.hash().public_id()
+}
+
+/// Walks with tiny pages, revoking what it has seen as it goes (as `revoke --all` does):
+/// every session that lives through the walk is still seen, expired ones are not.
+async fn scan_walks_every_live_session(store: Arc<dyn SessionStore>, count: u32) {
+    let now = latchkey::session::now_ms();
+    let mut expected = HashSet::new();
+    let users: Vec<Uuid> = (0..7).map(|_| Uuid::new_v4()).collect();
+    for (i, user) in users.iter().enumerate() {
+        for _ in 0..=i % 3 {
+            expected.insert((*user, create(store.as_ref(), *user, now).await));
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut cursor = 0;
+    loop {
+        let page = store.scan(cursor, count, now, 60_000).await.unwrap();
+        for (user, hash, record) in page.sessions {
+            assert_eq!(record.user_agent, "walk");
+            store
+                .revoke(user, &latchkey::session::Revoke::One(hash))
+                .await
+                .unwrap();
+            seen.insert((user, hash.public_id()));
+        }
+        if page.cursor == 0 {
+            break;
+        }
+        cursor = page.cursor;
+    }
+    assert_eq!(seen, expected);
+    // Past their idle timeout, the sessions a walk meets are not live.
+    let user = Uuid::new_v4();
+    create(store.as_ref(), user, now).await;
+    let mut cursor = 0;
+    loop {
+        let page = store
+            .scan(cursor, 1000, now + 61_000, 60_000)
+            .await
+            .unwrap();
+        assert!(page.sessions.iter().all(|(u, _, _)| *u != user));
+        if page.cursor == 0 {
+            break;
+        }
+        cursor = page.cursor;
+    }
+}
+
+#[tokio::test]
+async fn memory_store_scan_walks_every_live_session() {
+    scan_walks_every_live_session(Arc::new(MemoryStore::new()), 2).await;
+}
+
+#[tokio::test]
+async fn redis_store_scan_walks_every_live_session() {
+    // A prefix with glob characters: it must be matched as written, not as a pattern.
+    let prefix = format!("lktest:[{}]*?:", Uuid::new_v4().simple());
+    let store = RedisStore::new(&redis_url(), &prefix, 4, Duration::from_secs(2)).unwrap();
+    // Redis's pages are counted in keys of the whole database, shared with other tests.
+    scan_walks_every_live_session(Arc::new(store), 100).await;
+}
