@@ -329,7 +329,7 @@ async fn serve(settings: Settings, migrate: bool) -> Result<(), Failure> {
         .await
         .map_err(Failure::Usage)?;
     tracing::info!(port = app.port(), "latchkey is listening");
-    app.run_until_stopped()
+    app.run_until_terminated()
         .await
         .map_err(|e| Failure::Domain(e.into()))
 }

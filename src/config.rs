@@ -112,6 +112,8 @@ pub struct ServerSettings {
     pub port: u16,
     pub public_url: Url,
     #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
+    #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod dev;
 pub mod http;
+pub mod metrics;
 pub mod proxy;
 pub mod routes;
 pub mod session;

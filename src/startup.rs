@@ -2,14 +2,13 @@
 //! Tests run exactly this code on port 0.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_cors::Cors;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::Server;
 use actix_web::http::{header, Method};
-use actix_web::middleware::{from_fn, ErrorHandlers, Next};
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -20,7 +19,9 @@ use crate::db::{self, MigrateAction};
 use crate::http::cookies::CookiePolicy;
 use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::http::extract::CSRF_HEADER;
+use crate::http::observe::observe;
 use crate::http::origin::{origin_policy, AllowedOrigins};
+use crate::metrics::Metrics;
 use crate::proxy::VisionClient;
 use crate::routes;
 use crate::session::{MemoryStore, Policy, RedisStore, SessionStore, Sessions};
@@ -53,6 +54,8 @@ impl Application {
             cookies: CookiePolicy::new(&settings.session),
             providers: Providers::from_settings(&settings)?,
             vision: VisionClient::new(&settings.vision)?,
+            metrics: Metrics::new()?,
+            draining: AtomicBool::new(false),
             settings: Arc::clone(&settings),
             sessions,
             db,
@@ -80,6 +83,44 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully: readiness turns 503 for
+    /// `server.drain_delay` while requests are still served, then the listener closes and
+    /// in-flight requests get up to `server.shutdown_grace` to finish. Returns when done.
+    pub async fn run_until_terminated(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            wait_for_termination().await;
+            tracing::info!("shutting down: draining");
+            state.draining.store(true, Ordering::SeqCst);
+            tokio::time::sleep(state.settings.server.drain_delay).await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn wait_for_termination() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers, Ctrl-C through tokio is the only way left.
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -140,30 +181,11 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .wrap(cors(&settings))
             .wrap(from_fn(origin_policy))
             .wrap(ErrorHandlers::new().default_handler(envelope_framework_errors))
-            .wrap(from_fn(log_request))
+            .wrap(from_fn(observe))
     })
     .listen(listener)?
+    .disable_signals()
     .shutdown_timeout(grace)
     .run();
     Ok(server)
-}
-
-/// One log line per request: method, path (never the query string, which can carry an OAuth
-/// code), status and duration.
-async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.path().to_owned();
-    let res = next.call(req).await?;
-    tracing::info!(
-        %method,
-        path,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    Ok(res)
 }

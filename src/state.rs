@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
+use crate::metrics::Metrics;
 use crate::proxy::VisionClient;
 use crate::session::Sessions;
 
@@ -17,4 +18,7 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     pub providers: Providers,
     pub vision: VisionClient,
+    pub metrics: Metrics,
+    /// Set on SIGTERM: `/readyz` answers 503 so that traffic moves elsewhere before we stop.
+    pub draining: std::sync::atomic::AtomicBool,
 }

@@ -3,6 +3,7 @@
 pub mod cookies;
 pub mod error;
 pub mod extract;
+pub mod observe;
 pub mod origin;
 
 pub use error::ApiError;

@@ -148,9 +148,33 @@ pub async fn callback(
         return ApiError::ProviderNotConfigured.error_response();
     };
     let query = query.map(web::Query::into_inner);
+    let logins = &state.metrics.logins;
     match sign_in(&req, &provider_name, provider, query, &state).await {
-        Ok(res) => res,
+        Ok(res) => {
+            logins
+                .with_label_values(&[provider_name.as_str(), "success"])
+                .inc();
+            state.metrics.sessions_created.inc();
+            res
+        }
         Err(refusal) => {
+            logins
+                .with_label_values(&[provider_name.as_str(), refusal.code()])
+                .inc();
+            if matches!(
+                refusal,
+                Refusal::DatabaseUnavailable | Refusal::StoreUnavailable
+            ) {
+                let dependency = match refusal {
+                    Refusal::DatabaseUnavailable => "database",
+                    _ => "redis",
+                };
+                state
+                    .metrics
+                    .dependency_errors
+                    .with_label_values(&[dependency])
+                    .inc();
+            }
             tracing::info!(provider = %provider_name, outcome = refusal.code(), "login refused");
             refusal_response(&req, &state, &refusal)
         }
@@ -271,7 +295,11 @@ async fn settle(
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
     if current != *profile {
-        let _ = state.sessions.store().update_profile(user_id, &current).await;
+        let _ = state
+            .sessions
+            .store()
+            .update_profile(user_id, &current)
+            .await;
     }
     Ok(())
 }

@@ -14,10 +14,11 @@ pub async fn logout(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(token) = session_token(&req, &state.cookies.session_name) {
-        state
+        let revoked = state
             .sessions
             .revoke(token.user_id(), &Revoke::One(token.hash()))
             .await?;
+        state.metrics.sessions_revoked.inc_by(revoked);
     }
     Ok(HttpResponse::Ok()
         .append_header(state.cookies.clear_session())

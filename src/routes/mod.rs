@@ -14,6 +14,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Each path is a resource, so a wrong method answers 405 rather than 404.
     cfg.service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))
+        .service(web::resource("/metrics").get(health::metrics))
         .service(web::resource("/auth/csrf-token").get(csrf::csrf_token))
         .service(web::resource("/auth/logout").post(logout::logout))
         .service(web::resource("/auth/{provider}/login").get(login::login))

@@ -54,6 +54,7 @@ pub async fn revoke_one(
         .sessions
         .revoke(current.user_id, &Revoke::ByPublicId(id))
         .await?;
+    state.metrics.sessions_revoked.inc_by(revoked);
     if revoked == 0 {
         return Err(ApiError::SessionNotFound);
     }
@@ -74,5 +75,6 @@ pub async fn revoke_others(
         .sessions
         .revoke(current.user_id, &Revoke::AllExcept(current.hash))
         .await?;
+    state.metrics.sessions_revoked.inc_by(revoked);
     Ok(HttpResponse::Ok().json(json!({ "success": true, "revoked": revoked })))
 }

@@ -43,13 +43,31 @@ pub async fn extract_subtitles(
         .await?
         .is_none()
     {
+        state.metrics.quota_refusals.inc();
         return Err(ApiError::QuotaExceeded {
             limit: daily.unwrap_or_default(),
             retry_after_secs: seconds_until_next_utc_day(),
         });
     }
 
-    match state.vision.read_subtitles(kind, &image).await {
+    let started = std::time::Instant::now();
+    let result = state.vision.read_subtitles(kind, &image).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(UpstreamError::Timeout(_)) => "upstream_timeout",
+        Err(UpstreamError::Failed(_)) => "upstream_error",
+    };
+    state
+        .metrics
+        .vision_calls
+        .with_label_values(&[outcome])
+        .inc();
+    state
+        .metrics
+        .vision_latency
+        .with_label_values(&[outcome])
+        .observe(started.elapsed().as_secs_f64());
+    match result {
         Ok(subtitles) => {
             record_usage(&state, current.user_id);
             Ok(HttpResponse::Ok().json(json!({ "success": true, "subtitles": subtitles })))

@@ -28,10 +28,10 @@ use crate::helpers::{
 
 /// What one run of the binary did.
 #[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
@@ -60,7 +60,7 @@ impl Run {
 }
 
 /// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod.
-async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
+pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .args(args)
         .env("LATCHKEY_ENV", "test")

@@ -452,6 +452,34 @@ impl ServerProcess {
         req.send().await.expect("the process answers")
     }
 
+    /// Sends SIGTERM, as Kubernetes does on a rolling update.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM delivered");
+    }
+
+    /// Waits up to `limit` for the process to exit on its own; its exit status.
+    pub async fn wait_exit(
+        &mut self,
+        limit: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
     /// Stops the process (SIGKILL) and waits for it.
     pub fn stop(&mut self) {
         let _ = self.child.kill();

@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod logout;
 mod migrations;
+mod observability;
 mod race;
 mod redis_down;
 mod replicas;

@@ -1,0 +1,84 @@
+//! What every request leaves behind: a request id (`X-Request-Id`, on every log line of the
+//! request through its span), one log line, and its place in the request histogram.
+//!
+//! The log line has the path but never the query string (it can carry an OAuth code), and no
+//! header values (cookies, tokens).
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use tracing::Instrument;
+
+use super::error::ApiError;
+use crate::state::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request id from a proxy in front of us is kept when it is short and plain, so one id
+/// follows the request through both logs; anything else is replaced.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        path = %req.path(),
+        user_id = tracing::field::Empty,
+    );
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+            .observe(elapsed.as_secs_f64());
+        let store_down = res
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<ApiError>())
+            .is_some_and(|e| matches!(e, ApiError::SessionStoreUnavailable(_)));
+        if store_down {
+            state
+                .metrics
+                .dependency_errors
+                .with_label_values(&["redis"])
+                .inc();
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(status, ms = elapsed.as_millis() as u64, "request");
+    });
+    Ok(res)
+}

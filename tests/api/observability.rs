@@ -1,0 +1,236 @@
+//! `/metrics`, request ids and graceful shutdown.
+
+use std::time::Duration;
+
+use reqwest::Method;
+
+use crate::fakes::FakeOpenAi;
+use crate::helpers::{json, spawn_app, Browser, ServerProcess, TestApp};
+
+async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
+    let res = app.get(&mut Browser::new(), "/metrics").await;
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    let text = res.text().await.expect("body");
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).expect("Prometheus text format")
+}
+
+/// The value of a sample with these labels (0 when absent).
+fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_requests() {
+    let app = spawn_app().await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    let before = scrape(&app).await;
+    let info = [
+        ("route", "/api/user/info"),
+        ("method", "GET"),
+        ("status", "200"),
+    ];
+    let info_before = value(&before, "latchkey_http_request_duration_seconds", &info);
+
+    for _ in 0..3 {
+        assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    }
+    app.get(&mut browser, "/no/such/route").await;
+    let (mut other, _) = app.signed_in_browser("Ada").await;
+    assert_eq!(app.revoke_other_sessions(&mut other).await.status(), 200);
+
+    let after = scrape(&app).await;
+    assert_eq!(
+        value(&after, "latchkey_http_request_duration_seconds", &info) - info_before,
+        3.0
+    );
+    let unmatched = [("route", "unmatched"), ("status", "404")];
+    assert_eq!(
+        value(&after, "latchkey_http_request_duration_seconds", &unmatched),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "latchkey_sessions_revoked_total", &[]),
+        0.0,
+        "each user had one session"
+    );
+    // Route templates, never raw paths: no label carries an id.
+    for sample in &after.samples {
+        if let Some(route) = sample.labels.get("route") {
+            assert!(!route.contains("no/such"), "{route}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn vision_and_quota_counters_move() {
+    let openai = FakeOpenAi::start().await;
+    let vars = openai.config_vars();
+    let app = crate::helpers::spawn_app_with(|mut c| {
+        for (k, v) in &vars {
+            c = c.set(k, v);
+        }
+        c.set("LATCHKEY__PLANS__FREE__DAILY_OCR_LIMIT", "1")
+    })
+    .await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    let boundary = "b0undary";
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0; 32]);
+    let mut multipart =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n")
+            .into_bytes();
+    multipart.extend_from_slice(&png);
+    multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for _ in 0..2 {
+        let cookies: Vec<String> = browser
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        crate::helpers::client()
+            .post(app.url("/api/openai/extract-subtitles"))
+            .header(
+                "Content-Type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("Cookie", cookies.join("; "))
+            .body(multipart.clone())
+            .send()
+            .await
+            .expect("answer");
+    }
+    let scrape = scrape(&app).await;
+    assert_eq!(
+        value(
+            &scrape,
+            "latchkey_vision_calls_total",
+            &[("outcome", "success")]
+        ),
+        1.0
+    );
+    assert_eq!(value(&scrape, "latchkey_quota_refusals_total", &[]), 1.0);
+    assert_eq!(
+        json(app.user_info(&mut browser).await).await["user"]["today_ocr_count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/healthz", "/api/user/info", "/nope"] {
+        let res = app.get(&mut browser, path).await;
+        let id = res.headers()["x-request-id"]
+            .to_str()
+            .expect("ASCII")
+            .to_owned();
+        assert!(!id.is_empty() && id.len() <= 64, "{id}");
+        assert!(seen.insert(id), "ids are unique");
+    }
+    // A plain id from a proxy in front is kept; a hostile one is replaced.
+    let res = app
+        .send(
+            &mut browser,
+            Method::GET,
+            "/healthz",
+            &[("X-Request-Id", "edge-1234.abc")],
+        )
+        .await;
+    assert_eq!(res.headers()["x-request-id"], "edge-1234.abc");
+    let res = app
+        .send(
+            &mut browser,
+            Method::GET,
+            "/healthz",
+            &[("X-Request-Id", "a b\" <script>")],
+        )
+        .await;
+    assert_ne!(res.headers()["x-request-id"], "a b\" <script>");
+}
+
+#[tokio::test]
+async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
+    let app = spawn_app().await;
+    let openai = FakeOpenAi::start().await;
+    openai.set_delay(Duration::from_millis(1500));
+    let mut vars = app.config.vars.clone();
+    for (k, v) in openai.config_vars() {
+        vars.insert(k.into(), v);
+    }
+    vars.insert("LATCHKEY__VISION__TIMEOUT".into(), "10s".into());
+    vars.insert("LATCHKEY__SERVER__DRAIN_DELAY".into(), "1s".into());
+    let mut process = ServerProcess::start(&vars, None).await;
+    let (browser, _) = app.signed_in_browser("Ada").await;
+    let cookies: Vec<String> = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0; 32]);
+    let mut body = b"--b\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&png);
+    body.extend_from_slice(b"\r\n--b--\r\n");
+    let slow = tokio::spawn(
+        crate::helpers::client()
+            .post(process.url("/api/openai/extract-subtitles"))
+            .header("Content-Type", "multipart/form-data; boundary=b")
+            .header("Cookie", cookies.join("; "))
+            .body(body)
+            .send(),
+    );
+    // Wait until the slow request has reached the upstream.
+    for _ in 0..100 {
+        if openai.calls() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(openai.calls(), 1);
+    process.terminate();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ready = crate::helpers::client()
+        .get(process.url("/readyz"))
+        .send()
+        .await
+        .expect("still serving");
+    assert_eq!(ready.status(), 503);
+    assert_eq!(json(ready).await["code"], "draining");
+
+    let slow = slow
+        .await
+        .expect("task")
+        .expect("the in-flight request completes");
+    assert_eq!(slow.status(), 200);
+    let status = process
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .expect("exits by itself");
+    assert!(status.success(), "{status:?}");
+    assert!(crate::helpers::client()
+        .get(process.url("/healthz"))
+        .send()
+        .await
+        .is_err());
+}
