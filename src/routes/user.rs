@@ -33,7 +33,10 @@ pub async fn info(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let profile = &current.profile;
-    let plan = profile.effective_plan(now_ms());
+    let now = now_ms();
+    let plan = profile.effective_plan(now);
+    // A subscription whose period has passed is over, event or not.
+    let subscribed = profile.has_subscription && profile.plan_until_ms.is_none_or(|end| end > now);
     let image = non_empty(&profile.image);
     let user = UserInfo {
         user_id: current.user_id.to_string(),
@@ -41,10 +44,10 @@ pub async fn info(
         email: non_empty(&profile.email),
         image,
         plan,
-        has_subscription: profile.has_subscription,
+        has_subscription: subscribed,
         subscription_end: profile
             .plan_until_ms
-            .filter(|_| profile.has_subscription)
+            .filter(|_| subscribed)
             .and_then(rfc3339),
         today_ocr_count: current.today_count,
         daily_ocr_limit: daily_limit(&state, plan),

@@ -98,6 +98,8 @@ async fn a_lapsed_plan_reads_as_free_without_any_event() {
     let u = json(app.user_info(&mut browser).await).await["user"].clone();
     assert_eq!(u["plan"], "free");
     assert_eq!(u["daily_ocr_limit"], 20);
+    assert_eq!(u["has_subscription"], false);
+    assert!(u["subscription_end"].is_null());
 }
 
 #[tokio::test]

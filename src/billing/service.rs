@@ -1,0 +1,395 @@
+//! Applying Stripe events to SQL, each in one transaction with the `webhook_events` row that
+//! records it, then refreshing the profile cache of every user whose plan may have changed.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::{subscriptions, users, webhook_events};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait, TryInsertResult,
+};
+use uuid::Uuid;
+
+use super::event::{CheckoutSession, Event, EventBody, Invoice, Subscription};
+use crate::accounts;
+use crate::session::{Profile, Sessions};
+
+/// Subscription statuses Stripe never leaves: an event of the same second cannot undo them.
+const TERMINAL_STATUSES: &[&str] = &["canceled", "incomplete_expired"];
+
+/// What was done with an event, as recorded in `webhook_events.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The change was made (or the state already included it).
+    Applied,
+    /// Older than the state already stored for its subscription: nothing changed.
+    IgnoredStale,
+    /// Applied to a subscription that no user has yet (the customer is not linked); kept with
+    /// its payload, and the row attaches when a checkout links the customer.
+    UnknownCustomer,
+    /// A checkout whose `client_reference_id` names no user: nothing linked.
+    UnknownUser,
+    /// A paid invoice for a subscription not stored yet: its own event will carry the period.
+    UnknownSubscription,
+    /// A checkout for a customer already linked to another user: nothing changed.
+    CustomerConflict,
+    /// A type latchkey does not act upon, or an event without what it would act upon.
+    Ignored,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::IgnoredStale => "ignored_stale",
+            Self::UnknownCustomer => "unknown_customer",
+            Self::UnknownUser => "unknown_user",
+            Self::UnknownSubscription => "unknown_subscription",
+            Self::CustomerConflict => "customer_conflict",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    /// Whether the raw event is kept with the record: for events that someone may want to
+    /// look at or replay once the missing piece is known.
+    fn keeps_payload(self) -> bool {
+        matches!(
+            self,
+            Self::UnknownCustomer
+                | Self::UnknownUser
+                | Self::UnknownSubscription
+                | Self::CustomerConflict
+        )
+    }
+}
+
+/// The answer to one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// First delivery of this event id: what was done.
+    Processed(Outcome),
+    /// The event id was seen before: nothing changed.
+    Duplicate,
+}
+
+/// Applies `event` and refreshes the profile cache of the users it concerns, so that every
+/// live session sees the new plan on its next request.
+///
+/// A database error is returned (the caller answers 503 and Stripe retries; nothing of the
+/// event was kept). A session-store error after the commit is only logged: SQL is the record,
+/// and the next login writes the cache from it.
+pub async fn handle(
+    db: &DatabaseConnection,
+    sessions: &Sessions,
+    event: &Event,
+) -> Result<Handled, DbErr> {
+    let mut attempt = 0;
+    let (handled, profiles) = loop {
+        match apply(db, event).await {
+            Err(e) if attempt < 5 && is_retryable(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            other => break other?,
+        }
+    };
+    for (user_id, profile) in profiles {
+        if let Err(e) = sessions.store().update_profile(user_id, &profile).await {
+            tracing::warn!(
+                %user_id,
+                event_id = %event.id,
+                error = %e,
+                "plan changed in the database but the profile cache was not refreshed"
+            );
+        }
+    }
+    Ok(handled)
+}
+
+/// Two writers met: a unique key raced (the retry then sees the winner's row, e.g. the
+/// event already recorded), SQLite refused a second writer, or PostgreSQL asks for a retry.
+fn is_retryable(e: &DbErr) -> bool {
+    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let text = e.to_string();
+    [
+        "database is locked",
+        "deadlock detected",
+        "could not serialize access",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+/// What applying an event did: its outcome and the users whose plan may have changed.
+struct Effect {
+    outcome: Outcome,
+    users: Vec<Uuid>,
+}
+
+impl Effect {
+    fn none(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            users: Vec::new(),
+        }
+    }
+}
+
+/// One transaction: record the event id (a redelivery stops here), apply, note the outcome,
+/// and read the new profiles of the users concerned.
+async fn apply(
+    db: &DatabaseConnection,
+    event: &Event,
+) -> Result<(Handled, Vec<(Uuid, Profile)>), DbErr> {
+    let txn = db.begin().await?;
+    // First statement of the transaction, so that a concurrent delivery of the same event
+    // waits on this key (PostgreSQL) or on the write lock (SQLite) and then finds it.
+    if !record(&txn, event).await? {
+        txn.rollback().await?;
+        tracing::info!(event_id = %event.id, event_type = %event.kind, "duplicate Stripe event");
+        return Ok((Handled::Duplicate, Vec::new()));
+    }
+    let effect = match &event.body {
+        EventBody::CheckoutCompleted(checkout) => link_customer(&txn, checkout).await?,
+        EventBody::Subscription(subscription) => {
+            upsert_subscription(&txn, event.created, subscription).await?
+        }
+        EventBody::InvoicePaid(invoice) => extend_period(&txn, invoice).await?,
+        EventBody::Other => Effect::none(Outcome::Ignored),
+    };
+    let outcome = effect.outcome;
+    webhook_events::Entity::update_many()
+        .col_expr(
+            webhook_events::Column::Outcome,
+            Expr::value(outcome.as_str()),
+        )
+        .col_expr(
+            webhook_events::Column::Payload,
+            Expr::value(outcome.keeps_payload().then(|| event.raw.clone())),
+        )
+        .filter(webhook_events::Column::Id.eq(&event.id))
+        .exec(&txn)
+        .await?;
+    let mut profiles = Vec::new();
+    for user_id in effect.users {
+        if let Some(user) = users::Entity::find_by_id(user_id).one(&txn).await? {
+            profiles.push((user.id, accounts::profile(&txn, &user).await?));
+        }
+    }
+    txn.commit().await?;
+    if outcome == Outcome::CustomerConflict {
+        tracing::warn!(
+            event_id = %event.id,
+            customer_id = event.customer_id().unwrap_or_default(),
+            "checkout for a customer already linked to another user; not linked"
+        );
+    }
+    tracing::info!(
+        event_id = %event.id,
+        event_type = %event.kind,
+        outcome = outcome.as_str(),
+        "Stripe event"
+    );
+    Ok((Handled::Processed(outcome), profiles))
+}
+
+/// Inserts the event's row; false when the id is already there.
+async fn record(txn: &DatabaseTransaction, event: &Event) -> Result<bool, DbErr> {
+    let row = webhook_events::ActiveModel {
+        id: Set(event.id.clone()),
+        event_type: Set(event.kind.clone()),
+        customer_id: Set(event.customer_id().map(str::to_owned)),
+        event_created_at: Set(event.created),
+        received_at: Set(Utc::now()),
+        // Replaced before the commit; never visible as such.
+        outcome: Set("processing".to_owned()),
+        payload: Set(None),
+    };
+    let inserted = webhook_events::Entity::insert(row)
+        .on_conflict_do_nothing()
+        .exec_without_returning(txn)
+        .await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// `checkout.session.completed`: keep the customer id on the user, and attach the
+/// subscriptions that arrived before the checkout (stored detached).
+async fn link_customer(
+    txn: &DatabaseTransaction,
+    checkout: &CheckoutSession,
+) -> Result<Effect, DbErr> {
+    let Some(customer) = checkout.customer_id.as_deref() else {
+        return Ok(Effect::none(Outcome::Ignored));
+    };
+    let user = match checkout.user_id {
+        Some(id) => users::Entity::find_by_id(id).one(txn).await?,
+        None => None,
+    };
+    let Some(user) = user else {
+        return Ok(Effect::none(Outcome::UnknownUser));
+    };
+    let taken = users::Entity::find()
+        .filter(users::Column::StripeCustomerId.eq(customer))
+        .filter(users::Column::Id.ne(user.id))
+        .one(txn)
+        .await?;
+    if taken.is_some() {
+        return Ok(Effect::none(Outcome::CustomerConflict));
+    }
+    if user.stripe_customer_id.as_deref() != Some(customer) {
+        users::Entity::update_many()
+            .col_expr(users::Column::StripeCustomerId, Expr::value(customer))
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(user.id))
+            .exec(txn)
+            .await?;
+    }
+    subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::UserId, Expr::value(user.id))
+        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(subscriptions::Column::CustomerId.eq(customer))
+        .filter(subscriptions::Column::UserId.is_null())
+        .exec(txn)
+        .await?;
+    Ok(Effect {
+        outcome: Outcome::Applied,
+        users: vec![user.id],
+    })
+}
+
+/// `customer.subscription.*`: the row becomes what the event says, unless the row already
+/// holds a newer event's state.
+async fn upsert_subscription(
+    txn: &DatabaseTransaction,
+    created: DateTime<Utc>,
+    s: &Subscription,
+) -> Result<Effect, DbErr> {
+    let owner = users::Entity::find()
+        .filter(users::Column::StripeCustomerId.eq(&s.customer_id))
+        .one(txn)
+        .await?
+        .map(|u| u.id);
+    let existing = subscriptions::Entity::find_by_id(s.id.clone())
+        .one(txn)
+        .await?;
+    let now = Utc::now();
+    let changes = subscriptions::ActiveModel {
+        id: NotSet,
+        // A customer no user has (yet) leaves the row's owner as it is.
+        user_id: owner.map_or(NotSet, |id| Set(Some(id))),
+        customer_id: Set(s.customer_id.clone()),
+        status: Set(s.status.clone()),
+        price_id: Set(s.price_id.clone()),
+        current_period_end: Set(s.current_period_end),
+        cancel_at_period_end: Set(s.cancel_at_period_end),
+        last_event_at: Set(created),
+        created_at: NotSet,
+        updated_at: Set(now),
+    };
+    let applied = match &existing {
+        Some(_) => update_if_newer(txn, &s.id, created, changes).await?,
+        None => {
+            let row = subscriptions::ActiveModel {
+                id: Set(s.id.clone()),
+                user_id: Set(owner),
+                created_at: Set(now),
+                ..changes.clone()
+            };
+            let inserted = subscriptions::Entity::insert(row)
+                .on_conflict_do_nothing()
+                .exec_without_returning(txn)
+                .await?;
+            match inserted {
+                TryInsertResult::Inserted(n) if n > 0 => true,
+                // Another delivery created the row meanwhile: compare with it.
+                _ => update_if_newer(txn, &s.id, created, changes).await?,
+            }
+        }
+    };
+    if !applied {
+        return Ok(Effect::none(Outcome::IgnoredStale));
+    }
+    let previous = existing.and_then(|e| e.user_id);
+    let mut concerned: Vec<Uuid> = owner.or(previous).into_iter().collect();
+    if let Some(previous) = previous.filter(|p| owner.is_some_and(|o| o != *p)) {
+        // The subscription moved to another user: the previous one loses it.
+        concerned.push(previous);
+    }
+    let outcome = if concerned.is_empty() {
+        Outcome::UnknownCustomer
+    } else {
+        Outcome::Applied
+    };
+    Ok(Effect {
+        outcome,
+        users: concerned,
+    })
+}
+
+/// Writes `changes` to subscription `id` if the stored state is not newer than `created`:
+/// strictly older, or of the same second and not in a terminal status (Stripe's `created` has
+/// a resolution of one second, and a cancellation must not be undone by an update of the same
+/// second delivered after it). Returns whether the row was written.
+async fn update_if_newer(
+    txn: &DatabaseTransaction,
+    id: &str,
+    created: DateTime<Utc>,
+    changes: subscriptions::ActiveModel,
+) -> Result<bool, DbErr> {
+    let not_newer = Condition::any()
+        .add(subscriptions::Column::LastEventAt.lt(created))
+        .add(
+            Condition::all()
+                .add(subscriptions::Column::LastEventAt.eq(created))
+                .add(subscriptions::Column::Status.is_not_in(TERMINAL_STATUSES.iter().copied())),
+        );
+    let result = subscriptions::Entity::update_many()
+        .set(changes)
+        .filter(subscriptions::Column::Id.eq(id))
+        .filter(not_newer)
+        .exec(txn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// `invoice.payment_succeeded`: the subscription is paid up to the invoice's period end; its
+/// `current_period_end` moves there if that is later (never earlier, so the order of
+/// deliveries does not matter and `last_event_at` is left alone).
+async fn extend_period(txn: &DatabaseTransaction, invoice: &Invoice) -> Result<Effect, DbErr> {
+    let (Some(id), Some(end)) = (invoice.subscription_id.as_deref(), invoice.period_end) else {
+        return Ok(Effect::none(Outcome::Ignored));
+    };
+    let Some(row) = subscriptions::Entity::find_by_id(id.to_owned())
+        .one(txn)
+        .await?
+    else {
+        return Ok(Effect::none(Outcome::UnknownSubscription));
+    };
+    let result = subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::CurrentPeriodEnd, Expr::value(end))
+        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(subscriptions::Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(subscriptions::Column::CurrentPeriodEnd.is_null())
+                .add(subscriptions::Column::CurrentPeriodEnd.lt(end)),
+        )
+        .exec(txn)
+        .await?;
+    let Some(user_id) = row.user_id else {
+        return Ok(Effect::none(Outcome::UnknownCustomer));
+    };
+    let users = if result.rows_affected > 0 {
+        vec![user_id]
+    } else {
+        Vec::new()
+    };
+    Ok(Effect {
+        outcome: Outcome::Applied,
+        users,
+    })
+}
