@@ -87,6 +87,34 @@ pub struct Settings {
     pub plans: PlansSettings,
     #[serde(default)]
     pub billing: BillingSettings,
+    pub limits: LimitSettings,
+}
+
+/// Request limits (see `config/default.toml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitSettings {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub auth_per_ip: u64,
+    pub vision_per_ip: u64,
+    pub vision_per_session: u64,
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// IP networks written as CIDRs (`10.0.0.0/8`) or single addresses (`10.1.2.3`).
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let raw: Vec<String> = Vec::deserialize(d)?;
+    raw.iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("`{s}` is not an IP address or CIDR"))
+                })
+        })
+        .collect()
 }
 
 fn default_environment() -> Environment {
@@ -283,6 +311,7 @@ impl Settings {
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("cors.allowed_origins")
+            .with_list_parse_key("limits.trusted_proxies")
             .try_parsing(true)
             .source(Some(sources.env_vars.clone().into_iter().collect()));
         let config = builder
@@ -315,6 +344,9 @@ impl Settings {
             return Err(ConfigError::key("redis.pool_size", "must be at least 1"));
         }
         self.validate_session()?;
+        if self.limits.window < Duration::from_secs(1) {
+            return Err(ConfigError::key("limits.window", "must be at least 1s"));
+        }
         self.validate_providers()?;
         if self.environment == Environment::Production {
             self.validate_production()?;

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;

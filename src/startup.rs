@@ -21,6 +21,7 @@ use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::http::extract::CSRF_HEADER;
 use crate::http::observe::observe;
 use crate::http::origin::{origin_policy, AllowedOrigins};
+use crate::http::ratelimit::rate_limit;
 use crate::metrics::Metrics;
 use crate::proxy::VisionClient;
 use crate::routes;
@@ -178,6 +179,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     }),
             )
             .configure(routes::configure)
+            .wrap(from_fn(rate_limit))
             .wrap(cors(&settings))
             .wrap(from_fn(origin_policy))
             .wrap(ErrorHandlers::new().default_handler(envelope_framework_errors))

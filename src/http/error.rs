@@ -37,12 +37,18 @@ pub enum ApiError {
     NotAnImage,
     #[error("Today's quota of {limit} extractions is used up; it renews at midnight UTC.")]
     QuotaExceeded { limit: u64, retry_after_secs: i64 },
+    #[error("Too many requests; try again in a moment.")]
+    RateLimited { retry_after_secs: i64 },
     #[error("Subtitle extraction is not configured on this server.")]
     VisionUnavailable,
     #[error("The vision service failed; try again.")]
     UpstreamError(#[source] anyhow::Error),
     #[error("The vision service did not answer in time; try again.")]
     UpstreamTimeout,
+    #[error("The Stripe webhook is not enabled on this server.")]
+    WebhookDisabled,
+    #[error("The database is unavailable; try again shortly.")]
+    DatabaseUnavailable(#[source] anyhow::Error),
     #[error("Something went wrong on our side.")]
     Internal(#[source] anyhow::Error),
 }
@@ -61,9 +67,12 @@ impl ApiError {
             Self::ImageTooLarge { .. } => "image_too_large",
             Self::NotAnImage => "not_an_image",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::VisionUnavailable => "vision_unavailable",
             Self::UpstreamError(_) => "upstream_error",
             Self::UpstreamTimeout => "upstream_timeout",
+            Self::WebhookDisabled => "webhook_disabled",
+            Self::DatabaseUnavailable(_) => "database_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -89,10 +98,12 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::VisionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamError(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::WebhookDisabled => StatusCode::NOT_FOUND,
+            Self::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,7 +117,8 @@ impl ResponseError for ApiError {
         let retry_after = match self {
             Self::QuotaExceeded {
                 retry_after_secs, ..
-            } => Some(retry_after_secs.max(&1).to_string()),
+            }
+            | Self::RateLimited { retry_after_secs } => Some(retry_after_secs.max(&1).to_string()),
             _ if status == StatusCode::SERVICE_UNAVAILABLE => Some("5".to_owned()),
             _ => None,
         };

@@ -97,13 +97,40 @@ fn check_csrf(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// What the store records about the client: its user agent and address.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.limits.trusted_proxies.clone())
+        .unwrap_or_default();
+    let ip = client_ip(req, &trusted);
     ClientInfo {
         user_agent: header_str(req.headers(), header::USER_AGENT).to_owned(),
-        ip: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
+        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
     }
+}
+
+/// The client's address: the socket's peer, unless the peer is a trusted proxy, in which case
+/// the rightmost address of `X-Forwarded-For` that is not itself a trusted proxy. Addresses
+/// left of that were written by the client and prove nothing.
+pub fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map_while(|part| part.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {

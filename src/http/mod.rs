@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 pub mod observe;
 pub mod origin;
+pub mod ratelimit;
 
 pub use error::ApiError;
 pub use extract::{Authenticated, CsrfVerified};

@@ -7,6 +7,7 @@ mod logout;
 mod sessions;
 mod user;
 mod vision;
+mod webhooks;
 
 use actix_web::web;
 
@@ -26,7 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .get(sessions::list)
                 .delete(sessions::revoke_others),
         )
-        .service(web::resource("/api/sessions/{id}").delete(sessions::revoke_one));
+        .service(web::resource("/api/sessions/{id}").delete(sessions::revoke_one))
+        .service(webhooks::resource());
 }
 
 /// A time in Unix milliseconds as RFC 3339, for JSON answers.

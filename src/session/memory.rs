@@ -21,6 +21,8 @@ pub struct MemoryStore {
     users: Mutex<HashMap<Uuid, UserEntry>>,
     /// Stashed single-use values with their expiry (Unix ms).
     stash: Mutex<HashMap<String, (String, i64)>>,
+    /// Rate-limit windows: count and expiry (Unix ms).
+    hits: Mutex<HashMap<String, (u64, i64)>>,
 }
 
 #[derive(Default)]
@@ -241,6 +243,15 @@ impl SessionStore for MemoryStore {
             *counter = counter.saturating_sub(1);
         }
         Ok(())
+    }
+
+    async fn hit(&self, key: &str, window_ms: i64) -> Result<u64, StoreError> {
+        let now = super::now_ms();
+        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        hits.retain(|_, (_, until)| *until > now);
+        let (count, _) = hits.entry(key.to_owned()).or_insert((0, now + window_ms));
+        *count += 1;
+        Ok(*count)
     }
 
     async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {

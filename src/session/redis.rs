@@ -32,6 +32,7 @@ struct Scripts {
     update_profile: Script,
     reserve: Script,
     release: Script,
+    hit: Script,
 }
 
 impl Scripts {
@@ -44,6 +45,7 @@ impl Scripts {
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             release: Script::new(include_str!("lua/release.lua")),
+            hit: Script::new(include_str!("lua/hit.lua")),
         }
     }
 }
@@ -422,6 +424,16 @@ impl SessionStore for RedisStore {
         self.run(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await })
             .await
             .map(|_| ())
+    }
+
+    async fn hit(&self, key: &str, window_ms: i64) -> Result<u64, StoreError> {
+        let mut call = self.scripts.hit.prepare_invoke();
+        call.key(format!("{}x:{key}", self.prefix))
+            .arg(window_ms.max(1));
+        let n: i64 = self
+            .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {

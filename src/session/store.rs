@@ -182,6 +182,10 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Gives back one unit of a reservation whose work failed.
     async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError>;
 
+    /// Counts one hit on a shared, self-expiring counter (a rate-limit window); returns the
+    /// count including this hit.
+    async fn hit(&self, key: &str, window_ms: i64) -> Result<u64, StoreError>;
+
     /// Keeps a short-lived, single-use value (a login flow under its `state`) for `ttl_ms`.
     async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError>;
 

@@ -1,6 +1,7 @@
 //! All integration tests build into one binary (faster to link, one harness).
 
 mod auth;
+mod billing;
 mod cli;
 mod config;
 mod cors;
@@ -14,6 +15,7 @@ mod logout;
 mod migrations;
 mod observability;
 mod race;
+mod ratelimit;
 mod redis_down;
 mod replicas;
 mod sessions;
