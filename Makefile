@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench migrate build
+.PHONY: run test lint fmt bench migrate build manifests
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
@@ -35,3 +35,8 @@ migrate:
 
 build:
 	$(CARGO) build --release --bin latchkey
+
+## Validate the Kubernetes manifests (deploy/kubernetes) and the Dockerfile offline: kustomize
+## render, Kubernetes 1.30 schemas, cross-object checks. Installs its tools on first use.
+manifests:
+	scripts/validate-manifests.sh
