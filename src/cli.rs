@@ -5,7 +5,6 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use clap::error::ErrorKind;
@@ -251,13 +250,14 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn exit(self) -> ExitCode {
+    /// Prints the error as one line on stderr; the process exit status.
+    pub fn report(self) -> i32 {
         let (error, code) = match self {
             Self::Domain(e) => (e, 1),
             Self::Usage(e) => (e, 2),
         };
         eprintln!("error: {}", one_line(&error));
-        ExitCode::from(code)
+        code
     }
 }
 
