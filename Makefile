@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench migrate build manifests
+.PHONY: run test lint fmt bench migrate build manifests e2e
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
@@ -40,3 +40,9 @@ build:
 ## render, Kubernetes 1.30 schemas, cross-object checks. Installs its tools on first use.
 manifests:
 	scripts/validate-manifests.sh
+
+## The browser tests: the example extension in headless Chromium (Debian's chromium package)
+## against latchkey and the fake providers; screenshots and logs in e2e/test-results/.
+e2e:
+	npm ci --prefix e2e --no-audit --no-fund
+	scripts/with-redis.sh node e2e/run.mjs

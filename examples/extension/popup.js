@@ -1,0 +1,217 @@
+// The popup: sign in with a provider (in a new tab), then show who is signed in, their plan
+// and today's usage, and sign out here or everywhere else. Everything it knows comes from
+// latchkey on each opening, so a session revoked elsewhere shows as signed out at once.
+
+import {
+  ApiError,
+  currentUser,
+  duration,
+  explain,
+  listSessions,
+  loginUrl,
+  signOut,
+  signOutEverywhereElse,
+} from "./api.js";
+import { getBaseUrl, PROVIDERS } from "./config.js";
+
+const $ = (id) => document.getElementById(id);
+const LOGIN_RESULT_TTL_MS = 10 * 60 * 1000; // as long as a sign-in flow may take
+
+function show(state) {
+  $("popup").dataset.state = state;
+}
+
+function status(text = "") {
+  $("status").textContent = text;
+}
+
+async function refresh() {
+  const base = await getBaseUrl();
+  $("server").textContent = base;
+  let user;
+  try {
+    user = await currentUser();
+  } catch (error) {
+    $("error-text").textContent = explain(error);
+    show("error");
+    return;
+  }
+  if (user) await renderSignedIn(user);
+  else await renderSignedOut();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed out
+
+function providerLabel(id) {
+  return PROVIDERS.find((p) => p.id === id)?.label.replace(/^Sign in with /, "") ?? id;
+}
+
+async function renderSignedOut() {
+  const { loginResult } = await chrome.storage.session.get("loginResult");
+  const notice = $("notice");
+  const recent = loginResult && Date.now() - loginResult.at < LOGIN_RESULT_TTL_MS;
+  if (recent) {
+    const name = providerLabel(loginResult.provider);
+    notice.textContent =
+      loginResult.error === "access_denied"
+        ? `Sign-in with ${name} was cancelled: "Deny" was chosen on ${name}'s page. You are still signed out.`
+        : loginResult.error
+          ? `${name} refused the sign-in (${loginResult.error}). You are still signed out.`
+          : `Sign-in with ${name} did not complete. Please try again.`;
+    notice.dataset.reason = loginResult.error ?? "incomplete";
+    notice.hidden = false;
+  } else {
+    notice.hidden = true;
+  }
+  const list = $("providers");
+  list.replaceChildren(
+    ...PROVIDERS.map(({ id, label }) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.provider = id;
+      button.textContent = label;
+      button.addEventListener("click", () => signIn(id));
+      return button;
+    }),
+  );
+  show("signed-out");
+}
+
+async function signIn(provider) {
+  for (const b of $("providers").querySelectorAll("button")) b.disabled = true;
+  status("Opening the sign-in page…");
+  try {
+    const url = await loginUrl(provider);
+    await chrome.storage.session.remove("loginResult");
+    await chrome.tabs.create({ url });
+    status("Continue in the new tab, then open latchkey again.");
+  } catch (error) {
+    status(explain(error));
+  } finally {
+    for (const b of $("providers").querySelectorAll("button")) b.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed in
+
+async function renderSignedIn(user) {
+  await chrome.storage.session.remove("loginResult");
+  const name = user.name || user.email || "Signed in";
+  $("user-name").textContent = name;
+  $("user-email").textContent = user.email && user.email !== name ? user.email : "";
+  avatar(user.image ?? user.profile, name);
+
+  const plan = user.plan ?? user.current_plan ?? "free";
+  $("plan").textContent = plan;
+  $("plan").dataset.plan = plan;
+
+  const count = user.today_ocr_count ?? 0;
+  const limit = user.daily_ocr_limit;
+  const bar = $("usage-bar");
+  if (limit === null || limit === undefined) {
+    $("usage-text").textContent = `${count} ${count === 1 ? "capture" : "captures"} · unlimited`;
+    bar.parentElement.hidden = true;
+  } else {
+    $("usage-text").textContent = `${count} of ${limit} captures`;
+    bar.parentElement.hidden = false;
+    bar.style.width = `${Math.min(100, (100 * count) / Math.max(limit, 1))}%`;
+    bar.toggleAttribute("data-full", count >= limit);
+  }
+  const reached = limit !== null && limit !== undefined && count >= limit;
+  $("quota").hidden = !reached;
+  if (reached) {
+    $("quota").textContent =
+      `Daily limit reached: ${limit} of ${limit} captures used. ` +
+      `It resets at midnight UTC, in ${duration(secondsToUtcMidnight())}.`;
+  }
+
+  const { lastCapture } = await chrome.storage.session.get("lastCapture");
+  const last = $("last-capture");
+  // A refusal for the quota is said in the notice above while it holds, and moot once the
+  // plan is unlimited.
+  const unlimited = limit === null || limit === undefined;
+  last.hidden = !lastCapture || (lastCapture.code === "quota_exceeded" && (reached || unlimited));
+  if (lastCapture) {
+    last.textContent = lastCapture.ok
+      ? `Last capture: “${lastCapture.subtitles || "no subtitle"}”`
+      : `Last capture failed: ${lastCapture.message}`;
+  }
+
+  try {
+    const sessions = await listSessions();
+    const others = sessions.filter((s) => !s.current).length;
+    $("sessions").textContent =
+      others === 0
+        ? "Signed in on this browser only."
+        : `Signed in here and on ${others} other ${others === 1 ? "browser" : "browsers"}.`;
+    $("sign-out-others").disabled = others === 0;
+  } catch {
+    $("sessions").textContent = "";
+    $("sign-out-others").disabled = false;
+  }
+  show("signed-in");
+}
+
+function avatar(src, name) {
+  const img = $("avatar");
+  const initials = $("initials");
+  const fallback = () => {
+    img.hidden = true;
+    initials.hidden = false;
+    initials.textContent = name
+      .split(/\s+/)
+      .map((w) => w[0])
+      .join("")
+      .slice(0, 2)
+      .toUpperCase();
+  };
+  if (!src) return fallback();
+  img.hidden = false;
+  initials.hidden = true;
+  img.onerror = fallback;
+  img.src = src;
+}
+
+function secondsToUtcMidnight() {
+  const now = new Date();
+  const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Math.ceil((midnight - now.getTime()) / 1000);
+}
+
+$("sign-out").addEventListener("click", async () => {
+  status("");
+  try {
+    await signOut();
+    await refresh();
+    status("Signed out.");
+  } catch (error) {
+    status(explain(error));
+  }
+});
+
+$("sign-out-others").addEventListener("click", async () => {
+  status("");
+  try {
+    const revoked = await signOutEverywhereElse();
+    await refresh();
+    status(`Signed out ${revoked} other ${revoked === 1 ? "session" : "sessions"}.`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) await refresh();
+    status(explain(error));
+  }
+});
+
+$("retry").addEventListener("click", () => refresh());
+$("options").addEventListener("click", (event) => {
+  event.preventDefault();
+  chrome.runtime.openOptionsPage();
+});
+
+// The sign-in tab reports back through the background worker: refresh if we are still open.
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === "session" && changes.loginResult?.newValue) refresh();
+});
+
+refresh();
