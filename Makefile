@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench migrate build manifests e2e
+.PHONY: run test lint fmt bench migrate build manifests e2e fuzz
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
@@ -46,3 +46,7 @@ manifests:
 e2e:
 	npm ci --prefix e2e --no-audit --no-fund
 	scripts/with-redis.sh node e2e/run.mjs
+
+## Schemathesis against /openapi.json of a live debug server: no 5xx, every answer as documented.
+fuzz:
+	scripts/fuzz-api.sh

@@ -14,6 +14,7 @@ pub mod db;
 pub mod dev;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod proxy;
 pub mod routes;
 pub mod session;

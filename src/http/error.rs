@@ -9,9 +9,48 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::{Serialize, Serializer};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::session::StoreError;
+
+/// The error envelope of contract §3, the body of every JSON error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = ErrorBody,
+    example = json!({"success": false, "error": "You are not signed in, or your session has ended.", "code": "unauthenticated"})
+)]
+pub struct ErrorBody<'a> {
+    pub success: Failed,
+    /// A message for a person; it may change between versions.
+    pub error: &'a str,
+    /// A stable `snake_case` code for programs (docs/api.md lists them).
+    #[schema(pattern = "^[a-z][a-z0-9_]*$")]
+    pub code: &'a str,
+}
+
+/// The `success` flag of an error answer: always `false` (`{"type": "boolean", "enum": [false]}`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failed;
+
+impl Serialize for Failed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(false)
+    }
+}
+
+impl PartialSchema for Failed {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([false]))
+            .into()
+    }
+}
+
+impl ToSchema for Failed {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -133,7 +172,11 @@ impl ResponseError for ApiError {
 pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
-        .json(json!({ "success": false, "error": message, "code": code }))
+        .json(ErrorBody {
+            success: Failed,
+            error: message,
+            code,
+        })
 }
 
 /// `error: cause: cause …` on one line, for the log.

@@ -1,13 +1,40 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::Succeeded;
+use crate::openapi::RateLimited;
 use crate::session::random_secret;
 use crate::state::AppState;
+
+/// `GET /auth/csrf-token`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CsrfToken {
+    pub success: Succeeded,
+    /// Send it back as `X-CSRF-Token`; the same value is in the CSRF cookie.
+    #[schema(example = "q4Fv7dXo0c2mK8yJ3nE5rT1uW9zA6bL4hG2sP0iO7xQ")]
+    pub csrf_token: String,
+}
 
 /// Issues the CSRF token, in the body for the extension to send back as `X-CSRF-Token` and in
 /// a cookie for the server to compare it with. A well-formed token already in the cookie is
 /// handed out again, so two open popups do not invalidate each other.
+#[utoipa::path(
+    get,
+    path = "/auth/csrf-token",
+    tag = "auth",
+    summary = "Get the CSRF token",
+    description = "Returns the token to send as `X-CSRF-Token` with state-changing requests, and \
+        sets it in the CSRF cookie (`HttpOnly; Secure; SameSite=None; Path=/`). A well-formed \
+        token already in the cookie is returned again.",
+    responses(
+        (status = 200, description = "The token; the CSRF cookie is set to the same value.",
+            body = CsrfToken,
+            headers(("Set-Cookie" = String, description = "The CSRF cookie."))),
+        (status = 429, response = RateLimited),
+    )
+)]
 pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let existing = req
         .cookie(&state.cookies.csrf_name)
@@ -17,7 +44,10 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
         .append_header(state.cookies.csrf(&token))
-        .json(json!({ "success": true, "csrf_token": token }))
+        .json(CsrfToken {
+            success: Succeeded,
+            csrf_token: token,
+        })
 }
 
 fn is_well_formed(token: &str) -> bool {

@@ -1,9 +1,45 @@
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::Succeeded;
+use crate::http::error::Failed;
 use crate::state::AppState;
 
+/// `/healthz` and `/readyz` when all is well.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    pub success: Succeeded,
+    /// `ok` (liveness) or `ready` (readiness).
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// `/readyz` when not ready: the error envelope, plus which dependency does not answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotReady {
+    pub success: Failed,
+    pub error: String,
+    /// `not_ready`, or `draining` after SIGTERM.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "not_ready")]
+    pub code: &'static str,
+    /// With `not_ready`: `redis` and/or `database`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub unavailable: Option<Vec<&'static str>>,
+}
+
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "The Prometheus text exposition format (docs/api.md lists \
+            the metrics).", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -11,18 +47,44 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "The process runs.", body = Status)),
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "success": true, "status": "ok" }))
+    HttpResponse::Ok().json(Status {
+        success: Succeeded,
+        status: "ok",
+    })
 }
 
 /// Readiness: Redis and the database both answer; otherwise 503 naming which does not.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness",
+    responses(
+        (status = 200, description = "Redis and the database answer.", body = Status,
+            example = json!({"success": true, "status": "ready"})),
+        (status = 503, description = "`not_ready`: Redis or the database does not answer \
+            (`unavailable` names which); or `draining`: the server is shutting down.",
+            body = NotReady,
+            example = json!({"success": false, "error": "not ready: redis not answering",
+                "code": "not_ready", "unavailable": ["redis"]})),
+    )
+)]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
-        return HttpResponse::ServiceUnavailable().json(json!({
-            "success": false,
-            "error": "not ready: shutting down",
-            "code": "draining",
-        }));
+        return HttpResponse::ServiceUnavailable().json(NotReady {
+            success: Failed,
+            error: "not ready: shutting down".into(),
+            code: "draining",
+            unavailable: None,
+        });
     }
     let (redis, database) = tokio::join!(state.sessions.store().ping(), state.db.ping());
     let down: Vec<&str> = [("redis", redis.is_ok()), ("database", database.is_ok())]
@@ -31,13 +93,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .map(|(name, _)| name)
         .collect();
     if down.is_empty() {
-        return HttpResponse::Ok().json(json!({ "success": true, "status": "ready" }));
+        return HttpResponse::Ok().json(Status {
+            success: Succeeded,
+            status: "ready",
+        });
     }
     let message = format!("not ready: {} not answering", down.join(" and "));
-    HttpResponse::ServiceUnavailable().json(json!({
-        "success": false,
-        "error": message,
-        "code": "not_ready",
-        "unavailable": down,
-    }))
+    HttpResponse::ServiceUnavailable().json(NotReady {
+        success: Failed,
+        error: message,
+        code: "not_ready",
+        unavailable: Some(down),
+    })
 }

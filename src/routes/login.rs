@@ -8,19 +8,57 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use sea_orm::EntityTrait;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::{Done, Succeeded};
 use crate::accounts::{self, AccountError};
 use crate::auth::flow::{self, Flow, BINDING_COOKIE};
 use crate::auth::{AuthRequest, Provider, ProviderError};
-use crate::http::error::error_chain;
+use crate::http::error::{error_chain, ErrorBody, Failed};
 use crate::http::extract::{client_info, session_token};
 use crate::http::{ApiError, CsrfVerified};
+use crate::openapi::{RateLimited, StoreUnavailable};
 use crate::session::{now_ms, random_secret, Revoke};
 use crate::state::AppState;
 
+/// `GET /auth/{provider}/login`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthUrl {
+    pub success: Succeeded,
+    /// The provider's authorization URL, to open in a new tab. It carries a single-use
+    /// `state`, a PKCE S256 `code_challenge` and, for OpenID Connect, a `nonce`.
+    #[serde(rename = "authUrl")]
+    #[schema(format = "uri")]
+    pub auth_url: String,
+}
+
 /// `GET /auth/{provider}/login`: starts a flow and answers the provider's URL.
+#[utoipa::path(
+    get,
+    path = "/auth/{provider}/login",
+    tag = "auth",
+    summary = "Start signing in",
+    description = "Starts a sign-in flow with the provider and answers its authorization URL; \
+        a short-lived cookie (`__Host-latchkey_login`) binds the flow to this browser. Needs \
+        `X-CSRF-Token` equal to the CSRF cookie.",
+    params(("provider" = String, Path, description = "A configured provider: `google`, \
+        `github`, or the name of another OpenID Connect provider.", example = "github")),
+    security(("csrf_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 200, description = "The authorization URL; the binding cookie is set.",
+            body = AuthUrl,
+            headers(("Set-Cookie" = String, description = "The flow's binding cookie."))),
+        (status = 403, description = "`csrf_failed`: `X-CSRF-Token` is missing or does not \
+            equal the CSRF cookie.", body = ErrorBody),
+        (status = 404, description = "`provider_not_configured`: no such provider, or it has \
+            no client id.", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 502, description = "`provider_error`: the provider's discovery document \
+            could not be read.", body = ErrorBody),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     provider_name: web::Path<String>,
@@ -58,13 +96,21 @@ pub async fn login(
     no_store(&mut res);
     Ok(res
         .append_header(state.cookies.binding(&binding, flow::FLOW_TTL_MS / 1000))
-        .json(json!({ "success": true, "authUrl": auth_url.as_str() })))
+        .json(AuthUrl {
+            success: Succeeded,
+            auth_url: auth_url.into(),
+        }))
 }
 
-#[derive(Deserialize)]
+/// What the provider sends the browser back with.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The `state` of `authUrl`.
     state: Option<String>,
+    /// Set by the provider when the user denied consent (`access_denied`).
     error: Option<String>,
 }
 
@@ -138,6 +184,50 @@ impl From<ProviderError> for Refusal {
 }
 
 /// `GET /auth/{provider}/callback`.
+#[utoipa::path(
+    get,
+    path = "/auth/{provider}/callback",
+    tag = "auth",
+    summary = "Finish signing in",
+    description = "Where the provider sends the browser back. Exchanges the code, creates or \
+        updates the user, starts a session (revoking any session cookie already on the \
+        request) and sets the session cookie; then redirects to `login.success_redirect`, or \
+        answers a small \"signed in\" page. Every refusal is a page too, with no session. With \
+        `Accept: application/json` the answers are JSON instead of pages.",
+    params(
+        ("provider" = String, Path, description = "A configured provider.", example = "github"),
+        CallbackQuery,
+        ("__Host-latchkey_login" = Option<String>, Cookie, nullable = false, description = "The binding cookie \
+            set by `GET /auth/{provider}/login`; without it the flow is refused."),
+    ),
+    responses(
+        (status = 200, description = "Signed in: the session cookie is set.",
+            headers(("Set-Cookie" = String, description = "The session cookie.")),
+            content(
+                (String = "text/html"),
+                (Done = "application/json"),
+            )),
+        (status = 302, description = "Signed in, with `login.success_redirect` configured: the \
+            session cookie is set.",
+            headers(
+                ("Location" = String, description = "`login.success_redirect`."),
+                ("Set-Cookie" = String, description = "The session cookie."),
+            )),
+        (status = 400, description = "`consent_denied`, `invalid_state` (unknown, expired, \
+            replayed or missing `state`), `binding_mismatch`, `missing_code` or \
+            `code_rejected`.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 403, description = "`email_not_verified` or `account_disabled`.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 404, description = "`provider_not_configured`.", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 502, description = "`provider_error`: the provider failed or its ID token \
+            did not verify.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+        (status = 503, description = "`session_store_unavailable` or `database_unavailable`.",
+            content((String = "text/html"), (ErrorBody = "application/json"))),
+    )
+)]
 pub async fn callback(
     req: HttpRequest,
     provider_name: web::Path<String>,
@@ -263,7 +353,7 @@ async fn sign_in(
         return Ok(res.finish());
     }
     if wants_json(req) {
-        return Ok(res.json(json!({ "success": true })));
+        return Ok(res.json(Done { success: Succeeded }));
     }
     Ok(page(
         res,
@@ -309,11 +399,11 @@ fn refusal_response(req: &HttpRequest, state: &AppState, refusal: &Refusal) -> H
     no_store(&mut res);
     res.append_header(state.cookies.clear_binding());
     if wants_json(req) {
-        return res.json(json!({
-            "success": false,
-            "error": refusal.message(),
-            "code": refusal.code(),
-        }));
+        return res.json(ErrorBody {
+            success: Failed,
+            error: refusal.message(),
+            code: refusal.code(),
+        });
     }
     page(res, "Not signed in", refusal.message())
 }

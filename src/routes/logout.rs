@@ -1,13 +1,32 @@
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
+use super::{Done, Succeeded};
 use crate::http::extract::session_token;
 use crate::http::{ApiError, CsrfVerified};
+use crate::openapi::{CsrfRefused, StoreUnavailable};
 use crate::session::Revoke;
 use crate::state::AppState;
 
 /// Revokes this request's session and clears the cookie. Answers 200 without a session too,
 /// so a client can always call it to reach the signed-out state.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    summary = "Sign out",
+    description = "Revokes this request's session, if any, and clears the session cookie. \
+        Answers 200 without a session too. Needs `X-CSRF-Token` equal to the CSRF cookie.",
+    security(
+        ("csrf_cookie" = [], "csrf_header" = [], "session" = []),
+        ("csrf_cookie" = [], "csrf_header" = []),
+    ),
+    responses(
+        (status = 200, description = "Signed out; the session cookie is cleared.", body = Done,
+            headers(("Set-Cookie" = String, description = "Clears the session cookie."))),
+        (status = 403, response = CsrfRefused),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn logout(
     _csrf: CsrfVerified,
     req: HttpRequest,
@@ -22,5 +41,5 @@ pub async fn logout(
     }
     Ok(HttpResponse::Ok()
         .append_header(state.cookies.clear_session())
-        .json(json!({ "success": true })))
+        .json(Done { success: Succeeded }))
 }

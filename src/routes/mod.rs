@@ -1,34 +1,142 @@
-//! The routes of contract §3, one module per area.
+//! The routes of contract §3, one module per area, and [`ROUTES`], the one list of what the
+//! application serves.
 
-mod csrf;
-mod health;
-mod login;
-mod logout;
-mod sessions;
-mod user;
-mod vision;
-mod webhooks;
+pub(crate) mod csrf;
+pub(crate) mod health;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod openapi;
+pub(crate) mod sessions;
+pub(crate) mod user;
+pub(crate) mod vision;
+pub(crate) mod webhooks;
 
-use actix_web::web;
+use actix_web::http::Method;
+use actix_web::{web, Resource, Route};
+use serde::{Serialize, Serializer};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
+/// One method on one path, and the handler that answers it.
+pub struct Endpoint {
+    pub method: Method,
+    /// The actix-web pattern, which is also the OpenAPI path (`/api/sessions/{id}`).
+    pub path: &'static str,
+    /// The handler, as `web::route().to(handler)`; [`configure`] adds the method guard from
+    /// `method`, so the two cannot disagree.
+    handler: fn() -> Route,
+    /// Settings of the path's resource (the webhook's own body limit); most have none.
+    resource: fn(Resource) -> Resource,
+}
+
+impl Endpoint {
+    const fn new(method: Method, path: &'static str, handler: fn() -> Route) -> Self {
+        Self {
+            method,
+            path,
+            handler,
+            resource: |r| r,
+        }
+    }
+
+    const fn with_resource(mut self, resource: fn(Resource) -> Resource) -> Self {
+        self.resource = resource;
+        self
+    }
+}
+
+/// Every route the application serves. [`configure`] registers exactly these entries and
+/// nothing else, so this list *is* the router, not a description of it kept by hand; the
+/// OpenAPI coverage test (`tests/api/openapi.rs`) compares it with `/openapi.json` both ways
+/// (every entry documented, every documented operation an entry) and asks the running app for
+/// each, so neither the document nor this list can drift from what is served. A route
+/// registered any other way would bypass that test: add routes here only.
+pub static ROUTES: &[Endpoint] = &[
+    Endpoint::new(Method::GET, "/healthz", || web::route().to(health::healthz)),
+    Endpoint::new(Method::GET, "/readyz", || web::route().to(health::readyz)),
+    Endpoint::new(Method::GET, "/metrics", || web::route().to(health::metrics)),
+    Endpoint::new(Method::GET, "/openapi.json", || {
+        web::route().to(openapi::document)
+    }),
+    Endpoint::new(Method::GET, "/auth/csrf-token", || {
+        web::route().to(csrf::csrf_token)
+    }),
+    Endpoint::new(Method::POST, "/auth/logout", || {
+        web::route().to(logout::logout)
+    }),
+    Endpoint::new(Method::GET, "/auth/{provider}/login", || {
+        web::route().to(login::login)
+    }),
+    Endpoint::new(Method::GET, "/auth/{provider}/callback", || {
+        web::route().to(login::callback)
+    }),
+    Endpoint::new(Method::GET, "/api/user/info", || {
+        web::route().to(user::info)
+    }),
+    Endpoint::new(Method::POST, "/api/openai/extract-subtitles", || {
+        web::route().to(vision::extract_subtitles)
+    }),
+    Endpoint::new(Method::GET, "/api/sessions", || {
+        web::route().to(sessions::list)
+    }),
+    Endpoint::new(Method::DELETE, "/api/sessions", || {
+        web::route().to(sessions::revoke_others)
+    }),
+    Endpoint::new(Method::DELETE, "/api/sessions/{id}", || {
+        web::route().to(sessions::revoke_one)
+    }),
+    Endpoint::new(Method::POST, "/webhooks/stripe", || {
+        web::route().to(webhooks::stripe)
+    })
+    .with_resource(webhooks::resource),
+];
+
+/// Registers [`ROUTES`]: one resource per path, holding a route per method, so that a wrong
+/// method answers 405 with `Allow` rather than 404.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Each path is a resource, so a wrong method answers 405 rather than 404.
-    cfg.service(web::resource("/healthz").get(health::healthz))
-        .service(web::resource("/readyz").get(health::readyz))
-        .service(web::resource("/metrics").get(health::metrics))
-        .service(web::resource("/auth/csrf-token").get(csrf::csrf_token))
-        .service(web::resource("/auth/logout").post(logout::logout))
-        .service(web::resource("/auth/{provider}/login").get(login::login))
-        .service(web::resource("/auth/{provider}/callback").get(login::callback))
-        .service(web::resource("/api/user/info").get(user::info))
-        .service(web::resource("/api/openai/extract-subtitles").post(vision::extract_subtitles))
-        .service(
-            web::resource("/api/sessions")
-                .get(sessions::list)
-                .delete(sessions::revoke_others),
-        )
-        .service(web::resource("/api/sessions/{id}").delete(sessions::revoke_one))
-        .service(webhooks::resource());
+    let mut paths: Vec<&'static str> = Vec::new();
+    for endpoint in ROUTES {
+        if !paths.contains(&endpoint.path) {
+            paths.push(endpoint.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for endpoint in ROUTES.iter().filter(|e| e.path == path) {
+            resource = (endpoint.resource)(resource)
+                .route((endpoint.handler)().method(endpoint.method.clone()));
+        }
+        cfg.service(resource);
+    }
+}
+
+/// The `success` flag of an answer that succeeded: always `true`
+/// (`{"type": "boolean", "enum": [true]}` in the OpenAPI document).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Succeeded;
+
+impl Serialize for Succeeded {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(true)
+    }
+}
+
+impl PartialSchema for Succeeded {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]))
+            .into()
+    }
+}
+
+impl ToSchema for Succeeded {}
+
+/// `{"success": true}`, the answer of routes with nothing else to say.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Done {
+    pub success: Succeeded,
 }
 
 /// A time in Unix milliseconds as RFC 3339, for JSON answers.

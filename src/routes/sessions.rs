@@ -1,24 +1,63 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
-use super::rfc3339;
+use super::{rfc3339, Succeeded};
+use crate::http::error::ErrorBody;
 use crate::http::{ApiError, Authenticated, CsrfVerified};
+use crate::openapi::{CsrfRefused, StoreUnavailable, Unauthenticated};
 use crate::session::{PublicId, Revoke};
 use crate::state::AppState;
 
-#[derive(Serialize)]
-struct SessionView {
+/// One live session of the caller. Times are RFC 3339 in UTC.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// The public id (16 hex digits), derived from the stored hash: not a usable token.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{16}$", example = "3f9a0c1d2e4b5a67")]
     id: PublicId,
+    #[schema(required = true, format = DateTime)]
     created_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
     last_seen_at: Option<String>,
+    #[schema(required = true, format = DateTime)]
     expires_at: Option<String>,
+    /// The `User-Agent` of the request that signed in ("" when none).
     user_agent: String,
+    /// The client's address at sign-in ("" when unknown).
     ip: String,
+    /// This is the session of the request.
     current: bool,
 }
 
+/// `GET /api/sessions`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    success: Succeeded,
+    sessions: Vec<SessionView>,
+}
+
+/// What a revocation did.
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    success: Succeeded,
+    /// How many sessions were revoked.
+    #[schema(minimum = 0)]
+    revoked: u64,
+}
+
 /// The caller's live sessions, so they can recognise and end the ones they do not want.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "sessions",
+    summary = "List my sessions",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The caller's live sessions.", body = SessionList),
+        (status = 401, response = Unauthenticated),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn list(
     Authenticated(current): Authenticated,
     state: web::Data<AppState>,
@@ -38,11 +77,35 @@ pub async fn list(
             current: s.hash == current.hash,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "sessions": sessions })))
+    Ok(HttpResponse::Ok().json(SessionList {
+        success: Succeeded,
+        sessions,
+    }))
 }
 
 /// Revokes one of the caller's own sessions. An id that is malformed, unknown or another
 /// user's answers the same 404, so ids cannot be probed.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    summary = "Revoke one of my sessions",
+    description = "Revokes one of the caller's sessions; revoking the current one also clears \
+        its cookie. Needs `X-CSRF-Token` equal to the CSRF cookie.",
+    params(("id" = String, Path, description = "A session's public id, from `GET /api/sessions`.",
+        example = "3f9a0c1d2e4b5a67")),
+    security(("csrf_cookie" = [], "csrf_header" = [], "session" = [])),
+    responses(
+        (status = 200, description = "Revoked.", body = Revoked,
+            headers(("Set-Cookie" = String, description = "Clears the session cookie when the \
+                current session was revoked."))),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfRefused),
+        (status = 404, description = "`session_not_found`: not one of the caller's live \
+            sessions (malformed ids too).", body = ErrorBody),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn revoke_one(
     _csrf: CsrfVerified,
     Authenticated(current): Authenticated,
@@ -62,10 +125,28 @@ pub async fn revoke_one(
     if current.hash.public_id().as_str() == path.as_str() {
         res.append_header(state.cookies.clear_session());
     }
-    Ok(res.json(json!({ "success": true, "revoked": revoked })))
+    Ok(res.json(Revoked {
+        success: Succeeded,
+        revoked,
+    }))
 }
 
 /// Revokes every session of the caller but the current one ("sign out everywhere else").
+#[utoipa::path(
+    delete,
+    path = "/api/sessions",
+    tag = "sessions",
+    summary = "Revoke my other sessions",
+    description = "Signs out everywhere else: revokes every session of the caller but the \
+        current one. Needs `X-CSRF-Token` equal to the CSRF cookie.",
+    security(("csrf_cookie" = [], "csrf_header" = [], "session" = [])),
+    responses(
+        (status = 200, description = "How many sessions were revoked.", body = Revoked),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfRefused),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn revoke_others(
     _csrf: CsrfVerified,
     Authenticated(current): Authenticated,
@@ -76,5 +157,8 @@ pub async fn revoke_others(
         .revoke(current.user_id, &Revoke::AllExcept(current.hash))
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
-    Ok(HttpResponse::Ok().json(json!({ "success": true, "revoked": revoked })))
+    Ok(HttpResponse::Ok().json(Revoked {
+        success: Succeeded,
+        revoked,
+    }))
 }

@@ -1,26 +1,46 @@
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::rfc3339;
+use super::{rfc3339, Succeeded};
 use crate::http::Authenticated;
+use crate::openapi::{StoreUnavailable, Unauthenticated};
 use crate::session::now_ms;
 use crate::state::AppState;
 
 /// The user as the extension shows it; built from the session store alone (no SQL), so it
 /// keeps answering while the database is down.
-#[derive(Serialize)]
-struct UserInfo<'a> {
+#[derive(Serialize, ToSchema)]
+#[schema(as = UserInfo)]
+pub struct UserInfo<'a> {
+    /// The latchkey user id (a UUID); Stripe's `client_reference_id`.
+    #[schema(format = "uuid")]
     user_id: String,
+    /// Null when the provider gave none.
+    #[schema(required = true)]
     name: Option<&'a str>,
+    /// Null when the provider gave none.
+    #[schema(required = true, format = Email)]
     email: Option<&'a str>,
+    /// The picture's URL; null when the provider gave none.
+    #[schema(required = true)]
     image: Option<&'a str>,
+    /// `free` or `pro` (or a plan an operator set).
+    #[schema(example = "free")]
     plan: &'a str,
+    /// A subscription makes the user `pro` now.
     has_subscription: bool,
+    /// The end of that subscription's period, RFC 3339 in UTC; null without one.
+    #[schema(required = true, format = DateTime)]
     subscription_end: Option<String>,
+    /// Successful vision calls today (UTC).
+    #[schema(minimum = 0)]
     today_ocr_count: u64,
     /// `None` (JSON null) when the plan is unlimited.
+    #[schema(required = true, minimum = 0)]
     daily_ocr_limit: Option<u32>,
     /// The existing extension's name for `image`.
+    #[schema(required = true)]
     profile: Option<&'a str>,
     /// The existing extension's name for `plan`.
     current_plan: &'a str,
@@ -28,6 +48,29 @@ struct UserInfo<'a> {
     exp: i64,
 }
 
+/// `GET /api/user/info`'s answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UserInfoAnswer)]
+pub struct UserInfoAnswer<'a> {
+    success: Succeeded,
+    user: UserInfo<'a>,
+}
+
+/// The signed-in user, from the session store alone.
+#[utoipa::path(
+    get,
+    path = "/api/user/info",
+    tag = "user",
+    summary = "The signed-in user",
+    description = "The user of this session, with plan and today's vision usage. Read from the \
+        session store alone, so it answers while the database is down.",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserInfoAnswer),
+        (status = 401, response = Unauthenticated),
+        (status = 503, response = StoreUnavailable),
+    )
+)]
 pub async fn info(
     Authenticated(current): Authenticated,
     state: web::Data<AppState>,
@@ -55,7 +98,10 @@ pub async fn info(
         current_plan: plan,
         exp: current.expires_ms.div_euclid(1000),
     };
-    HttpResponse::Ok().json(serde_json::json!({ "success": true, "user": user }))
+    HttpResponse::Ok().json(UserInfoAnswer {
+        success: Succeeded,
+        user,
+    })
 }
 
 /// The daily vision quota of a plan: `pro` is unlimited, every other plan has the free limit.

@@ -6,11 +6,15 @@ use actix_multipart::{Field, Multipart};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration as Days, Utc};
 use futures_util::StreamExt;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::user::daily_limit;
+use super::Succeeded;
+use crate::http::error::ErrorBody;
 use crate::http::{ApiError, Authenticated};
+use crate::openapi::Unauthenticated;
 use crate::proxy::{ImageKind, UpstreamError};
 use crate::session::{now_ms, usage_counter};
 use crate::state::AppState;
@@ -20,6 +24,57 @@ const MULTIPART_OVERHEAD: usize = 16 * 1024;
 /// A daily counter outlives its day by one, so that a request at midnight still finds it.
 const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
 
+/// The multipart form the extension posts.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read as a stream, never as this type: it is only the form's schema
+pub struct SubtitleUpload {
+    /// The frame: PNG, JPEG or WebP (by its magic bytes), at most `vision.max_image_bytes`.
+    /// The example is the start of a WebP file.
+    #[schema(value_type = String, format = Binary, example = "RIFF0000WEBPVP8 ")]
+    image: Vec<u8>,
+}
+
+/// `POST /api/openai/extract-subtitles`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Subtitles {
+    success: Succeeded,
+    /// The text read from the frame, trimmed; empty when there is none.
+    subtitles: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/openai/extract-subtitles",
+    tag = "vision",
+    summary = "Read the subtitle in a video frame",
+    description = "Reads the subtitle text of a video frame through the vision API, counting \
+        one unit of the daily quota on success (`free`: `plans.free.daily_ocr_limit` a day; \
+        `pro`: unlimited). Needs a session, no CSRF header: an unsafe method from a foreign \
+        `Origin` is refused anyway.",
+    security(("session" = [])),
+    request_body(content = SubtitleUpload, content_type = "multipart/form-data",
+        description = "The frame as the multipart part `image`; other parts are ignored."),
+    responses(
+        (status = 200, description = "The subtitle text.", body = Subtitles),
+        (status = 400, description = "`missing_image`: no part named `image`; or \
+            `invalid_multipart`: the body is not multipart/form-data.", body = ErrorBody),
+        (status = 401, response = Unauthenticated),
+        (status = 403, description = "`origin_not_allowed`: the request's `Origin` is not an \
+            allowed one.", body = ErrorBody),
+        (status = 413, description = "`image_too_large`: larger than `vision.max_image_bytes`.",
+            body = ErrorBody),
+        (status = 415, description = "`not_an_image`: not PNG, JPEG or WebP.", body = ErrorBody),
+        (status = 429, description = "`quota_exceeded`: today's quota is used up (`Retry-After` \
+            is the time until midnight UTC); or `rate_limited`.", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again."))),
+        (status = 502, description = "`upstream_error`: the vision API failed.", body = ErrorBody),
+        (status = 503, description = "`vision_unavailable`: no vision API key is configured; or \
+            `session_store_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again."))),
+        (status = 504, description = "`upstream_timeout`: the vision API did not answer in \
+            time.", body = ErrorBody),
+    )
+)]
 pub async fn extract_subtitles(
     Authenticated(current): Authenticated,
     req: HttpRequest,
@@ -70,7 +125,10 @@ pub async fn extract_subtitles(
     match result {
         Ok(subtitles) => {
             record_usage(&state, current.user_id);
-            Ok(HttpResponse::Ok().json(json!({ "success": true, "subtitles": subtitles })))
+            Ok(HttpResponse::Ok().json(Subtitles {
+                success: Succeeded,
+                subtitles,
+            }))
         }
         Err(e) => {
             // A failed call does not count against the quota.

@@ -4,9 +4,12 @@
 
 use actix_web::{web, HttpRequest, HttpResponse, Resource};
 use secrecy::ExposeSecret;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::Succeeded;
 use crate::billing::{self, Event, Handled};
+use crate::http::error::ErrorBody;
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -16,14 +19,67 @@ pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 /// line items stays far below this.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// The resource, with its own body limit (the application's default is smaller).
-pub fn resource() -> Resource {
-    web::resource("/webhooks/stripe")
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .post(stripe)
+/// The resource's own body limit (the application's default is smaller).
+pub fn resource(resource: Resource) -> Resource {
+    resource.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
 }
 
-async fn stripe(
+/// A Stripe event, as far as the document describes it (the body is verified before it is
+/// parsed; docs/billing.md lists the types handled).
+#[derive(ToSchema)]
+#[allow(dead_code)] // read from the raw body by `Event::parse`: this is only its schema
+pub struct StripeEvent {
+    #[schema(example = "evt_1NG8Du2eZvKYlo2CUI79vXWy")]
+    id: String,
+    #[schema(rename = "type", example = "customer.subscription.updated")]
+    kind: String,
+    /// Unix seconds.
+    created: i64,
+    /// `{"object": {...}}`: the subscription, checkout session or invoice.
+    #[schema(value_type = Object)]
+    data: serde_json::Value,
+}
+
+/// What latchkey did with an event.
+#[derive(Serialize, ToSchema)]
+pub struct WebhookReceipt {
+    success: Succeeded,
+    event_id: String,
+    /// What latchkey did (`applied`, `ignored`, `unknown_customer`…; docs/billing.md), or
+    /// `duplicate` for an event id already handled.
+    #[schema(example = "applied")]
+    outcome: &'static str,
+    /// The event id was handled before; nothing changed.
+    duplicate: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/webhooks/stripe",
+    tag = "billing",
+    summary = "Stripe's webhook",
+    description = "Receives Stripe's events, signed with the endpoint's secret \
+        (`billing.stripe_webhook_secret`); a repeated event id changes nothing. Exempt from the \
+        `Origin` check.",
+    params(("Stripe-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex \
+        HMAC-SHA256 of \"{t}.{body}\">`; 5 minutes' tolerance.")),
+    request_body(content = StripeEvent, content_type = "application/json",
+        description = "The event, at most 256 KiB."),
+    responses(
+        (status = 200, description = "Handled (an event for an unknown customer is recorded and \
+            answered 200 too).", body = WebhookReceipt),
+        (status = 400, description = "`bad_signature`: the signature is missing, invalid or too \
+            old; or `invalid_event`: a signed body that is not a readable event.",
+            body = ErrorBody),
+        (status = 404, description = "`webhook_disabled`: no webhook secret is configured.",
+            body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body exceeds 256 KiB.",
+            body = ErrorBody),
+        (status = 503, description = "`database_unavailable`.", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again."))),
+    )
+)]
+pub async fn stripe(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
@@ -64,10 +120,10 @@ async fn stripe(
         Handled::Processed(outcome) => (outcome.as_str(), false),
         Handled::Duplicate => ("duplicate", true),
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "success": true,
-        "event_id": event.id,
-        "outcome": outcome,
-        "duplicate": duplicate,
-    })))
+    Ok(HttpResponse::Ok().json(WebhookReceipt {
+        success: Succeeded,
+        event_id: event.id,
+        outcome,
+        duplicate,
+    }))
 }

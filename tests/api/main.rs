@@ -14,6 +14,7 @@ mod hostile;
 mod logout;
 mod migrations;
 mod observability;
+mod openapi;
 mod race;
 mod ratelimit;
 mod redis_down;
