@@ -155,10 +155,30 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     /// Kept secret: a Redis URL may carry a password.
     pub url: SecretString,
+    /// Nodes of a Redis Cluster (any of them; the rest are discovered). When this list is not
+    /// empty the store connects to that cluster and `url` is not used. Secret like `url`.
+    #[serde(default)]
+    pub cluster_nodes: Vec<SecretString>,
     pub key_prefix: String,
     pub pool_size: usize,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+}
+
+impl RedisSettings {
+    /// Whether the store is a Redis Cluster (`cluster_nodes` is not empty).
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
+    }
+
+    /// The cluster's node URLs, as the client wants them.
+    pub fn cluster_node_urls(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+        self.cluster_nodes
+            .iter()
+            .map(|n| n.expose_secret().to_owned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -312,6 +332,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("cors.allowed_origins")
             .with_list_parse_key("limits.trusted_proxies")
+            .with_list_parse_key("redis.cluster_nodes")
             .try_parsing(true)
             .source(Some(sources.env_vars.clone().into_iter().collect()));
         let config = builder
@@ -322,6 +343,11 @@ impl Settings {
             .try_deserialize()
             .map_err(|e| ConfigError(one_line(&e.to_string())))?;
         settings.environment = environment;
+        // `LATCHKEY__REDIS__CLUSTER_NODES=` (empty) means no cluster, as `[]` does.
+        settings
+            .redis
+            .cluster_nodes
+            .retain(|n| !secrecy::ExposeSecret::expose_secret(n).trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -334,6 +360,7 @@ impl Settings {
         }
         validate_database_url(self.database.url.expose_secret())?;
         validate_redis_url(self.redis.url.expose_secret())?;
+        validate_cluster_nodes(&self.redis.cluster_nodes)?;
         if self.redis.key_prefix.contains(['{', '}']) {
             return Err(ConfigError::key(
                 "redis.key_prefix",
@@ -532,6 +559,47 @@ fn validate_redis_url(raw: &str) -> Result<(), ConfigError> {
             format!("unsupported scheme `{other}` (redis or rediss)"),
         )),
     }
+}
+
+/// Each node of a Redis Cluster is a `redis://` or `rediss://` URL of a host and port, all
+/// with the same scheme, and no database but 0 (a cluster has only that one). The message
+/// names the entry by position, never by value: a node URL may carry a password.
+fn validate_cluster_nodes(nodes: &[SecretString]) -> Result<(), ConfigError> {
+    use secrecy::ExposeSecret;
+
+    const KEY: &str = "redis.cluster_nodes";
+    let mut schemes = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let n = i + 1;
+        let url = Url::parse(node.expose_secret().trim())
+            .map_err(|_| ConfigError::key(KEY, format!("entry {n} is not a URL")))?;
+        match url.scheme() {
+            "redis" | "rediss" => {}
+            other => {
+                return Err(ConfigError::key(
+                    KEY,
+                    format!("entry {n}: unsupported scheme `{other}` (redis or rediss)"),
+                ))
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::key(KEY, format!("entry {n} has no host")));
+        }
+        if !matches!(url.path(), "" | "/" | "/0") {
+            return Err(ConfigError::key(
+                KEY,
+                format!("entry {n} names a database; a Redis Cluster has only database 0"),
+            ));
+        }
+        schemes.push(url.scheme().to_owned());
+    }
+    if schemes.windows(2).any(|w| w[0] != w[1]) {
+        return Err(ConfigError::key(
+            KEY,
+            "mixes redis:// and rediss://; every node of a cluster is reached the same way",
+        ));
+    }
+    Ok(())
 }
 
 /// config-rs errors can span lines (TOML parse errors quote the source); the contract asks

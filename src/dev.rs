@@ -1,6 +1,7 @@
 //! `make run`'s choice of session store on a developer's machine (`serve --dev-store`):
-//! the Redis at `redis.url` when one answers, else a `redis-server` started under `data/`
-//! when that binary is installed, else the in-process `memory` store. It says which in one line.
+//! the Redis Cluster at `redis.cluster_nodes` or the Redis at `redis.url` when it answers,
+//! else a `redis-server` started under `data/` when that binary is installed, else the
+//! in-process `memory` store. It says which in one line.
 
 use std::net::TcpListener;
 use std::process::Stdio;
@@ -20,14 +21,20 @@ pub async fn choose_store(settings: &mut Settings) -> DevRedis {
         tracing::info!("session store: memory (as configured)");
         return DevRedis(None);
     }
-    if answers(settings.redis.url.expose_secret()).await {
+    if settings.redis.is_cluster() {
+        if cluster_answers(&settings.redis.cluster_node_urls()).await {
+            tracing::info!("session store: the Redis Cluster at redis.cluster_nodes");
+            return DevRedis(None);
+        }
+    } else if answers(settings.redis.url.expose_secret()).await {
         tracing::info!("session store: the Redis at redis.url");
         return DevRedis(None);
     }
     match start_redis().await {
         Some((child, url)) => {
-            tracing::info!(%url, "session store: no Redis answered at redis.url; started redis-server under data/");
+            tracing::info!(%url, "session store: no Redis answered at redis.url or redis.cluster_nodes; started redis-server under data/");
             settings.redis.url = SecretString::from(url);
+            settings.redis.cluster_nodes.clear();
             DevRedis(Some(child))
         }
         None => {
@@ -40,6 +47,13 @@ pub async fn choose_store(settings: &mut Settings) -> DevRedis {
 
 async fn answers(url: &str) -> bool {
     match RedisStore::new(url, "", 1, Duration::from_millis(500)) {
+        Ok(store) => crate::session::SessionStore::ping(&store).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn cluster_answers(nodes: &[String]) -> bool {
+    match RedisStore::cluster(nodes, "", 1, Duration::from_millis(500)) {
         Ok(store) => crate::session::SessionStore::ping(&store).await.is_ok(),
         Err(_) => false,
     }

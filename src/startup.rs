@@ -128,6 +128,12 @@ async fn wait_for_termination() {
 /// The session store the configuration names, behind the [`Sessions`] policy.
 pub fn build_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     let store: Arc<dyn SessionStore> = match settings.session.store {
+        StoreKind::Redis if settings.redis.is_cluster() => Arc::new(RedisStore::cluster(
+            &settings.redis.cluster_node_urls(),
+            &settings.redis.key_prefix,
+            settings.redis.pool_size,
+            settings.redis.timeout,
+        )?),
         StoreKind::Redis => Arc::new(RedisStore::new(
             settings.redis.url.expose_secret(),
             &settings.redis.key_prefix,

@@ -2,13 +2,21 @@
 //!
 //! Every key of a user carries the hash tag `{u:<user id>}`, so all of them sit in one Redis
 //! Cluster slot and each operation is one Lua script on one slot: atomic, and one round trip.
+//!
+//! One type serves a single Redis (`redis.url`) and a Redis Cluster (`redis.cluster_nodes`):
+//! the pool differs, and a pooled connection of either kind is a [`redis::aio::ConnectionLike`],
+//! so every script and command below runs unchanged on both. Only the walk over every session
+//! ([`SessionStore::scan`]) and the health check know which they talk to.
 
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
+use deadpool_redis::cluster as cluster_pool;
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
-use redis::{ErrorKind, RedisError, Script};
+use redis::aio::ConnectionLike;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::{ErrorKind, RedisError, Script, Value};
 use uuid::Uuid;
 
 use super::store::{
@@ -18,7 +26,7 @@ use super::store::{
 use super::token::SessionHash;
 
 pub struct RedisStore {
-    pool: Pool,
+    pool: Pools,
     prefix: String,
     timeout: Duration,
     scripts: Scripts,
@@ -33,6 +41,47 @@ struct Scripts {
     reserve: Script,
     release: Script,
     hit: Script,
+}
+
+/// The pool of a single Redis, or of a Redis Cluster.
+enum Pools {
+    Single(Pool),
+    Cluster(cluster_pool::Pool),
+}
+
+/// A pooled connection of either kind. It is a [`ConnectionLike`] by delegation: on a cluster,
+/// a script call goes to the master of its first key's slot, and a command to its key's slot.
+enum Conn {
+    Single(deadpool_redis::Connection),
+    Cluster(cluster_pool::Connection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl Scripts {
@@ -51,8 +100,8 @@ impl Scripts {
 }
 
 impl RedisStore {
-    /// Builds the pool; connections are made lazily, so this succeeds while Redis is down and
-    /// the store recovers by itself when it comes back.
+    /// A store on the single Redis at `url`. The pool connects lazily, so this succeeds while
+    /// Redis is down and the store recovers by itself when it comes back.
     ///
     /// `timeout` bounds every operation, from waiting for a pooled connection to the reply: a
     /// Redis that does not answer makes requests fail fast instead of hanging.
@@ -63,24 +112,43 @@ impl RedisStore {
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let mut config = Config::from_url(url);
-        config.pool = Some(PoolConfig {
-            max_size: pool_size,
-            timeouts: Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            },
-            ..PoolConfig::default()
-        });
+        config.pool = Some(pool_config(pool_size, timeout));
         let pool = config
             .create_pool(Some(Runtime::Tokio1))
             .map_err(|e| anyhow!("cannot create the Redis pool: {e}"))?;
-        Ok(Self {
+        Ok(Self::with_pool(Pools::Single(pool), prefix, timeout))
+    }
+
+    /// A store on the Redis Cluster that `nodes` belong to (any of its nodes; the others are
+    /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`]; each
+    /// pooled connection is one multiplexed connection per node, and follows the cluster's
+    /// slot map (`MOVED`/`ASK`, failovers) by itself.
+    pub fn cluster(
+        nodes: &[String],
+        prefix: &str,
+        pool_size: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut config = cluster_pool::Config::from_urls(nodes.to_vec());
+        config.pool = Some(pool_config(pool_size, timeout));
+        let pool = config.create_pool(Some(Runtime::Tokio1)).map_err(|e| {
+            anyhow!("redis.cluster_nodes: cannot create the Redis Cluster pool: {e}")
+        })?;
+        Ok(Self::with_pool(Pools::Cluster(pool), prefix, timeout))
+    }
+
+    fn with_pool(pool: Pools, prefix: &str, timeout: Duration) -> Self {
+        Self {
             pool,
             prefix: prefix.to_owned(),
             timeout,
             scripts: Scripts::new(),
-        })
+        }
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.pool, Pools::Cluster(_))
     }
 
     /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
@@ -123,15 +191,21 @@ impl RedisStore {
     /// Runs one operation with a pooled connection, within the store's timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
+        let no_connection = |e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
+        };
         let work = async {
-            let conn = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| StoreError::Unavailable(anyhow!("no Redis connection: {e}")))?;
+            let conn = match &self.pool {
+                Pools::Single(pool) => {
+                    Conn::Single(pool.get().await.map_err(|e| no_connection(&e))?)
+                }
+                Pools::Cluster(pool) => {
+                    Conn::Cluster(pool.get().await.map_err(|e| no_connection(&e))?)
+                }
+            };
             op(conn).await.map_err(classify)
         };
         tokio::time::timeout(self.timeout, work)
@@ -160,6 +234,18 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+fn pool_config(pool_size: usize, timeout: Duration) -> PoolConfig {
+    PoolConfig {
+        max_size: pool_size,
+        timeouts: Timeouts {
+            wait: Some(timeout),
+            create: Some(timeout),
+            recycle: Some(timeout),
+        },
+        ..PoolConfig::default()
+    }
 }
 
 fn profile_args(p: &Profile) -> [String; 6] {
@@ -303,28 +389,15 @@ impl SessionStore for RedisStore {
     ) -> Result<ScanPage, StoreError> {
         // SCAN, never KEYS: each call looks at about `count` keys and returns, so a walk over
         // millions of keys is many short commands that other clients interleave with. The
-        // page's records are then read in one pipeline (one round trip). The user id is in
-        // the key, so nothing else is needed. On Redis Cluster a walk runs per node.
+        // page's records are then read in one round trip. The user id is in the key, so
+        // nothing else is needed. SCAN is per node: on a cluster the walk visits every master.
         let pattern = self.session_pattern();
         let (next, rows) = self
-            .run(|mut conn| async move {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(count.max(1))
-                    .query_async(&mut conn)
-                    .await?;
-                if keys.is_empty() {
-                    return Ok((next, Vec::new()));
+            .run(|conn| async move {
+                match conn {
+                    Conn::Single(mut conn) => scan_single(&mut conn, cursor, &pattern, count).await,
+                    Conn::Cluster(conn) => scan_cluster(&conn, cursor, &pattern, count).await,
                 }
-                let mut pipe = redis::pipe();
-                for key in &keys {
-                    pipe.cmd("HMGET").arg(key).arg(&["c", "s", "a", "ua", "ip"]);
-                }
-                let records: Vec<Vec<Option<String>>> = pipe.query_async(&mut conn).await?;
-                Ok((next, keys.into_iter().zip(records).collect::<Vec<_>>()))
             })
             .await?;
         let mut sessions = Vec::with_capacity(rows.len());
@@ -460,7 +533,167 @@ impl SessionStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|mut conn| async move { redis::cmd("PING").query_async::<()>(&mut conn).await })
-            .await
+        // A cluster is asked for its own verdict: `cluster_state:ok` once every slot is
+        // served, `fail` once its nodes agree that a master is gone and no replica took over
+        // (Redis then refuses commands for every slot, by default). A master that is merely
+        // slow to answer does not make every replica unready while the cluster fails over.
+        let state = self
+            .run(|mut conn| async move {
+                match conn {
+                    Conn::Single(_) => {
+                        redis::cmd("PING").query_async::<()>(&mut conn).await?;
+                        Ok(None)
+                    }
+                    Conn::Cluster(mut conn) => {
+                        let info: String = redis::cmd("CLUSTER")
+                            .arg("INFO")
+                            .query_async(&mut conn)
+                            .await?;
+                        Ok(Some(info))
+                    }
+                }
+            })
+            .await?;
+        match state {
+            Some(info) if !info.lines().any(|l| l.trim() == "cluster_state:ok") => {
+                let line = info
+                    .lines()
+                    .find(|l| l.starts_with("cluster_state:"))
+                    .unwrap_or("no cluster_state")
+                    .trim()
+                    .to_owned();
+                Err(StoreError::Unavailable(anyhow!(
+                    "the Redis Cluster is not serving every slot ({line})"
+                )))
+            }
+            _ => Ok(()),
+        }
     }
+}
+
+/// The fields of a session hash, in the order [`record`] reads them.
+const SESSION_FIELDS: [&str; 5] = ["c", "s", "a", "ua", "ip"];
+
+/// Session keys with their fields (empty when the key is gone), as one page of a walk reads.
+type ScanRows = Vec<(String, Vec<Option<String>>)>;
+
+/// One page of a walk on a single Redis: SCAN, then every record in one pipeline.
+async fn scan_single(
+    conn: &mut deadpool_redis::Connection,
+    cursor: u64,
+    pattern: &str,
+    count: u32,
+) -> Result<(u64, ScanRows), RedisError> {
+    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count.max(1))
+        .query_async(conn)
+        .await?;
+    if keys.is_empty() {
+        return Ok((next, Vec::new()));
+    }
+    let mut pipe = redis::pipe();
+    for key in &keys {
+        pipe.cmd("HMGET").arg(key).arg(&SESSION_FIELDS);
+    }
+    let records: Vec<Vec<Option<String>>> = pipe.query_async(conn).await?;
+    Ok((next, keys.into_iter().zip(records).collect()))
+}
+
+/// How many low bits of a cluster walk's cursor are the current master's own SCAN cursor;
+/// the bits above them number the master. A node's cursor stays far below 2^48 (it grows
+/// with the log of the node's key count), and 16 bits number more masters than there are
+/// slots.
+const NODE_CURSOR_BITS: u32 = 48;
+const NODE_CURSOR_MASK: u64 = (1 << NODE_CURSOR_BITS) - 1;
+
+/// One page of a walk on a Redis Cluster. SCAN sees one node's keys, so the walk goes
+/// through the masters one after the other, in the order of the first slot each serves (a
+/// stable order while the cluster's shape holds), and its cursor carries which master it is
+/// on. Each master is addressed through a slot it serves, so the connection's own slot map
+/// routes it. Records are read with one HMGET per key, sent together on the multiplexed
+/// connection (one round trip); a pipeline could not carry them, since their slots differ.
+///
+/// A resharding or failover during a walk may make it miss or repeat keys that moved; a
+/// master added during a walk is visited only if it sorts after the current one.
+async fn scan_cluster(
+    conn: &cluster_pool::Connection,
+    cursor: u64,
+    pattern: &str,
+    count: u32,
+) -> Result<(u64, ScanRows), RedisError> {
+    let mut conn: cluster_pool::ClusterConnection = (**conn).clone();
+    let masters = cluster_masters(&mut conn).await?;
+    let index = usize::try_from(cursor >> NODE_CURSOR_BITS).unwrap_or(usize::MAX);
+    let Some(&slot) = masters.get(index) else {
+        return Ok((0, Vec::new()));
+    };
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor & NODE_CURSOR_MASK)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count.max(1));
+    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
+        slot,
+        SlotAddr::Master,
+    )));
+    let (node_next, keys): (u64, Vec<String>) =
+        redis::from_redis_value(conn.route_command(scan, route).await?)?;
+    if node_next & !NODE_CURSOR_MASK != 0 {
+        return Err(RedisError::from((
+            ErrorKind::Client,
+            "a node's SCAN cursor does not fit a cluster walk's cursor",
+        )));
+    }
+    let next = if node_next != 0 {
+        ((index as u64) << NODE_CURSOR_BITS) | node_next
+    } else if index + 1 < masters.len() {
+        ((index + 1) as u64) << NODE_CURSOR_BITS
+    } else {
+        0
+    };
+    let reads = keys.iter().map(|key| {
+        let mut conn = conn.clone();
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(key).arg(&SESSION_FIELDS);
+        async move { hmget.query_async::<Vec<Option<String>>>(&mut conn).await }
+    });
+    let records = futures_util::future::try_join_all(reads).await?;
+    Ok((next, keys.into_iter().zip(records).collect()))
+}
+
+/// A slot of each master of the cluster (the first it serves), in slot order, from
+/// `CLUSTER SLOTS`: the same answer the connection builds its slot map from.
+async fn cluster_masters(
+    conn: &mut cluster_pool::ClusterConnection,
+) -> Result<Vec<Slot>, RedisError> {
+    let reply = conn
+        .route_command(
+            redis::cmd("CLUSTER").arg("SLOTS").clone(),
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+        )
+        .await?;
+    let ranges: Vec<Vec<Value>> = redis::from_redis_value(reply)?;
+    // The first slot of each master, by node id (or address, from a server without ids).
+    let mut first: std::collections::HashMap<String, u16> = std::collections::HashMap::new();
+    for range in &ranges {
+        let (Some(start), Some(master)) = (range.first(), range.get(2)) else {
+            continue;
+        };
+        let start: u16 = redis::from_redis_value_ref(start)?;
+        let master: Vec<Value> = redis::from_redis_value_ref(master)?;
+        let id = match master.get(2) {
+            Some(id) => redis::from_redis_value_ref::<String>(id)?,
+            None => format!("{:?}", &master[..master.len().min(2)]),
+        };
+        let slot = first.entry(id).or_insert(start);
+        *slot = (*slot).min(start);
+    }
+    let mut slots: Vec<u16> = first.into_values().collect();
+    slots.sort_unstable();
+    Ok(slots.into_iter().filter_map(Slot::new).collect())
 }

@@ -3,6 +3,7 @@
 mod auth;
 mod billing;
 mod cli;
+mod cluster;
 mod config;
 mod cors;
 mod csrf;

@@ -1,5 +1,6 @@
-//! One suite, run against every session store: what the trait promises must hold for Redis
-//! and for memory alike. Times are passed in, so expiry is tested without sleeping.
+//! One suite, run against every session store: what the trait promises must hold for Redis,
+//! a Redis Cluster (`cluster.rs`) and memory alike. Times are passed in, so expiry is tested
+//! without sleeping.
 
 use std::sync::Arc;
 
@@ -28,6 +29,11 @@ fn redis_store() -> Arc<dyn SessionStore> {
         RedisStore::new(&redis_url(), &prefix, 8, std::time::Duration::from_secs(2))
             .expect("Redis store"),
     )
+}
+
+/// A store on the Redis Cluster shared by the cluster tests (started once per test binary).
+fn cluster_store() -> Arc<dyn SessionStore> {
+    Arc::new(crate::cluster::shared().store())
 }
 
 fn memory_store() -> Arc<dyn SessionStore> {
@@ -70,6 +76,9 @@ macro_rules! store_suite {
         }
         mod memory_backend {
             $(#[tokio::test] async fn $name() { super::$name(super::memory_store()).await; })*
+        }
+        mod cluster_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::cluster_store()).await; })*
         }
     };
 }

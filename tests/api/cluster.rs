@@ -1,0 +1,841 @@
+//! Redis Cluster (contract §4): a real three-master cluster of `redis-server` processes on
+//! loopback. The store suite runs on it (`store::cluster_backend`), and so do the revoke-all
+//! race, a sign-in over HTTP and a walk over many users' keys that watches every command the
+//! masters run (`MONITOR`) and checks that none touches more than one hash slot.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use latchkey::session::{
+    ClientInfo, NewSession, Profile, RedisStore, Revoke, SessionRecord, SessionStore, SessionToken,
+    Sessions, TouchParams,
+};
+use redis::cluster_routing::Slot;
+use tokio::sync::Barrier;
+use uuid::Uuid;
+
+use crate::auth::World;
+use crate::helpers::{assert_error, free_port, json, profile, Browser};
+
+/// A Redis Cluster of three masters (no replicas) on free loopback ports, killed on drop.
+///
+/// Each server also gets a watchdog shell that kills it once this test process is gone, so a
+/// cluster kept in a `static` (never dropped) does not outlive the test binary.
+pub struct Cluster {
+    pub ports: Vec<u16>,
+    servers: Vec<Child>,
+    watchdog: Option<Child>,
+    dir: PathBuf,
+}
+
+/// The cluster most cluster tests share: started by the first that asks, once per test
+/// binary. It is made of plain processes, so it does not belong to that test's runtime and
+/// serves every later test too.
+pub fn shared() -> &'static Cluster {
+    static SHARED: LazyLock<Cluster> = LazyLock::new(|| Cluster::start(15_000));
+    &SHARED
+}
+
+impl Cluster {
+    /// Starts the servers and makes them one cluster. `node_timeout_ms` is how long a silent
+    /// master takes to count as failed (Redis' default is 15 s).
+    pub fn start(node_timeout_ms: u32) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory").keep();
+        let ports = cluster_ports(3);
+        let mut servers = Vec::new();
+        for port in &ports {
+            let server = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes"])
+                .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
+                .arg("--cluster-config-file")
+                .arg(dir.join(format!("nodes-{port}.conf")))
+                .arg("--dir")
+                .arg(&dir)
+                .arg("--logfile")
+                .arg(dir.join(format!("redis-{port}.log")))
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed (see .ci/run)");
+            servers.push(server);
+        }
+        let pids: Vec<String> = servers.iter().map(|s| s.id().to_string()).collect();
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(
+                r#"parent=$1; dir=$2; shift 2
+                   while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+                   kill "$@" 2>/dev/null; sleep 1; rm -rf "$dir""#,
+            )
+            .arg("cluster-watchdog")
+            .arg(std::process::id().to_string())
+            .arg(&dir)
+            .args(&pids)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        let cluster = Self {
+            ports,
+            servers,
+            watchdog,
+            dir,
+        };
+        for port in &cluster.ports {
+            wait_for(&format!("redis-server on port {port}"), || {
+                std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok()
+            });
+        }
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let create = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("redis-cli is installed (Debian: redis-tools)");
+        assert!(
+            create.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&create.stdout),
+            String::from_utf8_lossy(&create.stderr)
+        );
+        // Every node must know the whole slot map before the cluster is used.
+        for port in &cluster.ports {
+            wait_for(&format!("cluster_state:ok on port {port}"), || {
+                let info = cli(*port, &["CLUSTER", "INFO"]);
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && info.contains("cluster_known_nodes:3")
+            });
+        }
+        cluster
+    }
+
+    /// The node URLs, as `redis.cluster_nodes` lists them.
+    pub fn nodes(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+
+    /// `LATCHKEY__REDIS__CLUSTER_NODES`: the nodes, comma-separated.
+    pub fn nodes_env(&self) -> String {
+        self.nodes().join(",")
+    }
+
+    /// A store on this cluster under a fresh key prefix.
+    pub fn store(&self) -> RedisStore {
+        let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+        RedisStore::cluster(&self.nodes(), &prefix, 8, Duration::from_secs(2))
+            .expect("cluster store")
+    }
+
+    /// Every key matching `pattern`, per master (SCAN is per node).
+    pub fn keys_by_node(&self, pattern: &str) -> BTreeMap<u16, Vec<String>> {
+        self.ports
+            .iter()
+            .map(|port| {
+                let keys = cli(*port, &["--scan", "--pattern", pattern]);
+                (*port, keys.lines().map(str::to_owned).collect())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Free loopback ports whose cluster bus port (port + 10000) is free too.
+fn cluster_ports(n: usize) -> Vec<u16> {
+    let mut ports = Vec::new();
+    while ports.len() < n {
+        let port = free_port();
+        let bus_free =
+            port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
+        if bus_free && !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// `redis-cli -p <port> <args>`'s output.
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `MONITOR` on every master, each into a file: every command the node runs, including the
+/// ones a script runs (`[0 lua]`), with its arguments.
+struct Monitor {
+    watchers: Vec<(Child, PathBuf)>,
+}
+
+impl Monitor {
+    fn start(cluster: &Cluster, dir: &Path) -> Self {
+        let watchers = cluster
+            .ports
+            .iter()
+            .map(|port| {
+                let path = dir.join(format!("monitor-{port}.log"));
+                let child = Command::new("redis-cli")
+                    .args(["-p", &port.to_string(), "MONITOR"])
+                    .stdin(Stdio::null())
+                    .stdout(std::fs::File::create(&path).expect("monitor log"))
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-cli MONITOR");
+                // MONITOR answers OK once it watches.
+                wait_for("MONITOR to start", || {
+                    std::fs::read_to_string(&path).is_ok_and(|s| s.starts_with("OK"))
+                });
+                (child, path)
+            })
+            .collect();
+        Self { watchers }
+    }
+
+    /// Stops watching; every node's commands, in the order it ran them.
+    fn stop(mut self) -> Vec<Vec<Logged>> {
+        // Let the last replies reach the watchers before they stop.
+        std::thread::sleep(Duration::from_millis(300));
+        self.watchers
+            .drain(..)
+            .map(|(mut child, path)| {
+                let _ = child.kill();
+                let _ = child.wait();
+                let file = std::fs::File::open(&path).expect("monitor log");
+                BufReader::new(file)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|line| parse_monitor_line(&line))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// One command as `MONITOR` shows it.
+#[derive(Debug, Clone)]
+struct Logged {
+    /// Run by a script (`[0 lua]`) rather than sent by a client.
+    by_script: bool,
+    name: String,
+    args: Vec<Vec<u8>>,
+}
+
+/// Parses `1795541482.121658 [0 127.0.0.1:39050] "get" "key"` (quoted as redis-cli quotes:
+/// `\"`, `\\`, `\n`, `\r`, `\t`, `\a`, `\b`, `\xHH`).
+fn parse_monitor_line(line: &str) -> Option<Logged> {
+    let open = line.find('[')?;
+    let close = open + line[open..].find(']')?;
+    let source = &line[open + 1..close];
+    let mut words = Vec::new();
+    let bytes = &line.as_bytes()[close + 1..];
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let mut word = Vec::new();
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' && i + 1 < bytes.len() {
+                i += 1;
+                match bytes[i] {
+                    b'n' => word.push(b'\n'),
+                    b'r' => word.push(b'\r'),
+                    b't' => word.push(b'\t'),
+                    b'a' => word.push(7),
+                    b'b' => word.push(8),
+                    b'x' if i + 2 < bytes.len() => {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+                        word.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 2;
+                    }
+                    other => word.push(other),
+                }
+            } else {
+                word.push(bytes[i]);
+            }
+            i += 1;
+        }
+        i += 1;
+        words.push(word);
+    }
+    let mut words = words.into_iter();
+    let name = String::from_utf8(words.next()?).ok()?.to_ascii_uppercase();
+    Some(Logged {
+        by_script: source.ends_with(" lua"),
+        name,
+        args: words.collect(),
+    })
+}
+
+/// The keys a command names. Unknown commands fail the check, so that a command nobody
+/// thought about cannot pass as keyless.
+fn keys_of(cmd: &Logged) -> Result<Vec<&[u8]>, String> {
+    let args = &cmd.args;
+    let keys = match cmd.name.as_str() {
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" => {
+            let n: usize = args
+                .get(1)
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                .ok_or("a script call without a key count")?;
+            args.iter().skip(2).take(n).map(Vec::as_slice).collect()
+        }
+        "DEL" | "EXISTS" | "UNLINK" | "TOUCH" | "MGET" | "WATCH" => {
+            args.iter().map(Vec::as_slice).collect()
+        }
+        "GET" | "SET" | "GETDEL" | "INCR" | "DECR" | "HSET" | "HGET" | "HMGET" | "HGETALL"
+        | "PEXPIRE" | "PEXPIREAT" | "PTTL" | "TTL" | "ZADD" | "ZRANGE" | "ZREM"
+        | "ZREMRANGEBYSCORE" | "ZCARD" | "TYPE" => args.iter().take(1).map(Vec::as_slice).collect(),
+        "PING" | "SCAN" | "CLUSTER" | "SCRIPT" | "INFO" | "CLIENT" | "HELLO" | "READONLY"
+        | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" => Vec::new(),
+        other => return Err(format!("unknown command {other}: teach keys_of its keys")),
+    };
+    Ok(keys)
+}
+
+/// What [`check_one_slot_each`] looked at.
+#[derive(Debug, Default)]
+struct SlotReport {
+    client_commands: usize,
+    script_calls: usize,
+    script_commands: usize,
+    keyed_commands: usize,
+}
+
+/// Checks one node's log: every client command names keys of one slot at most, and all the
+/// commands one script runs (a run of `lua` lines: a script is atomic, so nothing
+/// interleaves with it) touch one slot at most, declared keys or not.
+fn check_one_slot_each(log: &[Logged], report: &mut SlotReport) -> Result<(), String> {
+    let mut block: Vec<&Logged> = Vec::new();
+    let check = |cmds: &[&Logged], what: &str| -> Result<(), String> {
+        let mut slots = HashSet::new();
+        for cmd in cmds {
+            for key in keys_of(cmd)? {
+                slots.insert(Slot::for_key(key));
+            }
+        }
+        if slots.len() > 1 {
+            let shown: Vec<String> = cmds
+                .iter()
+                .map(|c| {
+                    let args: Vec<_> = c.args.iter().map(|a| String::from_utf8_lossy(a)).collect();
+                    format!("{} {}", c.name, args.join(" "))
+                })
+                .collect();
+            return Err(format!("{what} crosses slots: {shown:?}"));
+        }
+        Ok(())
+    };
+    for cmd in log {
+        if cmd.by_script {
+            block.push(cmd);
+            report.script_commands += 1;
+            continue;
+        }
+        if !block.is_empty() {
+            check(&block, "a script")?;
+            block.clear();
+        }
+        check(&[cmd], "a command")?;
+        report.client_commands += 1;
+        report.script_calls += usize::from(cmd.name.starts_with("EVAL"));
+        report.keyed_commands += usize::from(!keys_of(cmd)?.is_empty());
+    }
+    if !block.is_empty() {
+        check(&block, "a script")?;
+    }
+    Ok(())
+}
+
+/// The node's own word: no CROSSSLOT error, and no command that failed or was refused
+/// except `EVALSHA`s answered NOSCRIPT (a script's first call on a node, which the client
+/// follows with SCRIPT LOAD). A script that touched a key of another node would count as a
+/// failed EVALSHA here. (`errorstat_ERR` is not asked: Redis 7.0 answers the client's
+/// `CLIENT SETINFO`, a 7.2 command, with ERR before it counts as any command.)
+fn refused_by_node(port: u16) -> Result<(), String> {
+    let errors = cli(port, &["INFO", "errorstats"]);
+    if errors.contains("errorstat_CROSSSLOT") {
+        return Err(format!("CROSSSLOT refusals: {errors}"));
+    }
+    let noscript: u64 = stat(&errors, "errorstat_NOSCRIPT:", "count").unwrap_or(0);
+    let commands = cli(port, &["INFO", "commandstats"]);
+    for line in commands.lines().filter(|l| l.starts_with("cmdstat_")) {
+        let failed = stat(line, "", "failed_calls").unwrap_or(0);
+        let rejected = stat(line, "", "rejected_calls").unwrap_or(0);
+        let allowed = if line.starts_with("cmdstat_evalsha:") {
+            noscript
+        } else {
+            0
+        };
+        if rejected > 0 || failed > allowed {
+            return Err(format!("{line} (NOSCRIPT answers: {noscript})"));
+        }
+    }
+    Ok(())
+}
+
+/// `field=<n>` in the line of `text` that starts with `line`.
+fn stat(text: &str, line: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(line))?;
+    line.split([':', ',']).find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == field).then(|| v.trim().parse().ok())?
+    })
+}
+
+const IDLE: i64 = 600_000;
+const ABSOLUTE: i64 = 3_600_000;
+
+fn new_session(user_id: Uuid, now: i64, name: &str) -> (SessionToken, NewSession) {
+    let token = SessionToken::generate(user_id);
+    let new = NewSession {
+        user_id,
+        hash: token.hash(),
+        record: SessionRecord {
+            created_ms: now,
+            last_seen_ms: now,
+            absolute_expiry_ms: now + ABSOLUTE,
+            user_agent: format!("cluster \"{name}\""),
+            ip: "192.0.2.7".into(),
+        },
+        idle_ms: IDLE,
+        profile: profile(name, "free"),
+        profile_expiry_ms: now + ABSOLUTE,
+    };
+    (token, new)
+}
+
+/// The user id in a key of ours: `<prefix>{u:<id>}:…`.
+fn user_of(key: &str) -> Option<&str> {
+    let start = key.find("{u:")? + 3;
+    let end = start + key[start..].find('}')?;
+    Some(&key[start..end])
+}
+
+/// Many users, so that their keys land on all three masters; every store operation for each
+/// of them, and a walk over all sessions. Every command the masters run is watched, and none
+/// touches two slots; the cluster's own error and command counters agree. Then a script that does cross
+/// slots on one node, which Redis 7.0 runs without complaint, is caught by the same check.
+/// Last, with a master gone for good, the health check fails.
+#[tokio::test]
+async fn every_operation_on_many_users_stays_in_one_slot() {
+    const USERS: usize = 48;
+    let mut cluster = Cluster::start(1_000);
+    let logs = tempfile::tempdir().expect("tempdir");
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let store = RedisStore::cluster(&cluster.nodes(), &prefix, 4, Duration::from_secs(5))
+        .expect("cluster store");
+    assert!(store.is_cluster());
+    store.ping().await.expect("the cluster answers");
+
+    let monitor = Monitor::start(&cluster, logs.path());
+    let now = latchkey::session::now_ms();
+    let users: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
+    let mut tokens: BTreeMap<Uuid, Vec<SessionToken>> = BTreeMap::new();
+    for (i, user) in users.iter().enumerate() {
+        let name = format!("user{i}");
+        for _ in 0..3 {
+            let (token, new) = new_session(*user, now, &name);
+            assert!(store.create(&new).await.expect("create"));
+            tokens.entry(*user).or_default().push(token);
+        }
+        let first = &tokens[user][0];
+        let params = TouchParams {
+            now_ms: now + 1,
+            idle_ms: IDLE,
+            refresh_after_ms: 0,
+            counter: "ocr:20270115",
+        };
+        let touched = store
+            .touch(*user, &first.hash(), params)
+            .await
+            .expect("touch");
+        assert_eq!(touched.expect("live").profile.name, name);
+        assert_eq!(store.list(*user, now, IDLE).await.expect("list").len(), 3);
+        assert_eq!(
+            store
+                .reserve(*user, "ocr:20270115", Some(5), 60_000)
+                .await
+                .expect("reserve"),
+            Some(1)
+        );
+        store.release(*user, "ocr:20270115").await.expect("release");
+        let pro = Profile {
+            plan: "pro".into(),
+            ..profile(&name, "pro")
+        };
+        assert!(store
+            .update_profile(*user, &pro)
+            .await
+            .expect("update profile"));
+        assert_eq!(
+            store.hit(&format!("rl:{user}"), 60_000).await.expect("hit"),
+            1
+        );
+        store
+            .stash(&format!("flow:{user}"), "state", 60_000)
+            .await
+            .expect("stash");
+        assert_eq!(
+            store
+                .take(&format!("flow:{user}"))
+                .await
+                .expect("take")
+                .as_deref(),
+            Some("state")
+        );
+    }
+
+    // The users' keys are on all three masters, and each user's keys in one slot of one.
+    let by_node = cluster.keys_by_node(&format!("{prefix}*"));
+    let mut user_slots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut user_nodes: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    for (port, keys) in &by_node {
+        let users_here: BTreeSet<_> = keys.iter().filter_map(|k| user_of(k)).collect();
+        assert!(
+            !users_here.is_empty(),
+            "master {port} holds no user's keys: {USERS} users did not spread"
+        );
+        for key in keys {
+            let Some(user) = user_of(key) else { continue };
+            user_slots
+                .entry(user.to_owned())
+                .or_default()
+                .insert(format!("{:?}", Slot::for_key(key)));
+            user_nodes.entry(user.to_owned()).or_default().insert(*port);
+        }
+    }
+    assert_eq!(user_slots.len(), USERS);
+    for (user, slots) in &user_slots {
+        assert_eq!(slots.len(), 1, "user {user}'s keys are in slots {slots:?}");
+        assert_eq!(user_nodes[user].len(), 1);
+    }
+
+    // The walk over every session visits every master, a few keys per page.
+    let mut seen = BTreeSet::new();
+    let mut cursor = 0;
+    let mut pages = 0;
+    loop {
+        let page = store.scan(cursor, 10, now, IDLE).await.expect("scan");
+        for (user, hash, record) in page.sessions {
+            assert!(record.user_agent.starts_with("cluster"));
+            seen.insert((user, hash.encode()));
+        }
+        pages += 1;
+        cursor = page.cursor;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let expected: BTreeSet<_> = tokens
+        .iter()
+        .flat_map(|(u, ts)| ts.iter().map(move |t| (*u, t.hash().encode())))
+        .collect();
+    assert_eq!(seen, expected, "the walk finds every session once or more");
+    assert!(pages >= 3, "one page per master at least ({pages})");
+
+    // Revocation in all its forms, then the profile goes.
+    for user in &users {
+        let ts = &tokens[user];
+        let by_id = Revoke::ByPublicId(ts[1].hash().public_id());
+        assert_eq!(store.revoke(*user, &by_id).await.expect("revoke by id"), 1);
+        assert_eq!(
+            store
+                .revoke(*user, &Revoke::AllExcept(ts[0].hash()))
+                .await
+                .expect("revoke others"),
+            1
+        );
+        assert_eq!(
+            store.revoke(*user, &Revoke::All).await.expect("revoke all"),
+            1
+        );
+        store.delete_profile(*user).await.expect("delete profile");
+    }
+    let page = store.scan(0, 10_000, now, IDLE).await.expect("scan");
+    assert!(page.sessions.is_empty());
+
+    let logs_by_node = monitor.stop();
+    let mut report = SlotReport::default();
+    for log in &logs_by_node {
+        check_one_slot_each(log, &mut report).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Every operation above was a script or a single-key command the masters really ran:
+    // 3 creates, touch, list, reserve, release, update, 3 revokes (+1 list for the public
+    // id) per user.
+    assert!(
+        report.script_calls >= USERS * 12,
+        "scripts seen by MONITOR: {report:?}"
+    );
+    assert!(report.script_commands > report.script_calls, "{report:?}");
+    eprintln!("cluster slot check: {USERS} users, {report:?}");
+    for port in &cluster.ports {
+        refused_by_node(*port).unwrap_or_else(|e| panic!("master {port}: {e}"));
+    }
+
+    // The check has teeth: two users whose slots are on one master, and a script that reads
+    // both. Redis 7.0 runs it (undeclared keys of another slot on the same node pass), and
+    // the check above refuses it.
+    let (port, keys) = by_node
+        .iter()
+        .find(|(_, keys)| {
+            let slots: HashSet<_> = keys.iter().map(Slot::for_key).collect();
+            slots.len() > 1
+        })
+        .expect("a master with two users' slots");
+    let a = keys[0].clone();
+    let b = keys
+        .iter()
+        .find(|k| Slot::for_key(k) != Slot::for_key(&a))
+        .expect("another slot")
+        .clone();
+    let monitor = Monitor::start(&cluster, logs.path());
+    let ran = cli(
+        *port,
+        &[
+            "EVAL",
+            "redis.call('EXISTS', KEYS[1]); return redis.call('EXISTS', ARGV[1])",
+            "1",
+            &a,
+            &b,
+        ],
+    );
+    assert!(
+        !ran.contains("ERR"),
+        "Redis ran the cross-slot script: {ran}"
+    );
+    let logs_by_node = monitor.stop();
+    let caught = logs_by_node
+        .iter()
+        .map(|log| check_one_slot_each(log, &mut SlotReport::default()))
+        .find_map(Result::err)
+        .expect("the cross-slot script is caught");
+    assert!(caught.contains("a script crosses slots"), "{caught}");
+    // And a script that declares keys of two slots is refused by Redis, which the node's
+    // counters then show.
+    let refused = cli(*port, &["EVAL", "return 1", "2", &a, &b]);
+    assert!(refused.contains("CROSSSLOT"), "{refused}");
+    assert!(refused_by_node(*port).is_err());
+
+    // Health asks the cluster's own state: once its nodes agree a master is gone (no replica
+    // here to take over), it fails, although the other masters still answer.
+    let _ = cluster.servers[2].kill();
+    let _ = cluster.servers[2].wait();
+    let mut failed = false;
+    for _ in 0..150 {
+        if store.ping().await.is_err() {
+            failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(failed, "ping fails with a master down");
+}
+
+/// The revoke-all race of `race.rs`, through [`Sessions`] on the shared cluster.
+#[tokio::test]
+async fn revoke_all_racing_50_logins_on_a_cluster() {
+    let cluster = shared();
+    let store: Arc<dyn SessionStore> = Arc::new(cluster.store());
+    let sessions = Sessions::new(
+        Arc::clone(&store),
+        latchkey::session::Policy {
+            idle: Duration::from_secs(600),
+            absolute: Duration::from_secs(3600),
+        },
+    );
+    let user = Uuid::new_v4();
+    let barrier = Arc::new(Barrier::new(51));
+    let mut logins = Vec::new();
+    for i in 0..50 {
+        let (sessions, barrier) = (sessions.clone(), Arc::clone(&barrier));
+        logins.push(tokio::spawn(async move {
+            barrier.wait().await;
+            tokio::task::yield_now().await;
+            let client = ClientInfo {
+                user_agent: format!("racer {i}"),
+                ip: "127.0.0.1".into(),
+            };
+            let started = sessions.start(user, profile("Ada", "free"), &client).await;
+            (started.expect("login"), Instant::now())
+        }));
+    }
+    barrier.wait().await;
+    let revoke_started = Instant::now();
+    let revoked = sessions.revoke(user, &Revoke::All).await.expect("revoke");
+
+    let mut finished = Vec::new();
+    for login in logins {
+        finished.push(login.await.expect("login task"));
+    }
+    let mut survivors = 0;
+    for (started, done_at) in &finished {
+        let alive = sessions
+            .authenticate(&started.token)
+            .await
+            .expect("store")
+            .is_some();
+        if *done_at < revoke_started {
+            assert!(
+                !alive,
+                "a session created before the revoke-all survived it"
+            );
+        }
+        survivors += usize::from(alive);
+    }
+    assert_eq!(
+        revoked as usize + survivors,
+        50,
+        "each login was revoked or survived"
+    );
+    assert_eq!(sessions.list(user).await.expect("list").len(), survivors);
+    assert_eq!(
+        sessions.revoke(user, &Revoke::All).await.expect("revoke") as usize,
+        survivors
+    );
+    for (started, _) in &finished {
+        assert!(sessions
+            .authenticate(&started.token)
+            .await
+            .expect("store")
+            .is_none());
+    }
+    // No session key is left on any master.
+    let tag = format!("*{{u:{}}}:s:*", user.simple());
+    let left: usize = cluster.keys_by_node(&tag).values().map(Vec::len).sum();
+    assert_eq!(left, 0);
+}
+
+/// The whole app on the shared cluster: a Google sign-in (stash, take and the rate limiter's
+/// counters too), `/api/user/info`, the session list, revocation, logout and `/readyz`.
+#[tokio::test]
+async fn the_app_signs_in_and_revokes_on_a_cluster() {
+    let nodes = shared().nodes_env();
+    let world = World::start_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes)).await;
+    let app = &world.app;
+    assert_eq!(app.get(&mut Browser::new(), "/readyz").await.status(), 200);
+
+    let mut laptop = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut laptop).await.status(), 200);
+    let res = app.user_info(&mut laptop).await;
+    assert_eq!(res.status(), 200);
+    let user_id = json(res).await["user"]["user_id"]
+        .as_str()
+        .expect("user_id")
+        .to_owned();
+    let mut phone = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut phone).await.status(), 200);
+    assert_eq!(world.user_id(&mut phone).await, user_id);
+
+    let body = json(app.list_sessions(&mut laptop).await).await;
+    let sessions = body["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 2);
+    let phone_id = sessions
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .expect("the other session")
+        .to_owned();
+    assert_eq!(
+        app.revoke_session(&mut laptop, &phone_id).await.status(),
+        200
+    );
+    assert_error(app.user_info(&mut phone).await, 401, "unauthenticated").await;
+
+    let mut tablet = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut tablet).await.status(), 200);
+    assert_eq!(app.revoke_other_sessions(&mut laptop).await.status(), 200);
+    assert_error(app.user_info(&mut tablet).await, 401, "unauthenticated").await;
+    assert_eq!(app.user_info(&mut laptop).await.status(), 200);
+
+    assert_eq!(app.logout(&mut laptop).await.status(), 200);
+    assert_error(app.user_info(&mut laptop).await, 401, "unauthenticated").await;
+    assert_eq!(app.get(&mut Browser::new(), "/readyz").await.status(), 200);
+}
+
+#[test]
+fn cluster_nodes_are_configured_and_validated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let load = |vars: &[(&str, &str)]| {
+        latchkey::config::Settings::load(&latchkey::config::Sources {
+            environment: None,
+            config_dir: dir.path().to_owned(),
+            config_file: None,
+            env_vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        })
+        .map_err(|e| e.to_string())
+    };
+    let key = "LATCHKEY__REDIS__CLUSTER_NODES";
+    let s = load(&[]).expect("defaults");
+    assert!(!s.redis.is_cluster());
+    let s = load(&[(key, "")]).expect("empty means none");
+    assert!(!s.redis.is_cluster());
+    let s = load(&[(key, "redis://10.0.0.1:6379,redis://:pw@10.0.0.2:6379")]).expect("two");
+    assert_eq!(
+        s.redis.cluster_node_urls(),
+        ["redis://10.0.0.1:6379", "redis://:pw@10.0.0.2:6379"]
+    );
+    assert!(!format!("{s:?}").contains("pw@"), "node URLs are secret");
+    for (value, expected) in [
+        ("http://10.0.0.1:6379", "entry 1: unsupported scheme `http`"),
+        ("redis://10.0.0.1:6379,nonsense", "entry 2 is not a URL"),
+        ("redis://10.0.0.1:6379/3", "entry 1 names a database"),
+        ("redis://a:1,rediss://b:2", "mixes redis:// and rediss://"),
+    ] {
+        let message = load(&[(key, value)]).expect_err(value);
+        assert!(message.starts_with("redis.cluster_nodes: "), "{message}");
+        assert!(message.contains(expected), "{value}: {message}");
+        assert!(!message.contains('\n'));
+    }
+    let message = load(&[(key, "redis://:hunter2@a:1/9")]).expect_err("db");
+    assert!(!message.contains("hunter2"), "{message}");
+}
