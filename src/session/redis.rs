@@ -13,8 +13,9 @@ use std::time::Duration;
 use anyhow::anyhow;
 use async_trait::async_trait;
 use deadpool_redis::cluster as cluster_pool;
-use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use redis::aio::ConnectionLike;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{ErrorKind, RedisError, Script, Value};
 use uuid::Uuid;
@@ -43,16 +44,38 @@ struct Scripts {
     hit: Script,
 }
 
-/// The pool of a single Redis, or of a Redis Cluster.
+/// The connection to a single Redis, or the pool of a Redis Cluster.
 enum Pools {
-    Single(Pool),
+    Single(Box<Single>),
     Cluster(cluster_pool::Pool),
+}
+
+/// One multiplexed connection to a single Redis, shared by every request: concurrent commands
+/// are pipelined over it, so no checkout (and no deadpool recycle `PING`) precedes them, and
+/// the hot path is one round trip. It is opened on first use, so the store can be built while
+/// Redis is down, and it reconnects by itself after Redis comes back.
+struct Single {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    manager: tokio::sync::OnceCell<ConnectionManager>,
+}
+
+impl Single {
+    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        self.manager
+            .get_or_try_init(|| {
+                self.client
+                    .get_connection_manager_with_config(self.config.clone())
+            })
+            .await
+            .cloned()
+    }
 }
 
 /// A pooled connection of either kind. It is a [`ConnectionLike`] by delegation: on a cluster,
 /// a script call goes to the master of its first key's slot, and a command to its key's slot.
 enum Conn {
-    Single(deadpool_redis::Connection),
+    Single(ConnectionManager),
     Cluster(cluster_pool::Connection),
 }
 
@@ -111,12 +134,22 @@ impl RedisStore {
         pool_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut config = Config::from_url(url);
-        config.pool = Some(pool_config(pool_size, timeout));
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| anyhow!("cannot create the Redis pool: {e}"))?;
-        Ok(Self::with_pool(Pools::Single(pool), prefix, timeout))
+        let _ = pool_size; // one multiplexed connection serves every request
+        let client = redis::Client::open(url).map_err(|e| anyhow!("redis.url: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        let single = Single {
+            client,
+            config,
+            manager: tokio::sync::OnceCell::new(),
+        };
+        Ok(Self::with_pool(
+            Pools::Single(Box::new(single)),
+            prefix,
+            timeout,
+        ))
     }
 
     /// A store on the Redis Cluster that `nodes` belong to (any of its nodes; the others are
@@ -199,8 +232,8 @@ impl RedisStore {
         };
         let work = async {
             let conn = match &self.pool {
-                Pools::Single(pool) => {
-                    Conn::Single(pool.get().await.map_err(|e| no_connection(&e))?)
+                Pools::Single(single) => {
+                    Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
                 }
                 Pools::Cluster(pool) => {
                     Conn::Cluster(pool.get().await.map_err(|e| no_connection(&e))?)
@@ -579,7 +612,7 @@ type ScanRows = Vec<(String, Vec<Option<String>>)>;
 
 /// One page of a walk on a single Redis: SCAN, then every record in one pipeline.
 async fn scan_single(
-    conn: &mut deadpool_redis::Connection,
+    conn: &mut ConnectionManager,
     cursor: u64,
     pattern: &str,
     count: u32,

@@ -100,3 +100,62 @@ async fn redis_outage_answers_503_and_recovers_by_itself() {
     // The old session lived in the Redis that was lost.
     assert_error(app.user_info(&mut browser).await, 401, "unauthenticated").await;
 }
+
+/// Calls per command from `INFO commandstats`.
+async fn command_calls(url: &str) -> std::collections::BTreeMap<String, u64> {
+    let client = redis::Client::open(url).expect("URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    info.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .filter_map(|l| {
+            let (name, stats) = l.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_authenticated_request_costs_one_redis_round_trip() {
+    let redis = OwnRedis::start();
+    let app = spawn_app_with(|c| c.set("LATCHKEY__REDIS__URL", &redis.url())).await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    // Warm up: the first call also loads the script (NOSCRIPT, then SCRIPT LOAD).
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+
+    let before = command_calls(&redis.url()).await;
+    for _ in 0..20 {
+        assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    }
+    let after = command_calls(&redis.url()).await;
+    // Top-level commands only (what a client sends; the script's own HMGET/GET run inside it).
+    let sent: std::collections::BTreeMap<_, _> = after
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "hmget" | "get" | "hset" | "pexpireat" | "info"
+            )
+        })
+        .map(|(name, calls)| (name.clone(), calls - before.get(name).copied().unwrap_or(0)))
+        .filter(|(_, delta)| *delta > 0)
+        .collect();
+    assert_eq!(
+        sent,
+        std::collections::BTreeMap::from([("evalsha".to_owned(), 20)]),
+        "one EVALSHA per authenticated request, nothing else (no pool PING/UNWATCH)"
+    );
+}
