@@ -11,11 +11,10 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use latchkey::session::{
-    ClientInfo, NewSession, Profile, RedisStore, Revoke, SessionRecord, SessionStore, SessionToken,
-    Sessions, TouchParams,
+    NewSession, Profile, RedisStore, Revoke, SessionRecord, SessionStore, SessionToken, Sessions,
+    TouchParams,
 };
 use redis::cluster_routing::Slot;
-use tokio::sync::Barrier;
 use uuid::Uuid;
 
 use crate::auth::World;
@@ -691,61 +690,7 @@ async fn revoke_all_racing_50_logins_on_a_cluster() {
         },
     );
     let user = Uuid::new_v4();
-    let barrier = Arc::new(Barrier::new(51));
-    let mut logins = Vec::new();
-    for i in 0..50 {
-        let (sessions, barrier) = (sessions.clone(), Arc::clone(&barrier));
-        logins.push(tokio::spawn(async move {
-            barrier.wait().await;
-            tokio::task::yield_now().await;
-            let client = ClientInfo {
-                user_agent: format!("racer {i}"),
-                ip: "127.0.0.1".into(),
-            };
-            let started = sessions.start(user, profile("Ada", "free"), &client).await;
-            (started.expect("login"), Instant::now())
-        }));
-    }
-    barrier.wait().await;
-    let revoke_started = Instant::now();
-    let revoked = sessions.revoke(user, &Revoke::All).await.expect("revoke");
-
-    let mut finished = Vec::new();
-    for login in logins {
-        finished.push(login.await.expect("login task"));
-    }
-    let mut survivors = 0;
-    for (started, done_at) in &finished {
-        let alive = sessions
-            .authenticate(&started.token)
-            .await
-            .expect("store")
-            .is_some();
-        if *done_at < revoke_started {
-            assert!(
-                !alive,
-                "a session created before the revoke-all survived it"
-            );
-        }
-        survivors += usize::from(alive);
-    }
-    assert_eq!(
-        revoked as usize + survivors,
-        50,
-        "each login was revoked or survived"
-    );
-    assert_eq!(sessions.list(user).await.expect("list").len(), survivors);
-    assert_eq!(
-        sessions.revoke(user, &Revoke::All).await.expect("revoke") as usize,
-        survivors
-    );
-    for (started, _) in &finished {
-        assert!(sessions
-            .authenticate(&started.token)
-            .await
-            .expect("store")
-            .is_none());
-    }
+    crate::race::race_revoke_all_against_50_logins(&sessions, user).await;
     // No session key is left on any master.
     let tag = format!("*{{u:{}}}:s:*", user.simple());
     let left: usize = cluster.keys_by_node(&tag).values().map(Vec::len).sum();
