@@ -5,6 +5,7 @@
 
 pub mod flow;
 mod github;
+mod id_token;
 mod oidc;
 
 use std::collections::HashMap;

@@ -1,28 +1,32 @@
-//! An OpenID Connect provider (Google, or any `kind = "oidc"` provider): discovery, the
-//! authorization code flow with PKCE and nonce, and full ID-token verification by the
-//! `openidconnect` crate (signature against the issuer's JWKS, `iss`, `aud`, `exp`, nonce).
+//! An OpenID Connect provider (Google, or any `kind = "oidc"` provider): discovery and the
+//! authorization request by the `openidconnect` crate (PKCE S256, `state`, `nonce`), the code
+//! exchange by `oauth2`, and ID-token verification in [`super::id_token`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet,
-    CoreProviderMetadata,
+use jsonwebtoken::jwk::Jwk;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
 };
+use oauth2::StandardRevocableToken;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeVerifier, RedirectUrl,
-    Scope, SignatureVerificationError, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeVerifier, RedirectUrl, Scope,
 };
 use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
+use super::id_token::{self, Claims, Expected, IdTokenError};
 use super::{token_error, AuthRequest, Identity, ProviderError};
 use crate::config::ProviderSettings;
 
-/// The client `openidconnect` builds from a discovery document: authorization endpoint set,
-/// token and userinfo endpoints as the document says.
-type Client = CoreClient<
+/// The client `openidconnect` builds from a discovery document, for the authorization request.
+type AuthClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -31,21 +35,68 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// The token endpoint's answer with the ID token kept as the compact JWT it arrived in:
+/// `openidconnect`'s own response type would parse (and refuse) it before we can verify it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdTokenField {
+    id_token: Option<String>,
+}
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+type TokenResponse = oauth2::StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// A plain OAuth 2 client for the code exchange, token endpoint only.
+type TokenClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
 /// How long a discovery document is trusted before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// An ID token signed with a key we do not know triggers a JWKS refetch at most this often,
 /// so that a stream of forged `kid`s cannot make us hammer the provider.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
+/// A discovery document and the signing keys it led to.
+#[derive(Clone)]
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    keys: Arc<Vec<Jwk>>,
+}
+
 pub struct OidcProvider {
     name: String,
     issuer: IssuerUrl,
+    /// Every `iss` an ID token may carry: the configured issuer, and for Google also its
+    /// scheme-less form (see [`accepted_issuers`]).
+    accepted_issuers: Vec<String>,
     client_id: ClientId,
     client_secret: ClientSecret,
     redirect: RedirectUrl,
     http: reqwest::Client,
-    metadata: RwLock<Option<(CoreProviderMetadata, Instant)>>,
+    discovered: RwLock<Option<(Discovered, Instant)>>,
     last_jwks_refetch: Mutex<Option<Instant>>,
+}
+
+/// Google documents that its ID tokens carry `iss` as either `https://accounts.google.com`
+/// or `accounts.google.com`. For the provider named `google` exactly those two forms of the
+/// configured issuer are accepted; every other provider gets exactly its issuer.
+fn accepted_issuers(name: &str, issuer: &str) -> Vec<String> {
+    let mut issuers = vec![issuer.to_owned()];
+    if name == "google" {
+        if let Some((_, bare)) = issuer.split_once("://") {
+            issuers.push(bare.to_owned());
+        }
+    }
+    issuers
 }
 
 impl OidcProvider {
@@ -61,6 +112,7 @@ impl OidcProvider {
             .ok_or_else(|| anyhow!("providers.{name}.issuer is required"))?;
         Ok(Self {
             name: name.to_owned(),
+            accepted_issuers: accepted_issuers(name, &issuer_text),
             issuer: IssuerUrl::new(issuer_text)?,
             client_id: ClientId::new(settings.client_id.clone().unwrap_or_default()),
             client_secret: ClientSecret::new(
@@ -72,17 +124,17 @@ impl OidcProvider {
             ),
             redirect: RedirectUrl::from_url(redirect),
             http,
-            metadata: RwLock::new(None),
+            discovered: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
         })
     }
 
-    /// The discovery document, fetched on first use and cached. `openidconnect` refuses a
-    /// document whose `issuer` differs from the configured one.
-    async fn metadata(&self) -> Result<CoreProviderMetadata, ProviderError> {
-        if let Some((metadata, fetched)) = self.metadata.read().await.as_ref() {
+    /// The discovery document and keys, fetched on first use and cached. `openidconnect`
+    /// refuses a document whose `issuer` differs from the configured one.
+    async fn discovered(&self) -> Result<Discovered, ProviderError> {
+        if let Some((discovered, fetched)) = self.discovered.read().await.as_ref() {
             if fetched.elapsed() < METADATA_TTL {
-                return Ok(metadata.clone());
+                return Ok(discovered.clone());
             }
         }
         let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
@@ -90,45 +142,54 @@ impl OidcProvider {
             .map_err(|e| {
                 ProviderError::Unavailable(anyhow!("{} discovery failed: {e}", self.name))
             })?;
-        *self.metadata.write().await = Some((metadata.clone(), Instant::now()));
-        Ok(metadata)
+        let jwks = serde_json::to_value(metadata.jwks())
+            .map_err(|e| ProviderError::Unavailable(e.into()))?;
+        let discovered = Discovered {
+            keys: Arc::new(id_token::keys_from_jwks(&jwks)),
+            metadata,
+        };
+        *self.discovered.write().await = Some((discovered.clone(), Instant::now()));
+        Ok(discovered)
     }
 
     /// Fetches the JWKS again after an ID token named a key we do not have (the provider
-    /// rotated its keys), at most once per [`JWKS_REFETCH_INTERVAL`]. Returns whether new keys
-    /// were fetched.
-    async fn refetch_jwks(
+    /// rotated its keys), at most once per [`JWKS_REFETCH_INTERVAL`]. Returns the new keys, or
+    /// `None` when a refetch is not allowed yet.
+    async fn refetch_keys(
         &self,
-        metadata: &mut CoreProviderMetadata,
-    ) -> Result<bool, ProviderError> {
+        discovered: &Discovered,
+    ) -> Result<Option<Arc<Vec<Jwk>>>, ProviderError> {
         let mut last = self.last_jwks_refetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
-            return Ok(false);
+            return Ok(None);
         }
         *last = Some(Instant::now());
-        let jwks = CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
+        let failed =
+            |what: &str| ProviderError::Unavailable(anyhow!("{} JWKS fetch {what}", self.name));
+        let jwks: serde_json::Value = self
+            .http
+            .get(discovered.metadata.jwks_uri().url().clone())
+            .send()
             .await
-            .map_err(|e| {
-                ProviderError::Unavailable(anyhow!("{} JWKS fetch failed: {e}", self.name))
-            })?;
-        *metadata = metadata.clone().set_jwks(jwks);
-        if let Some((cached, _)) = self.metadata.write().await.as_mut() {
-            *cached = metadata.clone();
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|_| failed("failed"))?
+            .json()
+            .await
+            .map_err(|_| failed("answered garbage"))?;
+        let keys = Arc::new(id_token::keys_from_jwks(&jwks));
+        if let Some((cached, _)) = self.discovered.write().await.as_mut() {
+            cached.keys = keys.clone();
         }
-        Ok(true)
-    }
-
-    fn client(&self, metadata: CoreProviderMetadata) -> Client {
-        CoreClient::from_provider_metadata(
-            metadata,
-            self.client_id.clone(),
-            Some(self.client_secret.clone()),
-        )
-        .set_redirect_uri(self.redirect.clone())
+        Ok(Some(keys))
     }
 
     pub async fn authorize_url(&self, req: AuthRequest<'_>) -> Result<url::Url, ProviderError> {
-        let client = self.client(self.metadata().await?);
+        let client: AuthClient = CoreClient::from_provider_metadata(
+            self.discovered().await?.metadata,
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+        )
+        .set_redirect_uri(self.redirect.clone());
         let (state, nonce) = (req.state.to_owned(), req.nonce.to_owned());
         let (url, _, _) = client
             .authorize_url(
@@ -143,64 +204,75 @@ impl OidcProvider {
         Ok(url)
     }
 
+    fn token_client(&self, metadata: &CoreProviderMetadata) -> Result<TokenClient, ProviderError> {
+        let token_url = metadata.token_endpoint().cloned().ok_or_else(|| {
+            ProviderError::Unavailable(anyhow!("{} names no token endpoint", self.name))
+        })?;
+        Ok(oauth2::Client::new(self.client_id.clone())
+            .set_client_secret(self.client_secret.clone())
+            .set_token_uri(token_url)
+            .set_redirect_uri(self.redirect.clone()))
+    }
+
     pub async fn identify(
         &self,
         code: &str,
         pkce_verifier: &str,
         nonce: &str,
     ) -> Result<Identity, ProviderError> {
-        let mut metadata = self.metadata().await?;
-        let client = self.client(metadata.clone());
-        let token = client
+        let discovered = self.discovered().await?;
+        let token = self
+            .token_client(&discovered.metadata)?
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| ProviderError::Unavailable(e.into()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
             .request_async(&self.http)
             .await
             .map_err(|e| token_error(&self.name, e))?;
-        let id_token = token
-            .id_token()
-            .ok_or_else(|| ProviderError::InvalidIdToken(anyhow!("no id_token in the answer")))?;
-        let nonce = Nonce::new(nonce.to_owned());
-        let claims = match self.verify(&client, id_token, &nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) if self.refetch_jwks(&mut metadata).await? => {
-                self.verify(&self.client(metadata), id_token, &nonce)
-            }
+        let id_token =
+            token.extra_fields().id_token.as_deref().ok_or_else(|| {
+                ProviderError::InvalidIdToken(anyhow!("no id_token in the answer"))
+            })?;
+        let expected = Expected {
+            issuers: &self.accepted_issuers,
+            client_id: self.client_id.as_str(),
+            nonce,
+        };
+        let claims = match id_token::verify(id_token, &discovered.keys, &expected) {
+            Err(IdTokenError::UnknownKey) => match self.refetch_keys(&discovered).await? {
+                Some(keys) => id_token::verify(id_token, &keys, &expected),
+                None => Err(IdTokenError::UnknownKey),
+            },
             other => other,
         }
         .map_err(|e| ProviderError::InvalidIdToken(e.into()))?;
-        Ok(self.identity(&claims))
+        Ok(self.identity(claims))
     }
 
-    fn verify(
-        &self,
-        client: &Client,
-        id_token: &CoreIdToken,
-        nonce: &Nonce,
-    ) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
-        // `iss` must equal the configured issuer exactly. (Google also documents a scheme-less
-        // `accounts.google.com`; openidconnect refuses it when parsing the claims, and Google's
-        // code flow signs `https://accounts.google.com`. See docs/providers.md.)
-        let verifier = client.id_token_verifier();
-        Ok(id_token.claims(&verifier, nonce)?.clone())
-    }
-
-    fn identity(&self, claims: &CoreIdTokenClaims) -> Identity {
+    fn identity(&self, claims: Claims) -> Identity {
         Identity {
             provider: self.name.clone(),
-            subject: claims.subject().as_str().to_owned(),
-            email: claims.email().map(|e| e.as_str().to_owned()),
-            email_verified: claims.email_verified().unwrap_or(false),
-            name: claims
-                .name()
-                .and_then(|n| n.get(None))
-                .map(|n| n.as_str().to_owned()),
-            picture: claims
-                .picture()
-                .and_then(|p| p.get(None))
-                .map(|p| p.as_str().to_owned()),
+            subject: claims.sub,
+            email: claims.email,
+            email_verified: claims.email_verified,
+            name: claims.name,
+            picture: claims.picture,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_issuers;
+
+    #[test]
+    fn only_google_also_accepts_its_scheme_less_issuer() {
+        assert_eq!(
+            accepted_issuers("google", "https://accounts.google.com"),
+            ["https://accounts.google.com", "accounts.google.com"]
+        );
+        assert_eq!(
+            accepted_issuers("corp", "https://sso.example.com/realms/main"),
+            ["https://sso.example.com/realms/main"]
+        );
     }
 }

@@ -28,10 +28,31 @@ impl World {
     }
 
     pub async fn start_with(configure: impl FnOnce(TestConfig) -> TestConfig) -> Self {
+        Self::start_inner(None, configure).await
+    }
+
+    /// The fake Google serves a second provider too: `name`, a generic OIDC provider.
+    pub async fn start_also_as(name: &str) -> Self {
+        Self::start_inner(Some(name), |c| c).await
+    }
+
+    async fn start_inner(
+        also_as: Option<&str>,
+        configure: impl FnOnce(TestConfig) -> TestConfig,
+    ) -> Self {
         let google = FakeGoogle::start().await;
         let github = FakeGitHub::start().await;
-        let mut vars = google.config_vars();
-        vars.extend(github.config_vars());
+        let mut vars: Vec<(String, String)> = google
+            .config_vars()
+            .into_iter()
+            .chain(github.config_vars())
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        vars.extend(
+            also_as
+                .map(|name| google.config_vars_as_oidc(name))
+                .unwrap_or_default(),
+        );
         let app = spawn_app_with(|mut c| {
             for (k, v) in &vars {
                 c = c.set(k, v);
@@ -454,28 +475,61 @@ async fn rotated_signing_keys_are_followed() {
     assert!(world.google.jwks_requests() >= 2);
 }
 
-#[tokio::test]
-async fn only_the_exact_issuer_is_accepted() {
-    let world = World::start().await;
-    let issuer = world.google.issuer();
-    let bare = issuer
-        .split_once("://")
-        .map(|(_, b)| b.to_owned())
-        .expect("issuer");
-    // A trailing slash, another scheme, or no scheme at all: each a different issuer.
-    // (The scheme-less form is refused by openidconnect's claim parsing; docs/providers.md.)
-    for wrong in [format!("{issuer}/"), format!("https://{bare}"), bare] {
-        world.google.set_id_token_issuer(Some(wrong.clone()));
-        let mut browser = json_browser();
-        let auth_url = world.start_login(&mut browser, "google").await;
-        let callback = world.google.approve(&auth_url).await.expect("consent");
-        let res = callback_json(&world, &mut browser, &callback).await;
-        assert_eq!(res.status(), 502, "{wrong}");
+/// Signs in through `provider` while the fake puts `iss` into its ID tokens; returns the
+/// callback's status.
+async fn sign_in_with_issuer(world: &World, provider: &str, iss: Option<String>) -> u16 {
+    world.google.set_id_token_issuer(iss.clone());
+    let mut browser = json_browser();
+    let auth_url = world.start_login(&mut browser, provider).await;
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let res = callback_json(world, &mut browser, &callback).await;
+    let status = res.status().as_u16();
+    if status != 200 {
         assert_refused(res, 502, "provider_error", &browser).await;
     }
-    world.google.set_id_token_issuer(None);
-    let mut browser = Browser::extension();
-    assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
+    status
+}
+
+fn scheme_less(issuer: &str) -> String {
+    issuer
+        .split_once("://")
+        .map(|(_, bare)| bare.to_owned())
+        .expect("an issuer URL")
+}
+
+#[tokio::test]
+async fn google_accepts_its_issuer_with_and_without_the_scheme_and_nothing_else() {
+    let world = World::start().await;
+    let issuer = world.google.issuer();
+    let bare = scheme_less(&issuer);
+    // Google documents both `https://accounts.google.com` and `accounts.google.com`.
+    for accepted in [None, Some(issuer.clone()), Some(bare.clone())] {
+        let status = sign_in_with_issuer(&world, "google", accepted.clone()).await;
+        assert_eq!(status, 200, "{accepted:?}");
+    }
+    // A trailing slash, another scheme, another host or path: each a different issuer.
+    for wrong in [
+        format!("{issuer}/"),
+        format!("https://{bare}"),
+        format!("{bare}/"),
+        format!("//{bare}"),
+        issuer.to_uppercase(),
+        format!("{issuer}.evil.example"),
+        String::new(),
+    ] {
+        let status = sign_in_with_issuer(&world, "google", Some(wrong.clone())).await;
+        assert_eq!(status, 502, "{wrong:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_oidc_provider_accepts_exactly_its_issuer() {
+    let world = World::start_also_as("corp").await;
+    let issuer = world.google.issuer();
+    assert_eq!(sign_in_with_issuer(&world, "corp", None).await, 200);
+    // Google's scheme-less leniency is Google's alone.
+    let bare = scheme_less(&issuer);
+    assert_eq!(sign_in_with_issuer(&world, "corp", Some(bare)).await, 502);
 }
 
 #[tokio::test]

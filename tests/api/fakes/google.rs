@@ -255,6 +255,17 @@ impl FakeGoogle {
         ]
     }
 
+    /// The same fake as latchkey's generic OpenID Connect provider `name` (`kind = "oidc"`).
+    pub fn config_vars_as_oidc(&self, name: &str) -> Vec<(String, String)> {
+        let key = |k: &str| format!("LATCHKEY__PROVIDERS__{}__{k}", name.to_uppercase());
+        vec![
+            (key("KIND"), "oidc".into()),
+            (key("ISSUER"), self.issuer()),
+            (key("CLIENT_ID"), GOOGLE_CLIENT_ID.into()),
+            (key("CLIENT_SECRET"), GOOGLE_CLIENT_SECRET.into()),
+        ]
+    }
+
     /// Consents as the current user to latchkey's `authUrl`; returns the callback URL (with
     /// `code` and `state`) that the provider redirects the browser to.
     pub async fn approve(&self, auth_url: &str) -> Result<Url, String> {

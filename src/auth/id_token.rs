@@ -1,0 +1,337 @@
+//! ID-token verification (OpenID Connect Core §3.1.3.7), by the `jsonwebtoken` crate.
+//!
+//! The `openidconnect` crate still does discovery and builds the authorization request, but
+//! its ID-token type parses `iss` as a URL, so a token carrying the scheme-less issuer that
+//! Google documents (`accounts.google.com`) cannot even be read (ADR 0003). Here `iss` is
+//! compared as a string against an explicit set, and everything else the specification asks
+//! is checked: the signature against the provider's published keys, `aud` and `azp`, `exp`,
+//! and the `nonce` of this flow.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+/// Asymmetric algorithms only. A symmetric one would turn the client secret, or worse a
+/// published public key, into the verification key (key confusion); `none` is not an
+/// algorithm `jsonwebtoken` can even parse.
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// What this flow expects of the token.
+pub struct Expected<'a> {
+    /// Every accepted `iss`, compared exactly: no normalisation, no trailing-slash leniency.
+    pub issuers: &'a [String],
+    pub client_id: &'a str,
+    pub nonce: &'a str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    /// No published key has the token's `kid`: the provider may have rotated its keys, which
+    /// is worth one (rate-limited) JWKS refetch, and never a fallback to no check.
+    #[error("no published key matches the ID token")]
+    UnknownKey,
+    #[error("the ID token is invalid: {0}")]
+    Invalid(String),
+}
+
+/// The claims latchkey uses. Unknown claims are ignored.
+#[derive(Debug, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub email_verified: bool,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub picture: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
+    aud: Audience,
+    #[serde(default)]
+    azp: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Verifies `token` against `keys` (the provider's JWKS) and returns its claims.
+pub fn verify(token: &str, keys: &[Jwk], expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
+    if !ALGORITHMS.contains(&header.alg) {
+        return Err(IdTokenError::Invalid(format!(
+            "algorithm {:?} is not accepted",
+            header.alg
+        )));
+    }
+    let jwk = signing_key(keys, header.kid.as_deref(), header.alg)?;
+    let key = DecodingKey::from_jwk(jwk).map_err(invalid)?;
+
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(expected.issuers);
+    validation.set_audience(&[expected.client_id]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    let claims: Claims = jsonwebtoken::decode(token, &key, &validation)
+        .map_err(invalid)?
+        .claims;
+
+    claims.check_audience(expected.client_id)?;
+    claims.check_nonce(expected.nonce)?;
+    Ok(claims)
+}
+
+impl Claims {
+    /// `jsonwebtoken` accepts a token when *any* audience matches; OIDC Core also rejects one
+    /// that names audiences the client does not trust, and an `azp` naming another party.
+    fn check_audience(&self, client_id: &str) -> Result<(), IdTokenError> {
+        let only_us = match &self.aud {
+            Audience::One(aud) => aud == client_id,
+            Audience::Many(auds) => !auds.is_empty() && auds.iter().all(|a| a == client_id),
+        };
+        let azp_ok = self.azp.as_deref().is_none_or(|azp| azp == client_id);
+        if only_us && azp_ok {
+            Ok(())
+        } else {
+            Err(IdTokenError::Invalid(
+                "the token is meant for another party".into(),
+            ))
+        }
+    }
+
+    /// The nonce binds the token to the flow this browser started; compared in constant time.
+    fn check_nonce(&self, expected: &str) -> Result<(), IdTokenError> {
+        let matches = self
+            .nonce
+            .as_deref()
+            .is_some_and(|n| bool::from(n.as_bytes().ct_eq(expected.as_bytes())));
+        if matches {
+            Ok(())
+        } else {
+            Err(IdTokenError::Invalid("nonce missing or wrong".into()))
+        }
+    }
+}
+
+/// The one published key that may have signed a token with this `kid` and algorithm: meant
+/// for signatures, of the algorithm's family, and declaring no other algorithm. Without a
+/// `kid` the provider must publish exactly one such key.
+fn signing_key<'k>(
+    keys: &'k [Jwk],
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<&'k Jwk, IdTokenError> {
+    let mut candidates = keys
+        .iter()
+        .filter(|k| kid.is_none_or(|kid| k.common.key_id.as_deref() == Some(kid)))
+        .filter(|k| can_sign_with(k, alg));
+    match (candidates.next(), candidates.next()) {
+        (Some(key), None) => Ok(key),
+        (None, _) => Err(IdTokenError::UnknownKey),
+        (Some(_), Some(_)) => Err(IdTokenError::Invalid(
+            "several published keys match the token".into(),
+        )),
+    }
+}
+
+fn can_sign_with(key: &Jwk, alg: Algorithm) -> bool {
+    let for_signing = key
+        .common
+        .public_key_use
+        .as_ref()
+        .is_none_or(|u| *u == PublicKeyUse::Signature);
+    let same_alg = key
+        .common
+        .key_algorithm
+        .is_none_or(|a| a == KeyAlgorithm::from(alg));
+    let same_family = matches!(
+        (&key.algorithm, alg.family()),
+        (AlgorithmParameters::RSA(_), AlgorithmFamily::Rsa)
+            | (AlgorithmParameters::EllipticCurve(_), AlgorithmFamily::Ec)
+            | (AlgorithmParameters::OctetKeyPair(_), AlgorithmFamily::Ed)
+    );
+    for_signing && same_alg && same_family
+}
+
+/// The provider's JWKS as `jsonwebtoken` keys. A key this crate cannot represent (another
+/// key type, an encryption key in an odd shape) is skipped rather than failing the whole set:
+/// it could not have verified anything anyway.
+pub fn keys_from_jwks(jwks: &serde_json::Value) -> Vec<Jwk> {
+    jwks.get("keys")
+        .and_then(serde_json::Value::as_array)
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| serde_json::from_value(k.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Error kinds only: a message that quoted the token's contents could put claims in the log.
+fn invalid(e: jsonwebtoken::errors::Error) -> IdTokenError {
+    use jsonwebtoken::errors::ErrorKind;
+    let what = match e.kind() {
+        ErrorKind::Json(_) | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            "it does not parse".to_owned()
+        }
+        other => format!("{other:?}"),
+    };
+    IdTokenError::Invalid(what)
+}
+
+/// `email_verified` is a boolean in the specification, and a string `"true"` at some
+/// providers; anything else reads as not verified.
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => b,
+        serde_json::Value::String(s) => s == "true",
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rsa_key(kid: &str, extra: serde_json::Value) -> Jwk {
+        let mut key = json!({"kty": "RSA", "kid": kid, "n": "sXch", "e": "AQAB"});
+        if let (Some(key), Some(extra)) = (key.as_object_mut(), extra.as_object()) {
+            key.extend(extra.clone());
+        }
+        serde_json::from_value(key).expect("a JWK")
+    }
+
+    #[test]
+    fn a_key_is_chosen_by_kid_use_algorithm_and_family() {
+        let keys = [
+            rsa_key("enc", json!({"use": "enc"})),
+            rsa_key("ps", json!({"alg": "PS256"})),
+            rsa_key("rs", json!({"use": "sig", "alg": "RS256"})),
+        ];
+        let kid = |k: &Jwk| k.common.key_id.clone();
+        let pick = |kid: Option<&str>, alg| signing_key(&keys, kid, alg);
+        assert_eq!(
+            pick(Some("rs"), Algorithm::RS256).map(kid).ok(),
+            Some(Some("rs".into()))
+        );
+        assert!(matches!(
+            pick(Some("enc"), Algorithm::RS256),
+            Err(IdTokenError::UnknownKey)
+        ));
+        assert!(matches!(
+            pick(Some("ps"), Algorithm::RS256),
+            Err(IdTokenError::UnknownKey)
+        ));
+        assert!(matches!(
+            pick(Some("rs"), Algorithm::ES256),
+            Err(IdTokenError::UnknownKey)
+        ));
+        // No kid: RS256 fits only "rs"; PS256 fits "ps" and nothing else.
+        assert_eq!(
+            pick(None, Algorithm::RS256).map(kid).ok(),
+            Some(Some("rs".into()))
+        );
+        assert_eq!(
+            pick(None, Algorithm::PS256).map(kid).ok(),
+            Some(Some("ps".into()))
+        );
+    }
+
+    #[test]
+    fn without_a_kid_two_fitting_keys_are_ambiguous() {
+        let keys = [rsa_key("a", json!({})), rsa_key("b", json!({}))];
+        assert!(matches!(
+            signing_key(&keys, None, Algorithm::RS256),
+            Err(IdTokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn unusable_keys_are_skipped_not_fatal() {
+        let jwks = json!({"keys": [
+            {"kty": "RSA", "kid": "good", "n": "sXch", "e": "AQAB"},
+            "not a key",
+            42,
+        ]});
+        let keys = keys_from_jwks(&jwks);
+        assert_eq!(keys.len(), 1);
+        assert!(keys_from_jwks(&json!({"nothing": []})).is_empty());
+    }
+
+    fn claims(value: serde_json::Value) -> Claims {
+        serde_json::from_value(value).expect("claims")
+    }
+
+    #[test]
+    fn every_audience_must_be_this_client() {
+        let ok = |c: serde_json::Value| claims(c).check_audience("me").is_ok();
+        assert!(ok(json!({"sub": "s", "aud": "me"})));
+        assert!(ok(json!({"sub": "s", "aud": ["me"], "azp": "me"})));
+        assert!(!ok(json!({"sub": "s", "aud": ["me", "them"]})));
+        assert!(!ok(json!({"sub": "s", "aud": []})));
+        assert!(!ok(json!({"sub": "s", "aud": "me", "azp": "them"})));
+    }
+
+    #[test]
+    fn the_nonce_must_be_present_and_equal() {
+        let check = |c: serde_json::Value| claims(c).check_nonce("n-1").is_ok();
+        assert!(check(json!({"sub": "s", "aud": "me", "nonce": "n-1"})));
+        assert!(!check(json!({"sub": "s", "aud": "me", "nonce": "n-2"})));
+        assert!(!check(json!({"sub": "s", "aud": "me"})));
+    }
+
+    #[test]
+    fn email_verified_reads_booleans_and_the_string_true() {
+        let verified = |v: serde_json::Value| {
+            claims(json!({"sub": "s", "aud": "me", "email_verified": v})).email_verified
+        };
+        assert!(verified(json!(true)));
+        assert!(verified(json!("true")));
+        assert!(!verified(json!("yes")));
+        assert!(!verified(json!(1)));
+        assert!(!claims(json!({"sub": "s", "aud": "me"})).email_verified);
+    }
+
+    #[test]
+    fn alg_none_and_symmetric_algorithms_are_refused_before_any_key_lookup() {
+        let token = |header: serde_json::Value| {
+            use base64::Engine;
+            let b64 = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            format!("{}.{}.c2ln", b64(&header), b64(&json!({"sub": "s"})))
+        };
+        let expected = Expected {
+            issuers: &["https://issuer.example".into()],
+            client_id: "me",
+            nonce: "n",
+        };
+        for header in [
+            json!({"alg": "none"}),
+            json!({"alg": "HS256"}),
+            json!({"alg": "HS512", "kid": "k"}),
+        ] {
+            let result = verify(&token(header.clone()), &[], &expected);
+            assert!(
+                matches!(result, Err(IdTokenError::Invalid(_))),
+                "{header}: {result:?}"
+            );
+        }
+    }
+}
