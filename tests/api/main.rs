@@ -19,6 +19,7 @@ mod openapi;
 mod race;
 mod ratelimit;
 mod redis_down;
+mod redis_tls;
 mod replicas;
 mod sessions;
 mod store;
