@@ -110,6 +110,17 @@ fn checkout(user: Option<Uuid>, customer: &str) -> Value {
     })
 }
 
+/// `checkout.session.completed` for `user` (by `client_reference_id`) as Stripe customer
+/// `customer`.
+fn checkout_completed(id: &str, created: i64, user: Uuid, customer: &str) -> Value {
+    event(
+        id,
+        "checkout.session.completed",
+        created,
+        checkout(Some(user), customer),
+    )
+}
+
 fn rfc3339(secs: i64) -> String {
     DateTime::from_timestamp(secs, 0)
         .expect("a time")
@@ -134,6 +145,14 @@ async fn insert_user(db: &DatabaseConnection, name: &str) -> users::Model {
     .insert(db)
     .await
     .expect("insert user")
+}
+
+async fn stored_user(db: &DatabaseConnection, id: Uuid) -> users::Model {
+    users::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("query")
+        .expect("the user row")
 }
 
 /// A browser signed in as `user`, with the profile the login would cache.
@@ -325,20 +344,11 @@ async fn a_subscription_makes_a_live_session_pro_at_once_and_deletion_makes_it_f
     let t = now();
     deliver_ok(
         &app,
-        &event(
-            "evt_checkout",
-            "checkout.session.completed",
-            t,
-            checkout(Some(user.id), "cus_ada"),
-        ),
+        &checkout_completed("evt_checkout", t, user.id, "cus_ada"),
         "applied",
     )
     .await;
-    let stored = users::Entity::find_by_id(user.id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_user(&db, user.id).await;
     assert_eq!(stored.stripe_customer_id.as_deref(), Some("cus_ada"));
 
     let period_end = t + 30 * DAY;
@@ -428,12 +438,7 @@ async fn the_same_event_twice_changes_nothing() {
     let t = now();
     deliver_ok(
         &app,
-        &event(
-            "evt_link",
-            "checkout.session.completed",
-            t,
-            checkout(Some(user.id), "cus_twice"),
-        ),
+        &checkout_completed("evt_link", t, user.id, "cus_twice"),
         "applied",
     )
     .await;
@@ -513,12 +518,7 @@ async fn an_older_event_never_overwrites_a_newer_state() {
     let t = now() - 600;
     deliver_ok(
         &app,
-        &event(
-            "evt_co",
-            "checkout.session.completed",
-            t,
-            checkout(Some(user.id), "cus_order"),
-        ),
+        &checkout_completed("evt_co", t, user.id, "cus_order"),
         "applied",
     )
     .await;
@@ -627,12 +627,7 @@ async fn an_unknown_customer_is_recorded_then_linked_by_a_later_checkout() {
 
     deliver_ok(
         &app,
-        &event(
-            "evt_late_checkout",
-            "checkout.session.completed",
-            t + 1,
-            checkout(Some(user.id), "cus_early"),
-        ),
+        &checkout_completed("evt_late_checkout", t + 1, user.id, "cus_early"),
         "applied",
     )
     .await;
@@ -669,32 +664,18 @@ async fn checkouts_that_cannot_be_linked_are_recorded() {
     }
     deliver_ok(
         &app,
-        &event(
-            "evt_ada",
-            "checkout.session.completed",
-            t,
-            checkout(Some(ada.id), "cus_shared"),
-        ),
+        &checkout_completed("evt_ada", t, ada.id, "cus_shared"),
         "applied",
     )
     .await;
     // The same customer for another user: not moved.
     deliver_ok(
         &app,
-        &event(
-            "evt_bob",
-            "checkout.session.completed",
-            t,
-            checkout(Some(bob.id), "cus_shared"),
-        ),
+        &checkout_completed("evt_bob", t, bob.id, "cus_shared"),
         "customer_conflict",
     )
     .await;
-    let bob = users::Entity::find_by_id(bob.id)
-        .one(&db)
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = stored_user(&db, bob.id).await;
     assert_eq!(bob.stripe_customer_id, None);
     // Types latchkey does not act upon are recorded and answered 200.
     deliver_ok(
@@ -718,12 +699,7 @@ async fn a_paid_invoice_extends_the_period() {
     let second_end = t + 61 * DAY;
     deliver_ok(
         &app,
-        &event(
-            "evt_inv_co",
-            "checkout.session.completed",
-            t,
-            checkout(Some(user.id), "cus_inv"),
-        ),
+        &checkout_completed("evt_inv_co", t, user.id, "cus_inv"),
         "applied",
     )
     .await;
@@ -828,12 +804,7 @@ async fn a_subscription_whose_period_ends_reads_as_free_with_no_event() {
     let t = now();
     deliver_ok(
         &app,
-        &event(
-            "evt_lapse_co",
-            "checkout.session.completed",
-            t,
-            checkout(Some(user.id), "cus_lapse"),
-        ),
+        &checkout_completed("evt_lapse_co", t, user.id, "cus_lapse"),
         "applied",
     )
     .await;
