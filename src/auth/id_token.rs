@@ -5,10 +5,17 @@
 //! Google documents (`accounts.google.com`) cannot even be read (ADR 0003). Here `iss` is
 //! compared as a string against an explicit set, and everything else the specification asks
 //! is checked: the signature against the provider's published keys, `aud` and `azp`, `exp`,
-//! and the `nonce` of this flow.
+//! `iat` present, and the `nonce` of this flow. `jsonwebtoken` verifies signatures and the
+//! registered claims; the OIDC policy around it is here, each rule with a test.
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use std::str::FromStr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve as Curve, Jwk, KeyAlgorithm, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
@@ -27,12 +34,24 @@ const ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
+/// The signing algorithms to accept from a provider: those its discovery document advertises
+/// (`id_token_signing_alg_values_supported`) that are also in [`ALGORITHMS`].
+pub fn accepted_algorithms<'a>(advertised: impl IntoIterator<Item = &'a str>) -> Vec<Algorithm> {
+    advertised
+        .into_iter()
+        .filter_map(|name| Algorithm::from_str(name).ok())
+        .filter(|alg| ALGORITHMS.contains(alg))
+        .collect()
+}
+
 /// What this flow expects of the token.
 pub struct Expected<'a> {
     /// Every accepted `iss`, compared exactly: no normalisation, no trailing-slash leniency.
     pub issuers: &'a [String],
     pub client_id: &'a str,
     pub nonce: &'a str,
+    /// From [`accepted_algorithms`].
+    pub algorithms: &'a [Algorithm],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +64,20 @@ pub enum IdTokenError {
     Invalid(String),
 }
 
-/// The claims latchkey uses. Unknown claims are ignored.
+/// The claims latchkey uses. Unknown claims are ignored; a required one missing, or of another
+/// type (an array `iss`, a string `iat`), fails the token.
 #[derive(Debug, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    /// A string, compared exactly here: `jsonwebtoken` alone would also take an array with one
+    /// matching element.
+    iss: String,
+    /// Required by OIDC Core §2; its value is not otherwise checked.
+    #[serde(rename = "iat")]
+    _issued_at: f64,
     #[serde(default)]
     pub email: Option<String>,
-    #[serde(default, deserialize_with = "lenient_bool")]
+    #[serde(default, deserialize_with = "strict_true")]
     pub email_verified: bool,
     #[serde(default)]
     pub name: Option<String>,
@@ -74,12 +100,7 @@ enum Audience {
 /// Verifies `token` against `keys` (the provider's JWKS) and returns its claims.
 pub fn verify(token: &str, keys: &[Jwk], expected: &Expected<'_>) -> Result<Claims, IdTokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
-    if !ALGORITHMS.contains(&header.alg) {
-        return Err(IdTokenError::Invalid(format!(
-            "algorithm {:?} is not accepted",
-            header.alg
-        )));
-    }
+    check_header(&header, expected.algorithms)?;
     let jwk = signing_key(keys, header.kid.as_deref(), header.alg)?;
     let key = DecodingKey::from_jwk(jwk).map_err(invalid)?;
 
@@ -87,16 +108,53 @@ pub fn verify(token: &str, keys: &[Jwk], expected: &Expected<'_>) -> Result<Clai
     validation.set_issuer(expected.issuers);
     validation.set_audience(&[expected.client_id]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    // The code was exchanged a moment ago for a token valid for minutes to hours: no leeway.
+    validation.leeway = 0;
     let claims: Claims = jsonwebtoken::decode(token, &key, &validation)
         .map_err(invalid)?
         .claims;
 
+    claims.check_issuer(expected.issuers)?;
     claims.check_audience(expected.client_id)?;
     claims.check_nonce(expected.nonce)?;
     Ok(claims)
 }
 
+/// An algorithm this provider signs with, and a plain signed JWT: no `crit` extension we would
+/// have to understand (RFC 7515 §4.1.11), no nested or encrypted content.
+fn check_header(header: &Header, algorithms: &[Algorithm]) -> Result<(), IdTokenError> {
+    if !algorithms.contains(&header.alg) {
+        return Err(IdTokenError::Invalid(format!(
+            "algorithm {:?} is not accepted",
+            header.alg
+        )));
+    }
+    let plain_jwt = header
+        .typ
+        .as_deref()
+        .is_none_or(|t| t.eq_ignore_ascii_case("JWT") || t.eq_ignore_ascii_case("application/jwt"));
+    if header.crit.is_some()
+        || header.cty.is_some()
+        || header.enc.is_some()
+        || header.zip.is_some()
+        || !plain_jwt
+    {
+        return Err(IdTokenError::Invalid(
+            "the header asks for processing latchkey does not do".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Claims {
+    fn check_issuer(&self, issuers: &[String]) -> Result<(), IdTokenError> {
+        if issuers.contains(&self.iss) {
+            Ok(())
+        } else {
+            Err(IdTokenError::Invalid("another issuer".into()))
+        }
+    }
+
     /// `jsonwebtoken` accepts a token when *any* audience matches; OIDC Core also rejects one
     /// that names audiences the client does not trust, and an `azp` naming another party.
     fn check_audience(&self, client_id: &str) -> Result<(), IdTokenError> {
@@ -149,6 +207,8 @@ fn signing_key<'k>(
     }
 }
 
+/// Also guards `jsonwebtoken` itself: its Ed25519 verifier slices the key to 32 bytes and
+/// would panic on a shorter one from a provider's JWKS.
 fn can_sign_with(key: &Jwk, alg: Algorithm) -> bool {
     let for_signing = key
         .common
@@ -159,13 +219,24 @@ fn can_sign_with(key: &Jwk, alg: Algorithm) -> bool {
         .common
         .key_algorithm
         .is_none_or(|a| a == KeyAlgorithm::from(alg));
-    let same_family = matches!(
-        (&key.algorithm, alg.family()),
-        (AlgorithmParameters::RSA(_), AlgorithmFamily::Rsa)
-            | (AlgorithmParameters::EllipticCurve(_), AlgorithmFamily::Ec)
-            | (AlgorithmParameters::OctetKeyPair(_), AlgorithmFamily::Ed)
-    );
-    for_signing && same_alg && same_family
+    let fits = match (&key.algorithm, alg) {
+        (
+            AlgorithmParameters::RSA(_),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512,
+        ) => true,
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == Curve::P256,
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == Curve::P384,
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            p.curve == Curve::Ed25519 && URL_SAFE_NO_PAD.decode(&p.x).is_ok_and(|x| x.len() == 32)
+        }
+        _ => false,
+    };
+    for_signing && same_alg && fits
 }
 
 /// The provider's JWKS as `jsonwebtoken` keys. A key this crate cannot represent (another
@@ -194,14 +265,11 @@ fn invalid(e: jsonwebtoken::errors::Error) -> IdTokenError {
     IdTokenError::Invalid(what)
 }
 
-/// `email_verified` is a boolean in the specification, and a string `"true"` at some
-/// providers; anything else reads as not verified.
-fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Bool(b) => b,
-        serde_json::Value::String(s) => s == "true",
-        _ => false,
-    })
+/// `email_verified` decides whether a sign-in may join an existing account (contract §6), so
+/// only the specification's boolean `true` counts. Anything else (some providers send the
+/// string `"true"`) reads as not verified: the sign-in still works, it just links nothing.
+fn strict_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(serde_json::Value::deserialize(d)? == serde_json::Value::Bool(true))
 }
 
 #[cfg(test)]
@@ -274,38 +342,132 @@ mod tests {
         assert!(keys_from_jwks(&json!({"nothing": []})).is_empty());
     }
 
-    fn claims(value: serde_json::Value) -> Claims {
-        serde_json::from_value(value).expect("claims")
+    /// Valid claims for client `me`, with `overrides` merged in (`null` removes a claim).
+    fn claims_json(overrides: serde_json::Value) -> serde_json::Value {
+        let mut claims =
+            json!({"sub": "s", "iss": "https://issuer.example", "iat": 1, "aud": "me"});
+        if let (Some(c), Some(o)) = (claims.as_object_mut(), overrides.as_object()) {
+            for (k, v) in o {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        claims
+    }
+
+    fn claims(overrides: serde_json::Value) -> Claims {
+        serde_json::from_value(claims_json(overrides)).expect("claims")
+    }
+
+    #[test]
+    fn required_claims_must_be_present_and_of_their_type() {
+        let parses =
+            |o: serde_json::Value| serde_json::from_value::<Claims>(claims_json(o)).is_ok();
+        assert!(parses(json!({})));
+        assert!(parses(json!({"iat": 1.5})));
+        for broken in [
+            json!({"iss": null}),
+            json!({"iat": null}),
+            json!({"sub": null}),
+            json!({"aud": null}),
+            json!({"iss": ["https://issuer.example"]}),
+            json!({"iat": "1"}),
+            json!({"aud": 1}),
+        ] {
+            assert!(!parses(broken.clone()), "{broken}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_is_compared_exactly() {
+        let issuers = [
+            "https://issuer.example".to_owned(),
+            "issuer.example".to_owned(),
+        ];
+        let ok = |iss: &str| claims(json!({"iss": iss})).check_issuer(&issuers).is_ok();
+        assert!(ok("https://issuer.example"));
+        assert!(ok("issuer.example"));
+        for wrong in [
+            "https://issuer.example/",
+            "HTTPS://issuer.example",
+            "http://issuer.example",
+            "",
+        ] {
+            assert!(!ok(wrong), "{wrong}");
+        }
     }
 
     #[test]
     fn every_audience_must_be_this_client() {
         let ok = |c: serde_json::Value| claims(c).check_audience("me").is_ok();
-        assert!(ok(json!({"sub": "s", "aud": "me"})));
-        assert!(ok(json!({"sub": "s", "aud": ["me"], "azp": "me"})));
-        assert!(!ok(json!({"sub": "s", "aud": ["me", "them"]})));
-        assert!(!ok(json!({"sub": "s", "aud": []})));
-        assert!(!ok(json!({"sub": "s", "aud": "me", "azp": "them"})));
+        assert!(ok(json!({})));
+        assert!(ok(json!({"aud": ["me"], "azp": "me"})));
+        assert!(!ok(json!({"aud": ["me", "them"]})));
+        assert!(!ok(json!({"aud": []})));
+        assert!(!ok(json!({"azp": "them"})));
     }
 
     #[test]
     fn the_nonce_must_be_present_and_equal() {
         let check = |c: serde_json::Value| claims(c).check_nonce("n-1").is_ok();
-        assert!(check(json!({"sub": "s", "aud": "me", "nonce": "n-1"})));
-        assert!(!check(json!({"sub": "s", "aud": "me", "nonce": "n-2"})));
-        assert!(!check(json!({"sub": "s", "aud": "me"})));
+        assert!(check(json!({"nonce": "n-1"})));
+        assert!(!check(json!({"nonce": "n-2"})));
+        assert!(!check(json!({})));
     }
 
     #[test]
-    fn email_verified_reads_booleans_and_the_string_true() {
-        let verified = |v: serde_json::Value| {
-            claims(json!({"sub": "s", "aud": "me", "email_verified": v})).email_verified
-        };
+    fn only_a_boolean_true_verifies_an_email() {
+        let verified = |v: serde_json::Value| claims(json!({"email_verified": v})).email_verified;
         assert!(verified(json!(true)));
-        assert!(verified(json!("true")));
-        assert!(!verified(json!("yes")));
+        assert!(!verified(json!(false)));
+        assert!(!verified(json!("true")));
         assert!(!verified(json!(1)));
-        assert!(!claims(json!({"sub": "s", "aud": "me"})).email_verified);
+        assert!(!claims(json!({})).email_verified);
+    }
+
+    #[test]
+    fn only_advertised_asymmetric_algorithms_are_accepted() {
+        assert_eq!(accepted_algorithms(["RS256"]), [Algorithm::RS256]);
+        assert_eq!(
+            accepted_algorithms(["HS256", "none", "RS256", "ES256", "nonsense"]),
+            [Algorithm::RS256, Algorithm::ES256]
+        );
+        assert!(accepted_algorithms([]).is_empty());
+    }
+
+    #[test]
+    fn headers_asking_for_more_than_a_signed_jwt_are_refused() {
+        let ok = |h: serde_json::Value| {
+            let header: Header = serde_json::from_value(h).expect("a header");
+            check_header(&header, &[Algorithm::RS256]).is_ok()
+        };
+        assert!(ok(json!({"alg": "RS256"})));
+        assert!(ok(json!({"alg": "RS256", "typ": "JWT"})));
+        assert!(ok(json!({"alg": "RS256", "typ": "application/jwt"})));
+        assert!(!ok(json!({"alg": "RS384"})));
+        assert!(!ok(json!({"alg": "RS256", "typ": "at+jwt"})));
+        assert!(!ok(json!({"alg": "RS256", "cty": "JWT"})));
+        assert!(!ok(json!({"alg": "RS256", "crit": ["exp"]})));
+    }
+
+    #[test]
+    fn curve_keys_must_match_the_algorithm_and_have_their_size() {
+        let key = |v: serde_json::Value| serde_json::from_value::<Jwk>(v).expect("a JWK");
+        let x32 = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let ed = |x: &str| key(json!({"kty": "OKP", "crv": "Ed25519", "x": x}));
+        assert!(can_sign_with(&ed(&x32), Algorithm::EdDSA));
+        assert!(
+            !can_sign_with(&ed("AAAA"), Algorithm::EdDSA),
+            "short: would panic"
+        );
+        let ec = |crv: &str| key(json!({"kty": "EC", "crv": crv, "x": x32, "y": x32}));
+        assert!(can_sign_with(&ec("P-256"), Algorithm::ES256));
+        assert!(!can_sign_with(&ec("P-256"), Algorithm::ES384));
+        assert!(can_sign_with(&ec("P-384"), Algorithm::ES384));
+        assert!(!can_sign_with(&ec("P-256"), Algorithm::RS256));
     }
 
     #[test]
@@ -321,6 +483,7 @@ mod tests {
             issuers: &["https://issuer.example".into()],
             client_id: "me",
             nonce: "n",
+            algorithms: &ALGORITHMS,
         };
         for header in [
             json!({"alg": "none"}),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::Algorithm;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
     BasicTokenType,
@@ -65,11 +66,13 @@ const METADATA_TTL: Duration = Duration::from_secs(3600);
 /// so that a stream of forged `kid`s cannot make us hammer the provider.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// A discovery document and the signing keys it led to.
+/// A discovery document, the signing keys it led to, and the algorithms it advertises for ID
+/// tokens that latchkey accepts.
 #[derive(Clone)]
 struct Discovered {
     metadata: CoreProviderMetadata,
     keys: Arc<Vec<Jwk>>,
+    algorithms: Arc<Vec<Algorithm>>,
 }
 
 pub struct OidcProvider {
@@ -144,8 +147,14 @@ impl OidcProvider {
             })?;
         let jwks = serde_json::to_value(metadata.jwks())
             .map_err(|e| ProviderError::Unavailable(e.into()))?;
+        let advertised = serde_json::to_value(metadata.id_token_signing_alg_values_supported())
+            .map_err(|e| ProviderError::Unavailable(e.into()))?;
+        let advertised = advertised.as_array().into_iter().flatten();
         let discovered = Discovered {
             keys: Arc::new(id_token::keys_from_jwks(&jwks)),
+            algorithms: Arc::new(id_token::accepted_algorithms(
+                advertised.filter_map(serde_json::Value::as_str),
+            )),
             metadata,
         };
         *self.discovered.write().await = Some((discovered.clone(), Instant::now()));
@@ -153,15 +162,22 @@ impl OidcProvider {
     }
 
     /// Fetches the JWKS again after an ID token named a key we do not have (the provider
-    /// rotated its keys), at most once per [`JWKS_REFETCH_INTERVAL`]. Returns the new keys, or
-    /// `None` when a refetch is not allowed yet.
+    /// rotated its keys), at most once per [`JWKS_REFETCH_INTERVAL`]. Returns keys newer than
+    /// the ones `discovered` holds, or `None` when there are none and a refetch is not allowed
+    /// yet. Callbacks that meet the rotation together wait for the one refetch and then use
+    /// its keys.
     async fn refetch_keys(
         &self,
         discovered: &Discovered,
     ) -> Result<Option<Arc<Vec<Jwk>>>, ProviderError> {
         let mut last = self.last_jwks_refetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
-            return Ok(None);
+            let cached = self.discovered.read().await;
+            let newer = cached
+                .as_ref()
+                .map(|(current, _)| current.keys.clone())
+                .filter(|keys| !Arc::ptr_eq(keys, &discovered.keys));
+            return Ok(newer);
         }
         *last = Some(Instant::now());
         let failed =
@@ -236,6 +252,7 @@ impl OidcProvider {
             issuers: &self.accepted_issuers,
             client_id: self.client_id.as_str(),
             nonce,
+            algorithms: &discovered.algorithms,
         };
         let claims = match id_token::verify(id_token, &discovered.keys, &expected) {
             Err(IdTokenError::UnknownKey) => match self.refetch_keys(&discovered).await? {

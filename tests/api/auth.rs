@@ -430,7 +430,7 @@ async fn denied_consent_ends_on_a_page_without_a_session() {
 #[tokio::test]
 async fn each_bad_id_token_is_refused_without_a_session() {
     let world = World::start().await;
-    for tamper in Tamper::ALL.into_iter().filter(|t| *t != Tamper::None) {
+    for tamper in Tamper::ALL.into_iter().filter(|t| t.is_defect()) {
         world.google.set_id_token_tamper(tamper);
         let mut browser = json_browser();
         let auth_url = world.start_login(&mut browser, "google").await;
@@ -462,6 +462,41 @@ async fn an_unknown_key_id_makes_one_jwks_refetch_and_no_fallback() {
         fetched + 1,
         "one refetch, rate-limited"
     );
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_verified_with_the_one_published_key() {
+    let world = World::start().await;
+    world.google.set_id_token_tamper(Tamper::NoKid);
+    let mut browser = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
+}
+
+#[tokio::test]
+async fn callbacks_meeting_a_key_rotation_together_all_succeed() {
+    let world = World::start().await;
+    let mut warm = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut warm).await.status(), 200);
+    let fetched = world.google.jwks_requests();
+    world.google.rotate_keys();
+
+    let mut flows = Vec::new();
+    for _ in 0..4 {
+        let mut browser = Browser::extension();
+        let auth_url = world.start_login(&mut browser, "google").await;
+        let callback = world.google.approve(&auth_url).await.expect("consent");
+        flows.push((browser, callback));
+    }
+    let answers = futures_util::future::join_all(
+        flows
+            .iter_mut()
+            .map(|(browser, callback)| world.callback(browser, callback)),
+    )
+    .await;
+    for res in answers {
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(world.google.jwks_requests(), fetched + 1, "one refetch");
 }
 
 #[tokio::test]

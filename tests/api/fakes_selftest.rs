@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::{Response, StatusCode};
 use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -95,7 +95,7 @@ async fn verifies_against_jwks(fake: &FakeGoogle, jwt: &DecodedJwt) -> bool {
         .as_array()
         .expect("keys")
         .iter()
-        .find(|k| k["kid"] == jwt.header["kid"])
+        .find(|k| jwt.header.get("kid").is_none_or(|kid| k["kid"] == *kid))
     else {
         return false;
     };
@@ -254,6 +254,22 @@ async fn google_tampers_forge_what_they_say() {
             Tamper::UnknownKid => {
                 assert!(alg == Some("RS256") && jwt.header["kid"] != fake.current_kid() && !signed)
             }
+            Tamper::MissingIssuer => assert!(signed && claims.get("iss").is_none()),
+            Tamper::MissingExpiry => assert!(signed && claims.get("exp").is_none()),
+            Tamper::MissingAudience => assert!(signed && claims.get("aud").is_none()),
+            Tamper::MissingSubject => assert!(signed && claims.get("sub").is_none()),
+            Tamper::MissingIssuedAt => assert!(signed && claims.get("iat").is_none()),
+            Tamper::IssuerArray => assert!(signed && claims["iss"] == json!([fake.issuer()])),
+            Tamper::ExtraAudience => {
+                assert!(signed && claims["aud"] == json!([fake.client_id(), WRONG_AUDIENCE]))
+            }
+            Tamper::ForeignAzp => assert!(signed && claims["azp"] == WRONG_AUDIENCE),
+            Tamper::JustExpired => {
+                let exp = claims["exp"].as_i64().expect("exp");
+                assert!(signed && exp < now && exp > now - 60)
+            }
+            Tamper::CritHeader => assert!(signed && jwt.header["crit"].is_array()),
+            Tamper::NoKid => assert!(signed && jwt.header.get("kid").is_none()),
         }
     }
 }

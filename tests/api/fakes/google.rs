@@ -150,10 +150,32 @@ pub enum Tamper {
     AlgNone,
     /// Signed with the key that `/jwks` does not publish, under that key's `kid`.
     UnknownKid,
+    /// No `iss` claim.
+    MissingIssuer,
+    /// No `exp` claim.
+    MissingExpiry,
+    /// No `aud` claim.
+    MissingAudience,
+    /// No `sub` claim.
+    MissingSubject,
+    /// No `iat` claim.
+    MissingIssuedAt,
+    /// `iss` as an array holding the right issuer.
+    IssuerArray,
+    /// `aud` names this client and another.
+    ExtraAudience,
+    /// `azp` names another client.
+    ForeignAzp,
+    /// `exp` five seconds in the past (no leeway is granted).
+    JustExpired,
+    /// A `crit` header naming an extension latchkey does not implement.
+    CritHeader,
+    /// Not a defect: no `kid` in the header, which is fine while one key is published.
+    NoKid,
 }
 
 impl Tamper {
-    pub const ALL: [Tamper; 10] = [
+    pub const ALL: [Tamper; 21] = [
         Tamper::None,
         Tamper::WrongNonce,
         Tamper::MissingNonce,
@@ -164,7 +186,23 @@ impl Tamper {
         Tamper::Hs256WithPublicKey,
         Tamper::AlgNone,
         Tamper::UnknownKid,
+        Tamper::MissingIssuer,
+        Tamper::MissingExpiry,
+        Tamper::MissingAudience,
+        Tamper::MissingSubject,
+        Tamper::MissingIssuedAt,
+        Tamper::IssuerArray,
+        Tamper::ExtraAudience,
+        Tamper::ForeignAzp,
+        Tamper::JustExpired,
+        Tamper::CritHeader,
+        Tamper::NoKid,
     ];
+
+    /// Whether latchkey must refuse a token with this tamper.
+    pub fn is_defect(self) -> bool {
+        !matches!(self, Tamper::None | Tamper::NoKid)
+    }
 }
 
 /// The `iss` that [`Tamper::WrongIssuer`] puts into tokens.
@@ -550,20 +588,34 @@ fn tamper_claims(tamper: Tamper, claims: &mut Value, now: i64) {
             let nonce = claims["nonce"].as_str().unwrap_or("none");
             claims["nonce"] = json!(format!("not-{nonce}"));
         }
-        Tamper::MissingNonce => {
-            claims
-                .as_object_mut()
-                .expect("claims are an object")
-                .remove("nonce");
-        }
+        Tamper::MissingNonce => remove(claims, "nonce"),
         Tamper::WrongAudience => claims["aud"] = json!(WRONG_AUDIENCE),
         Tamper::WrongIssuer => claims["iss"] = json!(WRONG_ISSUER),
         Tamper::Expired => {
             claims["iat"] = json!(now - 2 * TOKEN_LIFETIME_SECS);
             claims["exp"] = json!(now - TOKEN_LIFETIME_SECS);
         }
+        Tamper::JustExpired => {
+            claims["iat"] = json!(now - TOKEN_LIFETIME_SECS);
+            claims["exp"] = json!(now - 5);
+        }
+        Tamper::MissingIssuer => remove(claims, "iss"),
+        Tamper::MissingExpiry => remove(claims, "exp"),
+        Tamper::MissingAudience => remove(claims, "aud"),
+        Tamper::MissingSubject => remove(claims, "sub"),
+        Tamper::MissingIssuedAt => remove(claims, "iat"),
+        Tamper::IssuerArray => claims["iss"] = json!([claims["iss"].clone()]),
+        Tamper::ExtraAudience => claims["aud"] = json!([claims["aud"].clone(), WRONG_AUDIENCE]),
+        Tamper::ForeignAzp => claims["azp"] = json!(WRONG_AUDIENCE),
         _ => {}
     }
+}
+
+fn remove(claims: &mut Value, name: &str) {
+    claims
+        .as_object_mut()
+        .expect("claims are an object")
+        .remove(name);
 }
 
 /// Encodes and signs `claims` with the current key, or forges the signature as `tamper` says.
@@ -576,6 +628,10 @@ fn sign(tamper: Tamper, current_key: usize, claims: &Value) -> String {
     let header = match tamper {
         Tamper::AlgNone => json!({ "alg": "none", "typ": "JWT" }),
         Tamper::Hs256WithPublicKey => json!({ "alg": "HS256", "typ": "JWT", "kid": key.kid }),
+        Tamper::CritHeader => {
+            json!({ "alg": "RS256", "typ": "JWT", "kid": key.kid, "crit": ["urn:example:must"], "urn:example:must": true })
+        }
+        Tamper::NoKid => json!({ "alg": "RS256", "typ": "JWT" }),
         _ => json!({ "alg": "RS256", "typ": "JWT", "kid": key.kid }),
     };
     let input = format!("{}.{}", b64(&header), b64(claims));
