@@ -4,6 +4,7 @@
 //! [`SessionStore`] (where records live). HTTP code talks to `Sessions` only.
 
 mod memory;
+mod packed;
 mod redis;
 mod store;
 mod token;

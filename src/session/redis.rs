@@ -20,6 +20,7 @@ use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, Sl
 use redis::{ErrorKind, RedisError, Script, Value};
 use uuid::Uuid;
 
+use super::packed;
 use super::store::{
     NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
     Touched,
@@ -281,67 +282,13 @@ fn pool_config(pool_size: usize, timeout: Duration) -> PoolConfig {
     }
 }
 
-fn profile_args(p: &Profile) -> [String; 6] {
-    [
-        p.name.clone(),
-        p.email.clone(),
-        p.image.clone(),
-        p.plan.clone(),
-        p.plan_until_ms.map(|t| t.to_string()).unwrap_or_default(),
-        if p.has_subscription { "1" } else { "0" }.to_owned(),
-    ]
-}
+/// The reply of `touch.lua`: the packed session record and profile, and the counter.
+type TouchRow = (String, String, String);
 
-fn int(field: &str, raw: &str) -> Result<i64, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Malformed(format!("{field} is not a number: {raw:?}")))
-}
-
-type RecordRow = (String, String, String, String, String);
-
-fn record(row: RecordRow) -> Result<SessionRecord, StoreError> {
-    let (c, s, a, ua, ip) = row;
-    Ok(SessionRecord {
-        created_ms: int("created", &c)?,
-        last_seen_ms: int("last_seen", &s)?,
-        absolute_expiry_ms: int("absolute_expiry", &a)?,
-        user_agent: ua,
-        ip,
-    })
-}
-
-type TouchRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
-
-fn touched(row: TouchRow) -> Result<Touched, StoreError> {
-    let (c, s, a, ua, ip, name, email, image, plan, until, has_sub, counter) = row;
-    let plan_until_ms = if until.is_empty() {
-        None
-    } else {
-        Some(int("plan_until", &until)?)
-    };
+fn touched((record, profile, counter): TouchRow) -> Result<Touched, StoreError> {
     Ok(Touched {
-        record: record((c, s, a, ua, ip))?,
-        profile: Profile {
-            name,
-            email,
-            image,
-            plan,
-            plan_until_ms,
-            has_subscription: has_sub == "1",
-        },
+        record: packed::decode_record(&record)?,
+        profile: packed::decode_profile(&profile)?,
         counter: counter.parse().unwrap_or(0),
     })
 }
@@ -358,10 +305,9 @@ impl SessionStore for RedisStore {
             .arg(r.created_ms)
             .arg(r.expires_ms(new.idle_ms))
             .arg(r.absolute_expiry_ms)
-            .arg(&r.user_agent)
-            .arg(&r.ip)
+            .arg(packed::encode_record(r))
             .arg(new.profile_expiry_ms)
-            .arg(&profile_args(&new.profile)[..]);
+            .arg(packed::encode_profile(&new.profile));
         let created: i64 = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
@@ -397,14 +343,14 @@ impl SessionStore for RedisStore {
         call.key(self.index_key(user_id))
             .arg(format!("{}:s:", self.user_tag(user_id)))
             .arg(now_ms);
-        let rows: Vec<(String, String, String, String, String, String)> = self
+        let rows: Vec<(String, String)> = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
         let mut sessions = Vec::with_capacity(rows.len());
-        for (h, c, s, a, ua, ip) in rows {
+        for (h, value) in rows {
             let hash = SessionHash::decode(&h)
                 .ok_or_else(|| StoreError::Malformed(format!("bad index entry {h:?}")))?;
-            let record = record((c, s, a, ua, ip))?;
+            let record = packed::decode_record(&value)?;
             if record.is_live(now_ms, idle_ms) {
                 sessions.push((hash, record));
             }
@@ -434,24 +380,15 @@ impl SessionStore for RedisStore {
             })
             .await?;
         let mut sessions = Vec::with_capacity(rows.len());
-        for (key, fields) in rows {
+        for (key, value) in rows {
             let Some((user_id, hash)) = self.parse_session_key(&key) else {
                 continue;
             };
-            let mut fields = fields.into_iter();
-            let mut next_field = || fields.next().flatten();
-            // A session that ended between SCAN and HMGET has no fields: it is gone.
-            let Some(created) = next_field() else {
+            // A session that ended between SCAN and GET is gone.
+            let Some(value) = value else {
                 continue;
             };
-            let row = (
-                created,
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-            );
-            let record = record(row)?;
+            let record = packed::decode_record(&value)?;
             if record.is_live(now_ms, idle_ms) {
                 sessions.push((user_id, hash, record));
             }
@@ -489,7 +426,7 @@ impl SessionStore for RedisStore {
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
         let mut call = self.scripts.update_profile.prepare_invoke();
         call.key(self.profile_key(user_id))
-            .arg(&profile_args(profile)[..]);
+            .arg(packed::encode_profile(profile));
         let updated: i64 = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
@@ -604,35 +541,39 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// The fields of a session hash, in the order [`record`] reads them.
-const SESSION_FIELDS: [&str; 5] = ["c", "s", "a", "ua", "ip"];
+/// Session keys with their packed records (`None` when the key is gone), as one page of a
+/// walk reads them.
+type ScanRows = Vec<(String, Option<String>)>;
 
-/// Session keys with their fields (empty when the key is gone), as one page of a walk reads.
-type ScanRows = Vec<(String, Vec<Option<String>>)>;
+/// `SCAN <cursor> MATCH <pattern> COUNT <count> TYPE string`. Only strings are sessions:
+/// the type filter passes over keys of the layout before packed strings (hashes), which no
+/// longer sign anyone in, so that reading the page cannot fail on them (`WRONGTYPE`).
+fn scan_command(cursor: u64, pattern: &str, count: u32) -> redis::Cmd {
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count.max(1))
+        .arg("TYPE")
+        .arg("string");
+    scan
+}
 
-/// One page of a walk on a single Redis: SCAN, then every record in one pipeline.
+/// One page of a walk on a single Redis: SCAN, then every record with one MGET.
 async fn scan_single(
     conn: &mut ConnectionManager,
     cursor: u64,
     pattern: &str,
     count: u32,
 ) -> Result<(u64, ScanRows), RedisError> {
-    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(count.max(1))
+    let (next, keys): (u64, Vec<String>) = scan_command(cursor, pattern, count)
         .query_async(conn)
         .await?;
     if keys.is_empty() {
         return Ok((next, Vec::new()));
     }
-    let mut pipe = redis::pipe();
-    for key in &keys {
-        pipe.cmd("HMGET").arg(key).arg(&SESSION_FIELDS);
-    }
-    let records: Vec<Vec<Option<String>>> = pipe.query_async(conn).await?;
+    let records: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(conn).await?;
     Ok((next, keys.into_iter().zip(records).collect()))
 }
 
@@ -647,7 +588,7 @@ const NODE_CURSOR_MASK: u64 = (1 << NODE_CURSOR_BITS) - 1;
 /// through the masters one after the other, in the order of the first slot each serves (a
 /// stable order while the cluster's shape holds), and its cursor carries which master it is
 /// on. Each master is addressed through a slot it serves, so the connection's own slot map
-/// routes it. Records are read with one HMGET per key, sent together on the multiplexed
+/// routes it. Records are read with one GET per key, sent together on the multiplexed
 /// connection (one round trip); a pipeline could not carry them, since their slots differ.
 ///
 /// A resharding or failover during a walk may make it miss or repeat keys that moved; a
@@ -664,12 +605,7 @@ async fn scan_cluster(
     let Some(&slot) = masters.get(index) else {
         return Ok((0, Vec::new()));
     };
-    let mut scan = redis::cmd("SCAN");
-    scan.arg(cursor & NODE_CURSOR_MASK)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(count.max(1));
+    let scan = scan_command(cursor & NODE_CURSOR_MASK, pattern, count);
     let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
         slot,
         SlotAddr::Master,
@@ -691,9 +627,9 @@ async fn scan_cluster(
     };
     let reads = keys.iter().map(|key| {
         let mut conn = conn.clone();
-        let mut hmget = redis::cmd("HMGET");
-        hmget.arg(key).arg(&SESSION_FIELDS);
-        async move { hmget.query_async::<Vec<Option<String>>>(&mut conn).await }
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        async move { get.query_async::<Option<String>>(&mut conn).await }
     });
     let records = futures_util::future::try_join_all(reads).await?;
     Ok((next, keys.into_iter().zip(records).collect()))
