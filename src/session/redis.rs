@@ -4,18 +4,18 @@
 //! Cluster slot and each operation is one Lua script on one slot: atomic, and one round trip.
 //!
 //! One type serves a single Redis (`redis.url`) and a Redis Cluster (`redis.cluster_nodes`):
-//! the pool differs, and a pooled connection of either kind is a [`redis::aio::ConnectionLike`],
-//! so every script and command below runs unchanged on both. Only the walk over every session
+//! the connection differs, and either kind is a [`redis::aio::ConnectionLike`], so every
+//! script and command below runs unchanged on both. Only the walk over every session
 //! ([`SessionStore::scan`]) and the health check know which they talk to.
 
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use deadpool_redis::cluster as cluster_pool;
-use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use redis::aio::ConnectionLike;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{ErrorKind, RedisError, Script, Value};
 use uuid::Uuid;
@@ -28,7 +28,7 @@ use super::store::{
 use super::token::SessionHash;
 
 pub struct RedisStore {
-    pool: Pools,
+    connection: Connection,
     prefix: String,
     timeout: Duration,
     scripts: Scripts,
@@ -45,16 +45,17 @@ struct Scripts {
     hit: Script,
 }
 
-/// The connection to a single Redis, or the pool of a Redis Cluster.
-enum Pools {
+/// The connection to a single Redis or to a Redis Cluster, shared by every request.
+///
+/// Both are multiplexed: concurrent commands are pipelined over one socket (per node), so no
+/// pool checkout, and no pool's recycle check (`PING`, `UNWATCH`), precedes a command, and
+/// the hot path is one round trip on a cluster as on a single Redis. Both are opened on first
+/// use, so the store can be built while Redis is down, and both reconnect by themselves.
+enum Connection {
     Single(Box<Single>),
-    Cluster(cluster_pool::Pool),
+    Cluster(Box<Cluster>),
 }
 
-/// One multiplexed connection to a single Redis, shared by every request: concurrent commands
-/// are pipelined over it, so no checkout (and no deadpool recycle `PING`) precedes them, and
-/// the hot path is one round trip. It is opened on first use, so the store can be built while
-/// Redis is down, and it reconnects by itself after Redis comes back.
 struct Single {
     client: redis::Client,
     config: ConnectionManagerConfig,
@@ -73,11 +74,28 @@ impl Single {
     }
 }
 
-/// A pooled connection of either kind. It is a [`ConnectionLike`] by delegation: on a cluster,
-/// a script call goes to the master of its first key's slot, and a command to its key's slot.
+/// The cluster's connection follows `MOVED`/`ASK` redirections, failovers and slot map
+/// changes by itself, and goes back to the configured nodes when it has lost every node.
+struct Cluster {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl Cluster {
+    async fn connection(&self) -> Result<ClusterConnection, RedisError> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+/// A handle on the shared connection of either kind (a cheap clone). It is a
+/// [`ConnectionLike`] by delegation: on a cluster, a script call goes to the master of its
+/// first key's slot, and a command to its key's slot.
 enum Conn {
     Single(ConnectionManager),
-    Cluster(cluster_pool::Connection),
+    Cluster(ClusterConnection),
 }
 
 impl ConnectionLike for Conn {
@@ -124,18 +142,19 @@ impl Scripts {
 }
 
 impl RedisStore {
-    /// A store on the single Redis at `url`. The pool connects lazily, so this succeeds while
-    /// Redis is down and the store recovers by itself when it comes back.
+    /// A store on the single Redis at `url`. It connects lazily, so this succeeds while Redis
+    /// is down and the store recovers by itself when it comes back.
     ///
-    /// `timeout` bounds every operation, from waiting for a pooled connection to the reply: a
-    /// Redis that does not answer makes requests fail fast instead of hanging.
+    /// `timeout` bounds every operation, from connecting to the reply: a Redis that does not
+    /// answer makes requests fail fast instead of hanging. `pool_size` is not used: one
+    /// multiplexed connection serves every request.
     pub fn new(
         url: &str,
         prefix: &str,
         pool_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let _ = pool_size; // one multiplexed connection serves every request
+        let _ = pool_size;
         let client = redis::Client::open(url).map_err(|e| anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -146,34 +165,42 @@ impl RedisStore {
             config,
             manager: tokio::sync::OnceCell::new(),
         };
-        Ok(Self::with_pool(
-            Pools::Single(Box::new(single)),
+        Ok(Self::with_connection(
+            Connection::Single(Box::new(single)),
             prefix,
             timeout,
         ))
     }
 
     /// A store on the Redis Cluster that `nodes` belong to (any of its nodes; the others are
-    /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`]; each
-    /// pooled connection is one multiplexed connection per node, and follows the cluster's
-    /// slot map (`MOVED`/`ASK`, failovers) by itself.
+    /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`], with one
+    /// multiplexed connection per node shared by every request; `pool_size` is not used.
     pub fn cluster(
         nodes: &[String],
         prefix: &str,
         pool_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut config = cluster_pool::Config::from_urls(nodes.to_vec());
-        config.pool = Some(pool_config(pool_size, timeout));
-        let pool = config.create_pool(Some(Runtime::Tokio1)).map_err(|e| {
-            anyhow!("redis.cluster_nodes: cannot create the Redis Cluster pool: {e}")
-        })?;
-        Ok(Self::with_pool(Pools::Cluster(pool), prefix, timeout))
+        let _ = pool_size;
+        let client = ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(|e| anyhow!("redis.cluster_nodes: {e}"))?;
+        let cluster = Cluster {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        };
+        Ok(Self::with_connection(
+            Connection::Cluster(Box::new(cluster)),
+            prefix,
+            timeout,
+        ))
     }
 
-    fn with_pool(pool: Pools, prefix: &str, timeout: Duration) -> Self {
+    fn with_connection(connection: Connection, prefix: &str, timeout: Duration) -> Self {
         Self {
-            pool,
+            connection,
             prefix: prefix.to_owned(),
             timeout,
             scripts: Scripts::new(),
@@ -182,7 +209,7 @@ impl RedisStore {
 
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.pool, Pools::Cluster(_))
+        matches!(self.connection, Connection::Cluster(_))
     }
 
     /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
@@ -222,7 +249,7 @@ impl RedisStore {
         Some((Uuid::try_parse(user).ok()?, SessionHash::decode(hash)?))
     }
 
-    /// Runs one operation with a pooled connection, within the store's timeout.
+    /// Runs one operation on the shared connection, within the store's timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
@@ -232,12 +259,12 @@ impl RedisStore {
             StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
         };
         let work = async {
-            let conn = match &self.pool {
-                Pools::Single(single) => {
+            let conn = match &self.connection {
+                Connection::Single(single) => {
                     Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
                 }
-                Pools::Cluster(pool) => {
-                    Conn::Cluster(pool.get().await.map_err(|e| no_connection(&e))?)
+                Connection::Cluster(cluster) => {
+                    Conn::Cluster(cluster.connection().await.map_err(|e| no_connection(&e))?)
                 }
             };
             op(conn).await.map_err(classify)
@@ -268,18 +295,6 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-fn pool_config(pool_size: usize, timeout: Duration) -> PoolConfig {
-    PoolConfig {
-        max_size: pool_size,
-        timeouts: Timeouts {
-            wait: Some(timeout),
-            create: Some(timeout),
-            recycle: Some(timeout),
-        },
-        ..PoolConfig::default()
-    }
 }
 
 /// The reply of `touch.lua`: the packed session record and profile, and the counter.
@@ -375,7 +390,7 @@ impl SessionStore for RedisStore {
             .run(|conn| async move {
                 match conn {
                     Conn::Single(mut conn) => scan_single(&mut conn, cursor, &pattern, count).await,
-                    Conn::Cluster(conn) => scan_cluster(&conn, cursor, &pattern, count).await,
+                    Conn::Cluster(conn) => scan_cluster(conn, cursor, &pattern, count).await,
                 }
             })
             .await?;
@@ -594,12 +609,11 @@ const NODE_CURSOR_MASK: u64 = (1 << NODE_CURSOR_BITS) - 1;
 /// A resharding or failover during a walk may make it miss or repeat keys that moved; a
 /// master added during a walk is visited only if it sorts after the current one.
 async fn scan_cluster(
-    conn: &cluster_pool::Connection,
+    mut conn: ClusterConnection,
     cursor: u64,
     pattern: &str,
     count: u32,
 ) -> Result<(u64, ScanRows), RedisError> {
-    let mut conn: cluster_pool::ClusterConnection = (**conn).clone();
     let masters = cluster_masters(&mut conn).await?;
     let index = usize::try_from(cursor >> NODE_CURSOR_BITS).unwrap_or(usize::MAX);
     let Some(&slot) = masters.get(index) else {
@@ -637,9 +651,7 @@ async fn scan_cluster(
 
 /// A slot of each master of the cluster (the first it serves), in slot order, from
 /// `CLUSTER SLOTS`: the same answer the connection builds its slot map from.
-async fn cluster_masters(
-    conn: &mut cluster_pool::ClusterConnection,
-) -> Result<Vec<Slot>, RedisError> {
+async fn cluster_masters(conn: &mut ClusterConnection) -> Result<Vec<Slot>, RedisError> {
     let reply = conn
         .route_command(
             redis::cmd("CLUSTER").arg("SLOTS").clone(),
