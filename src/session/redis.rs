@@ -27,6 +27,9 @@ use super::store::{
 };
 use super::token::SessionHash;
 
+/// A user id in the keys: its simple (hyphen-less) form.
+const USER_ID_CHARS: usize = 32;
+
 pub struct RedisStore {
     connection: Connection,
     prefix: String,
@@ -214,23 +217,40 @@ impl RedisStore {
 
     /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
     fn user_tag(&self, user_id: Uuid) -> String {
-        format!("{}{{u:{}}}", self.prefix, user_id.simple())
+        self.user_key(user_id, "", 0)
+    }
+
+    /// `<prefix>{u:<user id>}<suffix>`, with room for `more` bytes to be appended: every key
+    /// of a user is built in one allocation (the hot path builds three per request).
+    fn user_key(&self, user_id: Uuid, suffix: &str, more: usize) -> String {
+        let mut key =
+            String::with_capacity(self.prefix.len() + 4 + USER_ID_CHARS + suffix.len() + more);
+        key.push_str(&self.prefix);
+        key.push_str("{u:");
+        key.push_str(user_id.simple().encode_lower(&mut Uuid::encode_buffer()));
+        key.push('}');
+        key.push_str(suffix);
+        key
     }
 
     fn session_key(&self, user_id: Uuid, hash: &SessionHash) -> String {
-        format!("{}:s:{}", self.user_tag(user_id), hash.encode())
+        let mut key = self.user_key(user_id, ":s:", SessionHash::ENCODED_LEN);
+        hash.encode_to(&mut key);
+        key
     }
 
     fn index_key(&self, user_id: Uuid) -> String {
-        format!("{}:i", self.user_tag(user_id))
+        self.user_key(user_id, ":i", 0)
     }
 
     fn profile_key(&self, user_id: Uuid) -> String {
-        format!("{}:p", self.user_tag(user_id))
+        self.user_key(user_id, ":p", 0)
     }
 
     fn counter_key(&self, user_id: Uuid, name: &str) -> String {
-        format!("{}:c:{}", self.user_tag(user_id), name)
+        let mut key = self.user_key(user_id, ":c:", name.len());
+        key.push_str(name);
+        key
     }
 
     /// The `SCAN MATCH` pattern of every session key under this prefix.

@@ -16,7 +16,6 @@ use uuid::Uuid;
 const SECRET_BYTES: usize = 32;
 const SECRET_CHARS: usize = 43; // base64url of 32 bytes, unpadded
 const USER_CHARS: usize = 32; // a UUID in its simple (hyphen-less) form
-const HASH_CHARS: usize = 43; // base64url of a SHA-256, unpadded
 
 /// 256 bits from the operating system's CSPRNG, base64url without padding.
 ///
@@ -94,6 +93,9 @@ impl std::fmt::Debug for SessionToken {
 pub struct SessionHash([u8; 32]);
 
 impl SessionHash {
+    /// The length of [`SessionHash::encode`]'s answer: base64url of 32 bytes, unpadded.
+    pub const ENCODED_LEN: usize = 43;
+
     /// The form used in Redis keys and index entries: base64url without padding, 43
     /// characters where hex would take 64. Every session costs the hash twice (its key and
     /// its index entry), so the 21 characters count in the bytes per session.
@@ -101,11 +103,16 @@ impl SessionHash {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    /// [`SessionHash::encode`] appended to `out`, for building a key in one allocation.
+    pub fn encode_to(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, out);
+    }
+
     /// The inverse of [`SessionHash::encode`], and nothing else: exactly 43 characters of the
     /// URL-safe alphabet, no padding, and unused low bits zero, so that one hash has exactly
     /// one spelling and a key or index entry names at most one session.
     pub fn decode(encoded: &str) -> Option<Self> {
-        if encoded.len() != HASH_CHARS
+        if encoded.len() != Self::ENCODED_LEN
             || !encoded
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
