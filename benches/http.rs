@@ -12,7 +12,9 @@
 //! Needs `wrk` and `redis-server` on PATH (Debian: `apt-get install -y wrk redis-server`).
 //! `BENCH_DURATION` (default `10s`) sets the length of each measured wrk run;
 //! `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
-//! `--hash-max-listpack-value 256`); `LATCHKEY__*` variables in the environment override the
+//! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the server (this process) on CPU 0
+//! and wrk and Redis on CPU 1 (with `taskset`), so that the two routes are compared without
+//! the load generator and Redis taking the server's core; `LATCHKEY__*` variables in the environment override the
 //! configuration (e.g. `LATCHKEY__REDIS__POOL_SIZE`), except the database, the Redis URL and
 //! the port, which the bench chooses.
 
@@ -51,7 +53,21 @@ const CLIENT_IP: &str = "203.0.113.7";
 const TARGET_RATIO: f64 = 0.75;
 const TARGET_BYTES: f64 = 600.0;
 
+/// CPUs of the `BENCH_PIN=1` layout: the server alone on one, its load and Redis on the other.
+const SERVER_CPU: &str = "0";
+const LOAD_CPU: &str = "1";
+/// Set on the re-executed, pinned bench, so that it does not pin itself again.
+const PINNED: &str = "LATCHKEY_BENCH_PINNED";
+
 fn main() -> ExitCode {
+    match pin() {
+        Ok(Some(code)) => return code,
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("\nbench failed: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -80,6 +96,50 @@ fn run() -> anyhow::Result<()> {
     let report = report?;
     report.print(&overrides);
     Ok(())
+}
+
+/// Whether `BENCH_PIN=1` asked for the pinned layout.
+fn pinned() -> bool {
+    std::env::var("BENCH_PIN").is_ok_and(|v| v == "1")
+}
+
+/// With `BENCH_PIN=1`, runs this bench again under `taskset -c 0` and returns its exit code:
+/// the server's actix workers and Tokio threads are threads of this process, so the process
+/// itself is what gets pinned (and Rust then sees one CPU, so actix starts one worker). The
+/// children it starts, wrk and Redis, are moved to CPU 1 by [`command`].
+fn pin() -> anyhow::Result<Option<ExitCode>> {
+    if !pinned() || std::env::var_os(PINNED).is_some() {
+        return Ok(None);
+    }
+    require("taskset", "util-linux")?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    ensure!(
+        cpus >= 2,
+        "BENCH_PIN=1 needs two CPUs, this process may use {cpus}"
+    );
+    let status = Command::new("taskset")
+        .args(["-c", SERVER_CPU])
+        .arg(std::env::current_exe().context("the bench's own path")?)
+        .args(std::env::args_os().skip(1))
+        .env(PINNED, "1")
+        .status()
+        .context("cannot run taskset")?;
+    Ok(Some(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }))
+}
+
+/// A command for one of the bench's helpers (wrk, redis-server): on CPU 1 when pinned.
+fn command(program: &str) -> Command {
+    if pinned() {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", LOAD_CPU, program]);
+        cmd
+    } else {
+        Command::new(program)
+    }
 }
 
 /// Fails with the package to install when `tool` is not on PATH.
@@ -403,7 +463,7 @@ struct Wrk {
 }
 
 async fn wrk(url: &str, cookie: Option<&str>, duration: &str) -> anyhow::Result<Wrk> {
-    let mut cmd = tokio::process::Command::new("wrk");
+    let mut cmd = tokio::process::Command::from(command("wrk"));
     cmd.arg(format!("-t{WRK_THREADS}"))
         .arg(format!("-c{WRK_CONNECTIONS}"))
         .arg(format!("-d{duration}"))
@@ -512,11 +572,19 @@ impl Report {
     fn print(&self, overrides: &[String]) {
         let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!();
-        println!(
-            "latchkey bench: release build on 127.0.0.1, {cpus} CPUs shared by the server \
-             ({cpus} actix workers), Redis {} and wrk",
-            self.redis_version
-        );
+        if pinned() {
+            println!(
+                "latchkey bench: release build on 127.0.0.1, pinned: the server alone on CPU \
+                 {SERVER_CPU} ({cpus} actix worker), Redis {} and wrk on CPU {LOAD_CPU}",
+                self.redis_version
+            );
+        } else {
+            println!(
+                "latchkey bench: release build on 127.0.0.1, {cpus} CPUs shared by the server \
+                 ({cpus} actix workers), Redis {} and wrk",
+                self.redis_version
+            );
+        }
         println!(
             "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{} --latency, after a {WARM_UP} warm-up; \
              redis.pool_size = {}",
@@ -630,7 +698,7 @@ impl RedisServer {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        let child = Command::new("redis-server")
+        let child = command("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
             .arg("--dir")

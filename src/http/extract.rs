@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
@@ -37,11 +37,10 @@ impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
+    /// Every handler takes this once, so nothing is kept in the request's extensions for a
+    /// second extraction: that copy of the session and profile cost a clone on every
+    /// authenticated request and was never read.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if let Some(current) = req.extensions().get::<Current>() {
-            let current = current.clone();
-            return Box::pin(async move { Ok(Self(current)) });
-        }
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
@@ -53,7 +52,6 @@ impl FromRequest for Authenticated {
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
-            req.extensions_mut().insert(current.clone());
             Ok(Self(current))
         })
     }

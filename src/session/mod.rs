@@ -4,6 +4,7 @@
 //! [`SessionStore`] (where records live). HTTP code talks to `Sessions` only.
 
 mod memory;
+mod packed;
 mod redis;
 mod store;
 mod token;
@@ -202,7 +203,10 @@ const SCAN_PAGE: u32 = 1000;
 
 /// The name of the per-user counter of vision calls on a UTC day.
 pub fn usage_counter(day: chrono::NaiveDate) -> String {
-    format!("ocr:{}", day.format("%Y%m%d"))
+    // Not `day.format("%Y%m%d")`: that parses the pattern on every call, and this runs on
+    // every authenticated request.
+    use chrono::Datelike;
+    format!("ocr:{:04}{:02}{:02}", day.year(), day.month(), day.day())
 }
 
 pub fn now_ms() -> i64 {
@@ -219,4 +223,20 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counters_are_named_by_the_utc_day() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        assert_eq!(usage_counter(day(2026, 11, 24)), "ocr:20261124");
+        assert_eq!(usage_counter(day(2027, 1, 5)), "ocr:20270105");
+        assert_eq!(
+            usage_counter(day(987, 6, 7)),
+            format!("ocr:{}", day(987, 6, 7).format("%Y%m%d"))
+        );
+    }
 }

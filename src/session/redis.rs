@@ -4,30 +4,34 @@
 //! Cluster slot and each operation is one Lua script on one slot: atomic, and one round trip.
 //!
 //! One type serves a single Redis (`redis.url`) and a Redis Cluster (`redis.cluster_nodes`):
-//! the pool differs, and a pooled connection of either kind is a [`redis::aio::ConnectionLike`],
-//! so every script and command below runs unchanged on both. Only the walk over every session
+//! the connection differs, and either kind is a [`redis::aio::ConnectionLike`], so every
+//! script and command below runs unchanged on both. Only the walk over every session
 //! ([`SessionStore::scan`]) and the health check know which they talk to.
 
 use std::time::Duration;
 
 use anyhow::anyhow;
 use async_trait::async_trait;
-use deadpool_redis::cluster as cluster_pool;
-use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use redis::aio::ConnectionLike;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, Slot, SlotAddr};
 use redis::{ErrorKind, RedisError, Script, Value};
 use uuid::Uuid;
 
+use super::packed;
 use super::store::{
     NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
     Touched,
 };
 use super::token::SessionHash;
 
+/// A user id in the keys: its simple (hyphen-less) form.
+const USER_ID_CHARS: usize = 32;
+
 pub struct RedisStore {
-    pool: Pools,
+    connection: Connection,
     prefix: String,
     timeout: Duration,
     scripts: Scripts,
@@ -44,16 +48,17 @@ struct Scripts {
     hit: Script,
 }
 
-/// The connection to a single Redis, or the pool of a Redis Cluster.
-enum Pools {
+/// The connection to a single Redis or to a Redis Cluster, shared by every request.
+///
+/// Both are multiplexed: concurrent commands are pipelined over one socket (per node), so no
+/// pool checkout, and no pool's recycle check (`PING`, `UNWATCH`), precedes a command, and
+/// the hot path is one round trip on a cluster as on a single Redis. Both are opened on first
+/// use, so the store can be built while Redis is down, and both reconnect by themselves.
+enum Connection {
     Single(Box<Single>),
-    Cluster(cluster_pool::Pool),
+    Cluster(Box<Cluster>),
 }
 
-/// One multiplexed connection to a single Redis, shared by every request: concurrent commands
-/// are pipelined over it, so no checkout (and no deadpool recycle `PING`) precedes them, and
-/// the hot path is one round trip. It is opened on first use, so the store can be built while
-/// Redis is down, and it reconnects by itself after Redis comes back.
 struct Single {
     client: redis::Client,
     config: ConnectionManagerConfig,
@@ -72,11 +77,28 @@ impl Single {
     }
 }
 
-/// A pooled connection of either kind. It is a [`ConnectionLike`] by delegation: on a cluster,
-/// a script call goes to the master of its first key's slot, and a command to its key's slot.
+/// The cluster's connection follows `MOVED`/`ASK` redirections, failovers and slot map
+/// changes by itself, and goes back to the configured nodes when it has lost every node.
+struct Cluster {
+    client: ClusterClient,
+    connection: tokio::sync::OnceCell<ClusterConnection>,
+}
+
+impl Cluster {
+    async fn connection(&self) -> Result<ClusterConnection, RedisError> {
+        self.connection
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
+
+/// A handle on the shared connection of either kind (a cheap clone). It is a
+/// [`ConnectionLike`] by delegation: on a cluster, a script call goes to the master of its
+/// first key's slot, and a command to its key's slot.
 enum Conn {
     Single(ConnectionManager),
-    Cluster(cluster_pool::Connection),
+    Cluster(ClusterConnection),
 }
 
 impl ConnectionLike for Conn {
@@ -123,18 +145,19 @@ impl Scripts {
 }
 
 impl RedisStore {
-    /// A store on the single Redis at `url`. The pool connects lazily, so this succeeds while
-    /// Redis is down and the store recovers by itself when it comes back.
+    /// A store on the single Redis at `url`. It connects lazily, so this succeeds while Redis
+    /// is down and the store recovers by itself when it comes back.
     ///
-    /// `timeout` bounds every operation, from waiting for a pooled connection to the reply: a
-    /// Redis that does not answer makes requests fail fast instead of hanging.
+    /// `timeout` bounds every operation, from connecting to the reply: a Redis that does not
+    /// answer makes requests fail fast instead of hanging. `pool_size` is not used: one
+    /// multiplexed connection serves every request.
     pub fn new(
         url: &str,
         prefix: &str,
         pool_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let _ = pool_size; // one multiplexed connection serves every request
+        let _ = pool_size;
         let client = redis::Client::open(url).map_err(|e| anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -145,34 +168,42 @@ impl RedisStore {
             config,
             manager: tokio::sync::OnceCell::new(),
         };
-        Ok(Self::with_pool(
-            Pools::Single(Box::new(single)),
+        Ok(Self::with_connection(
+            Connection::Single(Box::new(single)),
             prefix,
             timeout,
         ))
     }
 
     /// A store on the Redis Cluster that `nodes` belong to (any of its nodes; the others are
-    /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`]; each
-    /// pooled connection is one multiplexed connection per node, and follows the cluster's
-    /// slot map (`MOVED`/`ASK`, failovers) by itself.
+    /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`], with one
+    /// multiplexed connection per node shared by every request; `pool_size` is not used.
     pub fn cluster(
         nodes: &[String],
         prefix: &str,
         pool_size: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut config = cluster_pool::Config::from_urls(nodes.to_vec());
-        config.pool = Some(pool_config(pool_size, timeout));
-        let pool = config.create_pool(Some(Runtime::Tokio1)).map_err(|e| {
-            anyhow!("redis.cluster_nodes: cannot create the Redis Cluster pool: {e}")
-        })?;
-        Ok(Self::with_pool(Pools::Cluster(pool), prefix, timeout))
+        let _ = pool_size;
+        let client = ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(|e| anyhow!("redis.cluster_nodes: {e}"))?;
+        let cluster = Cluster {
+            client,
+            connection: tokio::sync::OnceCell::new(),
+        };
+        Ok(Self::with_connection(
+            Connection::Cluster(Box::new(cluster)),
+            prefix,
+            timeout,
+        ))
     }
 
-    fn with_pool(pool: Pools, prefix: &str, timeout: Duration) -> Self {
+    fn with_connection(connection: Connection, prefix: &str, timeout: Duration) -> Self {
         Self {
-            pool,
+            connection,
             prefix: prefix.to_owned(),
             timeout,
             scripts: Scripts::new(),
@@ -181,28 +212,45 @@ impl RedisStore {
 
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
-        matches!(self.pool, Pools::Cluster(_))
+        matches!(self.connection, Connection::Cluster(_))
     }
 
     /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
     fn user_tag(&self, user_id: Uuid) -> String {
-        format!("{}{{u:{}}}", self.prefix, user_id.simple())
+        self.user_key(user_id, "", 0)
+    }
+
+    /// `<prefix>{u:<user id>}<suffix>`, with room for `more` bytes to be appended: every key
+    /// of a user is built in one allocation (the hot path builds three per request).
+    fn user_key(&self, user_id: Uuid, suffix: &str, more: usize) -> String {
+        let mut key =
+            String::with_capacity(self.prefix.len() + 4 + USER_ID_CHARS + suffix.len() + more);
+        key.push_str(&self.prefix);
+        key.push_str("{u:");
+        key.push_str(user_id.simple().encode_lower(&mut Uuid::encode_buffer()));
+        key.push('}');
+        key.push_str(suffix);
+        key
     }
 
     fn session_key(&self, user_id: Uuid, hash: &SessionHash) -> String {
-        format!("{}:s:{}", self.user_tag(user_id), hash.encode())
+        let mut key = self.user_key(user_id, ":s:", SessionHash::ENCODED_LEN);
+        hash.encode_to(&mut key);
+        key
     }
 
     fn index_key(&self, user_id: Uuid) -> String {
-        format!("{}:i", self.user_tag(user_id))
+        self.user_key(user_id, ":i", 0)
     }
 
     fn profile_key(&self, user_id: Uuid) -> String {
-        format!("{}:p", self.user_tag(user_id))
+        self.user_key(user_id, ":p", 0)
     }
 
     fn counter_key(&self, user_id: Uuid, name: &str) -> String {
-        format!("{}:c:{}", self.user_tag(user_id), name)
+        let mut key = self.user_key(user_id, ":c:", name.len());
+        key.push_str(name);
+        key
     }
 
     /// The `SCAN MATCH` pattern of every session key under this prefix.
@@ -221,7 +269,7 @@ impl RedisStore {
         Some((Uuid::try_parse(user).ok()?, SessionHash::decode(hash)?))
     }
 
-    /// Runs one operation with a pooled connection, within the store's timeout.
+    /// Runs one operation on the shared connection, within the store's timeout.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
@@ -231,12 +279,12 @@ impl RedisStore {
             StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
         };
         let work = async {
-            let conn = match &self.pool {
-                Pools::Single(single) => {
+            let conn = match &self.connection {
+                Connection::Single(single) => {
                     Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
                 }
-                Pools::Cluster(pool) => {
-                    Conn::Cluster(pool.get().await.map_err(|e| no_connection(&e))?)
+                Connection::Cluster(cluster) => {
+                    Conn::Cluster(cluster.connection().await.map_err(|e| no_connection(&e))?)
                 }
             };
             op(conn).await.map_err(classify)
@@ -269,79 +317,13 @@ fn glob_escape(s: &str) -> String {
     out
 }
 
-fn pool_config(pool_size: usize, timeout: Duration) -> PoolConfig {
-    PoolConfig {
-        max_size: pool_size,
-        timeouts: Timeouts {
-            wait: Some(timeout),
-            create: Some(timeout),
-            recycle: Some(timeout),
-        },
-        ..PoolConfig::default()
-    }
-}
+/// The reply of `touch.lua`: the packed session record and profile, and the counter.
+type TouchRow = (String, String, String);
 
-fn profile_args(p: &Profile) -> [String; 6] {
-    [
-        p.name.clone(),
-        p.email.clone(),
-        p.image.clone(),
-        p.plan.clone(),
-        p.plan_until_ms.map(|t| t.to_string()).unwrap_or_default(),
-        if p.has_subscription { "1" } else { "0" }.to_owned(),
-    ]
-}
-
-fn int(field: &str, raw: &str) -> Result<i64, StoreError> {
-    raw.parse()
-        .map_err(|_| StoreError::Malformed(format!("{field} is not a number: {raw:?}")))
-}
-
-type RecordRow = (String, String, String, String, String);
-
-fn record(row: RecordRow) -> Result<SessionRecord, StoreError> {
-    let (c, s, a, ua, ip) = row;
-    Ok(SessionRecord {
-        created_ms: int("created", &c)?,
-        last_seen_ms: int("last_seen", &s)?,
-        absolute_expiry_ms: int("absolute_expiry", &a)?,
-        user_agent: ua,
-        ip,
-    })
-}
-
-type TouchRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-);
-
-fn touched(row: TouchRow) -> Result<Touched, StoreError> {
-    let (c, s, a, ua, ip, name, email, image, plan, until, has_sub, counter) = row;
-    let plan_until_ms = if until.is_empty() {
-        None
-    } else {
-        Some(int("plan_until", &until)?)
-    };
+fn touched((record, profile, counter): TouchRow) -> Result<Touched, StoreError> {
     Ok(Touched {
-        record: record((c, s, a, ua, ip))?,
-        profile: Profile {
-            name,
-            email,
-            image,
-            plan,
-            plan_until_ms,
-            has_subscription: has_sub == "1",
-        },
+        record: packed::decode_record(&record)?,
+        profile: packed::decode_profile(&profile)?,
         counter: counter.parse().unwrap_or(0),
     })
 }
@@ -358,10 +340,9 @@ impl SessionStore for RedisStore {
             .arg(r.created_ms)
             .arg(r.expires_ms(new.idle_ms))
             .arg(r.absolute_expiry_ms)
-            .arg(&r.user_agent)
-            .arg(&r.ip)
+            .arg(packed::encode_record(r))
             .arg(new.profile_expiry_ms)
-            .arg(&profile_args(&new.profile)[..]);
+            .arg(packed::encode_profile(&new.profile));
         let created: i64 = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
@@ -397,14 +378,14 @@ impl SessionStore for RedisStore {
         call.key(self.index_key(user_id))
             .arg(format!("{}:s:", self.user_tag(user_id)))
             .arg(now_ms);
-        let rows: Vec<(String, String, String, String, String, String)> = self
+        let rows: Vec<(String, String)> = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
         let mut sessions = Vec::with_capacity(rows.len());
-        for (h, c, s, a, ua, ip) in rows {
+        for (h, value) in rows {
             let hash = SessionHash::decode(&h)
                 .ok_or_else(|| StoreError::Malformed(format!("bad index entry {h:?}")))?;
-            let record = record((c, s, a, ua, ip))?;
+            let record = packed::decode_record(&value)?;
             if record.is_live(now_ms, idle_ms) {
                 sessions.push((hash, record));
             }
@@ -429,29 +410,20 @@ impl SessionStore for RedisStore {
             .run(|conn| async move {
                 match conn {
                     Conn::Single(mut conn) => scan_single(&mut conn, cursor, &pattern, count).await,
-                    Conn::Cluster(conn) => scan_cluster(&conn, cursor, &pattern, count).await,
+                    Conn::Cluster(conn) => scan_cluster(conn, cursor, &pattern, count).await,
                 }
             })
             .await?;
         let mut sessions = Vec::with_capacity(rows.len());
-        for (key, fields) in rows {
+        for (key, value) in rows {
             let Some((user_id, hash)) = self.parse_session_key(&key) else {
                 continue;
             };
-            let mut fields = fields.into_iter();
-            let mut next_field = || fields.next().flatten();
-            // A session that ended between SCAN and HMGET has no fields: it is gone.
-            let Some(created) = next_field() else {
+            // A session that ended between SCAN and GET is gone.
+            let Some(value) = value else {
                 continue;
             };
-            let row = (
-                created,
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-                next_field().unwrap_or_default(),
-            );
-            let record = record(row)?;
+            let record = packed::decode_record(&value)?;
             if record.is_live(now_ms, idle_ms) {
                 sessions.push((user_id, hash, record));
             }
@@ -489,7 +461,7 @@ impl SessionStore for RedisStore {
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
         let mut call = self.scripts.update_profile.prepare_invoke();
         call.key(self.profile_key(user_id))
-            .arg(&profile_args(profile)[..]);
+            .arg(packed::encode_profile(profile));
         let updated: i64 = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
@@ -604,35 +576,39 @@ impl SessionStore for RedisStore {
     }
 }
 
-/// The fields of a session hash, in the order [`record`] reads them.
-const SESSION_FIELDS: [&str; 5] = ["c", "s", "a", "ua", "ip"];
+/// Session keys with their packed records (`None` when the key is gone), as one page of a
+/// walk reads them.
+type ScanRows = Vec<(String, Option<String>)>;
 
-/// Session keys with their fields (empty when the key is gone), as one page of a walk reads.
-type ScanRows = Vec<(String, Vec<Option<String>>)>;
+/// `SCAN <cursor> MATCH <pattern> COUNT <count> TYPE string`. Only strings are sessions:
+/// the type filter passes over keys of the layout before packed strings (hashes), which no
+/// longer sign anyone in, so that reading the page cannot fail on them (`WRONGTYPE`).
+fn scan_command(cursor: u64, pattern: &str, count: u32) -> redis::Cmd {
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(count.max(1))
+        .arg("TYPE")
+        .arg("string");
+    scan
+}
 
-/// One page of a walk on a single Redis: SCAN, then every record in one pipeline.
+/// One page of a walk on a single Redis: SCAN, then every record with one MGET.
 async fn scan_single(
     conn: &mut ConnectionManager,
     cursor: u64,
     pattern: &str,
     count: u32,
 ) -> Result<(u64, ScanRows), RedisError> {
-    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(count.max(1))
+    let (next, keys): (u64, Vec<String>) = scan_command(cursor, pattern, count)
         .query_async(conn)
         .await?;
     if keys.is_empty() {
         return Ok((next, Vec::new()));
     }
-    let mut pipe = redis::pipe();
-    for key in &keys {
-        pipe.cmd("HMGET").arg(key).arg(&SESSION_FIELDS);
-    }
-    let records: Vec<Vec<Option<String>>> = pipe.query_async(conn).await?;
+    let records: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(conn).await?;
     Ok((next, keys.into_iter().zip(records).collect()))
 }
 
@@ -647,29 +623,23 @@ const NODE_CURSOR_MASK: u64 = (1 << NODE_CURSOR_BITS) - 1;
 /// through the masters one after the other, in the order of the first slot each serves (a
 /// stable order while the cluster's shape holds), and its cursor carries which master it is
 /// on. Each master is addressed through a slot it serves, so the connection's own slot map
-/// routes it. Records are read with one HMGET per key, sent together on the multiplexed
+/// routes it. Records are read with one GET per key, sent together on the multiplexed
 /// connection (one round trip); a pipeline could not carry them, since their slots differ.
 ///
 /// A resharding or failover during a walk may make it miss or repeat keys that moved; a
 /// master added during a walk is visited only if it sorts after the current one.
 async fn scan_cluster(
-    conn: &cluster_pool::Connection,
+    mut conn: ClusterConnection,
     cursor: u64,
     pattern: &str,
     count: u32,
 ) -> Result<(u64, ScanRows), RedisError> {
-    let mut conn: cluster_pool::ClusterConnection = (**conn).clone();
     let masters = cluster_masters(&mut conn).await?;
     let index = usize::try_from(cursor >> NODE_CURSOR_BITS).unwrap_or(usize::MAX);
     let Some(&slot) = masters.get(index) else {
         return Ok((0, Vec::new()));
     };
-    let mut scan = redis::cmd("SCAN");
-    scan.arg(cursor & NODE_CURSOR_MASK)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(count.max(1));
+    let scan = scan_command(cursor & NODE_CURSOR_MASK, pattern, count);
     let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::with_slot(
         slot,
         SlotAddr::Master,
@@ -691,9 +661,9 @@ async fn scan_cluster(
     };
     let reads = keys.iter().map(|key| {
         let mut conn = conn.clone();
-        let mut hmget = redis::cmd("HMGET");
-        hmget.arg(key).arg(&SESSION_FIELDS);
-        async move { hmget.query_async::<Vec<Option<String>>>(&mut conn).await }
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        async move { get.query_async::<Option<String>>(&mut conn).await }
     });
     let records = futures_util::future::try_join_all(reads).await?;
     Ok((next, keys.into_iter().zip(records).collect()))
@@ -701,9 +671,7 @@ async fn scan_cluster(
 
 /// A slot of each master of the cluster (the first it serves), in slot order, from
 /// `CLUSTER SLOTS`: the same answer the connection builds its slot map from.
-async fn cluster_masters(
-    conn: &mut cluster_pool::ClusterConnection,
-) -> Result<Vec<Slot>, RedisError> {
+async fn cluster_masters(conn: &mut ClusterConnection) -> Result<Vec<Slot>, RedisError> {
     let reply = conn
         .route_command(
             redis::cmd("CLUSTER").arg("SLOTS").clone(),

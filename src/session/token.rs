@@ -93,12 +93,33 @@ impl std::fmt::Debug for SessionToken {
 pub struct SessionHash([u8; 32]);
 
 impl SessionHash {
-    /// The form used in Redis keys and index entries (43 characters, shorter than hex).
+    /// The length of [`SessionHash::encode`]'s answer: base64url of 32 bytes, unpadded.
+    pub const ENCODED_LEN: usize = 43;
+
+    /// The form used in Redis keys and index entries: base64url without padding, 43
+    /// characters where hex would take 64. Every session costs the hash twice (its key and
+    /// its index entry), so the 21 characters count in the bytes per session.
     pub fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
 
+    /// [`SessionHash::encode`] appended to `out`, for building a key in one allocation.
+    pub fn encode_to(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.0, out);
+    }
+
+    /// The inverse of [`SessionHash::encode`], and nothing else: exactly 43 characters of the
+    /// URL-safe alphabet, no padding, and unused low bits zero, so that one hash has exactly
+    /// one spelling and a key or index entry names at most one session.
     pub fn decode(encoded: &str) -> Option<Self> {
+        if encoded.len() != Self::ENCODED_LEN
+            || !encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return None;
+        }
+        // The engine rejects non-zero trailing bits (a second spelling of the same bytes).
         let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
         Some(Self(bytes.try_into().ok()?))
     }
@@ -197,6 +218,35 @@ mod tests {
         assert!(!token.expose().contains(id.as_str()));
         assert!(PublicId::parse(id.as_str()).is_some());
         assert!(PublicId::parse("ABCDEF0123456789").is_none());
+    }
+
+    #[test]
+    fn hashes_are_43_base64url_characters_and_decode_strictly() {
+        let hash = SessionToken::generate(Uuid::new_v4()).hash();
+        let encoded = hash.encode();
+        assert_eq!(encoded.len(), 43);
+        assert!(SessionHash::decode(&encoded) == Some(hash));
+        // The public id does not depend on the encoding: the first 8 bytes in hex.
+        assert_eq!(hash.public_id().as_str(), hex::encode(&hash.0[..8]));
+
+        let zero = SessionHash([0; 32]).encode();
+        assert_eq!(zero, "A".repeat(43));
+        for bad in [
+            String::new(),
+            encoded[..42].to_owned(),
+            format!("{encoded}A"),
+            format!("{encoded}="),
+            hex::encode(hash.0),
+            format!("{}+", &encoded[..42]),
+            format!("{}/", &encoded[..42]),
+            format!("{} ", &encoded[..42]),
+            format!("{}é", &encoded[..41]),
+            // 43 characters carry 258 bits: a last character with a low bit set would be a
+            // second spelling of some hash.
+            format!("{}B", &zero[..42]),
+        ] {
+            assert!(SessionHash::decode(&bad).is_none(), "accepted {bad:?}");
+        }
     }
 
     #[test]

@@ -744,6 +744,41 @@ async fn the_app_signs_in_and_revokes_on_a_cluster() {
     assert_eq!(app.get(&mut Browser::new(), "/readyz").await.status(), 200);
 }
 
+/// On a cluster too, an authenticated request is one script call on one master and nothing
+/// else: the shared cluster connection sends no per-request check (a pool's recycle `PING`).
+/// On a cluster of its own, so that no other test's commands are counted.
+#[tokio::test]
+async fn an_authenticated_request_costs_one_round_trip_on_a_cluster() {
+    let cluster = Cluster::start(15_000);
+    let nodes = cluster.nodes_env();
+    let app =
+        crate::helpers::spawn_app_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes)).await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    // Warm up: the first call also loads the script on its master.
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+
+    let urls = cluster.nodes();
+    let mut before = Vec::new();
+    for url in &urls {
+        before.push(crate::redis_down::command_calls(url).await);
+    }
+    for _ in 0..20 {
+        assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    }
+    let mut sent = BTreeMap::new();
+    for (url, before) in urls.iter().zip(&before) {
+        let after = crate::redis_down::command_calls(url).await;
+        for (name, n) in crate::redis_down::sent_by_clients(before, &after) {
+            *sent.entry(name).or_insert(0) += n;
+        }
+    }
+    assert_eq!(
+        sent,
+        BTreeMap::from([("evalsha".to_owned(), 20)]),
+        "one EVALSHA per authenticated request on the cluster, nothing else"
+    );
+}
+
 #[test]
 fn cluster_nodes_are_configured_and_validated() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -349,13 +349,23 @@ impl TestApp {
             .expect("the test database answers")
     }
 
-    /// Every Redis key under this test's prefix.
-    pub async fn redis_keys(&self) -> Vec<String> {
-        let client = redis::Client::open(redis_url()).expect("Redis URL");
-        let mut conn = client
+    /// A connection of the test's own to the app's Redis, for arranging or inspecting keys.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url())
+            .expect("Redis URL")
             .get_multiplexed_async_connection()
             .await
-            .expect("Redis answers");
+            .expect("Redis answers")
+    }
+
+    /// `<prefix>{u:<user>}`: the start of every key of one user.
+    pub fn user_tag(&self, user: Uuid) -> String {
+        format!("{}{{u:{}}}", self.config.prefix(), user.simple())
+    }
+
+    /// Every Redis key under this test's prefix.
+    pub async fn redis_keys(&self) -> Vec<String> {
+        let mut conn = self.redis().await;
         let pattern = format!("{}*", self.config.prefix());
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;

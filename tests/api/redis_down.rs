@@ -102,7 +102,7 @@ async fn redis_outage_answers_503_and_recovers_by_itself() {
 }
 
 /// Calls per command from `INFO commandstats`.
-async fn command_calls(url: &str) -> std::collections::BTreeMap<String, u64> {
+pub async fn command_calls(url: &str) -> std::collections::BTreeMap<String, u64> {
     let client = redis::Client::open(url).expect("URL");
     let mut conn = client
         .get_multiplexed_async_connection()
@@ -141,21 +141,24 @@ async fn an_authenticated_request_costs_one_redis_round_trip() {
         assert_eq!(app.user_info(&mut browser).await.status(), 200);
     }
     let after = command_calls(&redis.url()).await;
-    // Top-level commands only (what a client sends; the script's own HMGET/GET run inside it).
-    let sent: std::collections::BTreeMap<_, _> = after
-        .iter()
-        .filter(|(name, _)| {
-            !matches!(
-                name.as_str(),
-                "hmget" | "get" | "hset" | "pexpireat" | "info"
-            )
-        })
-        .map(|(name, calls)| (name.clone(), calls - before.get(name).copied().unwrap_or(0)))
-        .filter(|(_, delta)| *delta > 0)
-        .collect();
+    let sent = sent_by_clients(&before, &after);
     assert_eq!(
         sent,
         std::collections::BTreeMap::from([("evalsha".to_owned(), 20)]),
         "one EVALSHA per authenticated request, nothing else (no pool PING/UNWATCH)"
     );
+}
+
+/// The commands clients sent between two `INFO commandstats` readings: top-level commands
+/// only, not the script's own GET/SET (counted too), nor the readings' INFO.
+pub fn sent_by_clients(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "get" | "set" | "del" | "info"))
+        .map(|(name, calls)| (name.clone(), calls - before.get(name).copied().unwrap_or(0)))
+        .filter(|(_, delta)| *delta > 0)
+        .collect()
 }

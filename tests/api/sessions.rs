@@ -175,3 +175,140 @@ async fn session_deletes_need_csrf_and_a_session() {
     }
     assert_eq!(app.user_info(&mut browser).await.status(), 200);
 }
+
+#[tokio::test]
+async fn redis_holds_neither_the_token_nor_its_secret() {
+    let app = spawn_app().await;
+    let mut browser = Browser::new();
+    let user = Uuid::new_v4();
+    let token = app
+        .sign_in(&mut browser, user, profile("Ada", "free"))
+        .await;
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    let secret = token
+        .expose()
+        .split_once('.')
+        .map(|(_, s)| s.to_owned())
+        .expect("a token has a secret part");
+    let mut conn = app.redis().await;
+    let keys = app.redis_keys().await;
+    // The session, the user's index and the profile.
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let value: Vec<String> = match kind.as_str() {
+            "string" => vec![redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .unwrap()],
+            "zset" => redis::cmd("ZRANGE")
+                .arg(&key)
+                .arg(0)
+                .arg(-1)
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+            other => panic!("{key} is a {other}: every key is a string or the index"),
+        };
+        for text in std::iter::once(&key).chain(&value) {
+            assert!(!text.contains(&secret), "{key} holds the token's secret");
+        }
+    }
+}
+
+/// The layout before packed strings kept a session and the profile cache as Redis hashes
+/// under the same key names. Such a session signs nobody in (the user signs in again once),
+/// and meeting it is never an error: no 5xx, no WRONGTYPE from a script.
+#[tokio::test]
+async fn a_session_of_the_hash_layout_reads_as_signed_out_never_5xx() {
+    let app = spawn_app().await;
+    let user = Uuid::new_v4();
+    let mut old = Browser::extension();
+    let old_token = app.sign_in(&mut old, user, profile("Ada", "free")).await;
+    let tag = app.user_tag(user);
+    let key = format!("{tag}:s:{}", old_token.hash().encode());
+    let now = latchkey::session::now_ms();
+    let mut conn = app.redis().await;
+    // As the previous release wrote them.
+    let _: () = redis::pipe()
+        .atomic()
+        .del(&key)
+        .hset_multiple(
+            &key,
+            &[
+                ("c", now.to_string()),
+                ("s", now.to_string()),
+                ("a", (now + 600_000).to_string()),
+                ("ua", "latchkey-tests/1.0".to_owned()),
+                ("ip", "127.0.0.1".to_owned()),
+            ],
+        )
+        .pexpire_at(&key, now + 600_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    assert_error(app.user_info(&mut old).await, 401, "unauthenticated").await;
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists, "the old session key is deleted when met");
+
+    // A second old session, met first by the list of a new one: it is not listed, and it
+    // leaves neither its key nor its index entry behind.
+    let mut other = Browser::extension();
+    let other_token = app.sign_in(&mut other, user, profile("Ada", "free")).await;
+    let mut new = Browser::extension();
+    let new_token = app.sign_in(&mut new, user, profile("Ada", "free")).await;
+    let other_key = format!("{tag}:s:{}", other_token.hash().encode());
+    let _: () = redis::pipe()
+        .atomic()
+        .del(&other_key)
+        .hset(&other_key, "c", now)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let res = app.list_sessions(&mut new).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    let ids: Vec<_> = body["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(ids, [new_token.hash().public_id().as_str()]);
+    let index: Vec<String> = redis::cmd("ZRANGE")
+        .arg(format!("{tag}:i"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(index, [new_token.hash().encode()]);
+    assert_error(app.user_info(&mut other).await, 401, "unauthenticated").await;
+
+    // An old profile hash: every session of the user reads as signed out, without an error,
+    // until the next login writes the profile anew.
+    let profile_key = format!("{tag}:p");
+    let _: () = redis::pipe()
+        .atomic()
+        .del(&profile_key)
+        .hset_multiple(&profile_key, &[("n", "Ada"), ("pl", "pro"), ("hs", "0")])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_error(app.user_info(&mut new).await, 401, "unauthenticated").await;
+    let mut again = Browser::extension();
+    app.sign_in(&mut again, user, profile("Ada", "free")).await;
+    let res = app.user_info(&mut again).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["user"]["plan"], "free");
+}

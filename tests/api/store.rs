@@ -448,3 +448,137 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
         .unwrap();
     assert_eq!(touched.counter, 21);
 }
+
+/// Keys of the layout before packed strings (Redis hashes under the same names) meet every
+/// store operation without an error: the hot path and the list read them as no session and
+/// delete them, the walk passes over them, and a revoke-all still deletes them.
+#[tokio::test]
+async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let store = RedisStore::new(&redis_url(), &prefix, 8, std::time::Duration::from_secs(2))
+        .expect("Redis store");
+    let mut conn = redis::Client::open(redis_url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let user = Uuid::new_v4();
+    let tag = format!("{prefix}{{u:{}}}", user.simple());
+    let old_session = |token: &SessionToken| format!("{tag}:s:{}", token.hash().encode());
+    let write_old = |key: String| {
+        let now = t0();
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(
+            &key,
+            &[
+                ("c", now.to_string()),
+                ("s", now.to_string()),
+                ("a", (now + ABSOLUTE).to_string()),
+                ("ua", "old".to_owned()),
+                ("ip", "192.0.2.1".to_owned()),
+            ],
+        )
+        .pexpire_at(&key, now + ABSOLUTE)
+        .zadd(
+            format!("{tag}:i"),
+            key.rsplit(':').next().unwrap_or_default(),
+            now + ABSOLUTE,
+        );
+        pipe
+    };
+    // Two sessions and a profile as the previous release wrote them.
+    let (a, b) = (SessionToken::generate(user), SessionToken::generate(user));
+    let _: () = write_old(old_session(&a))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = write_old(old_session(&b))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{tag}:p"))
+        .arg(&["n", "Ada", "e", "ada@example.com", "pl", "free", "hs", "0"])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    assert!(store
+        .touch(user, &a.hash(), at(t0()))
+        .await
+        .unwrap()
+        .is_none());
+    let page = store.scan(0, 10_000, t0(), IDLE).await.unwrap();
+    assert!(page.sessions.iter().all(|(u, _, _)| *u != user));
+    assert!(!store
+        .update_profile(Uuid::new_v4(), &profile("X", "free"))
+        .await
+        .unwrap());
+
+    // A login next to them replaces the old profile; the old session b is still a key in the
+    // index, and revoke-all reaches it.
+    let (c, new_c) = new_session(user, t0());
+    assert!(store.create(&new_c).await.unwrap());
+    assert_eq!(
+        store
+            .touch(user, &c.hash(), at(t0()))
+            .await
+            .unwrap()
+            .map(|t| t.profile),
+        Some(new_c.profile.clone())
+    );
+    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 2);
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*:s:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The list deletes an old session it meets, with its index entry.
+    let (d, new_d) = new_session(user, t0());
+    assert!(store.create(&new_d).await.unwrap());
+    let _: () = write_old(old_session(&b))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed = store.list(user, t0(), IDLE).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|(h, _)| *h).collect::<Vec<_>>(),
+        [d.hash()]
+    );
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(old_session(&b))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!exists);
+    let index: u64 = redis::cmd("ZCARD")
+        .arg(format!("{tag}:i"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(index, 1);
+    // Updating an old profile replaces it with the packed one, keeping its expiry.
+    let other = Uuid::new_v4();
+    let other_profile = format!("{prefix}{{u:{}}}:p", other.simple());
+    let _: () = redis::pipe()
+        .hset(&other_profile, "pl", "free")
+        .pexpire(&other_profile, 60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(store
+        .update_profile(other, &profile("Bo", "pro"))
+        .await
+        .unwrap());
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&other_profile)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    store.revoke(user, &Revoke::All).await.unwrap();
+    store.delete_profile(user).await.unwrap();
+    store.delete_profile(other).await.unwrap();
+}

@@ -3,29 +3,45 @@
 -- KEYS[1] session  KEYS[2] user's profile  KEYS[3] counter
 -- (a stale index entry left by an expired session is pruned by list.lua)
 -- ARGV[1] now  ARGV[2] idle timeout  ARGV[3] refresh step  (milliseconds)
-local s = redis.call('HMGET', KEYS[1], 'c', 's', 'a', 'ua', 'ip')
-if not s[1] then
+-- Returns {session record, profile, counter} as packed strings (src/session/packed.rs), the
+-- record with last_seen as written back, or false when there is no live session.
+--
+-- A key of another type is a session or profile of the layout before packed strings (a
+-- hash): it reads as no session and is deleted, so that it neither fails the request
+-- (WRONGTYPE) nor lingers until its TTL.
+local v = redis.pcall('GET', KEYS[1])
+if type(v) ~= 'string' then
+  if v then
+    redis.call('DEL', KEYS[1])
+  end
+  return false
+end
+-- created|last_seen|absolute|ip|user agent
+local c, s, a, rest = string.match(v, '^(%d+)|(%d+)|(%d+)()')
+if not c then
+  redis.call('DEL', KEYS[1])
   return false
 end
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
-local last = tonumber(s[2])
-local absolute = tonumber(s[3])
+local last = tonumber(s)
+local absolute = tonumber(a)
 -- Enforced here as well as by the key's TTL: the idle timeout may have been shortened by
 -- configuration since the TTL was set.
 if now >= absolute or now >= last + idle then
   redis.call('DEL', KEYS[1])
   return false
 end
-local p = redis.call('HMGET', KEYS[2], 'n', 'e', 'i', 'pl', 'pu', 'hs')
-if not p[4] then
+local p = redis.pcall('GET', KEYS[2])
+if type(p) ~= 'string' then
+  if p then
+    redis.call('DEL', KEYS[2])
+  end
   return false
 end
 if now - last >= tonumber(ARGV[3]) then
-  last = now
-  redis.call('HSET', KEYS[1], 's', ARGV[1])
-  redis.call('PEXPIREAT', KEYS[1], math.min(now + idle, absolute))
+  v = c .. '|' .. ARGV[1] .. '|' .. a .. string.sub(v, rest)
+  redis.call('SET', KEYS[1], v, 'PXAT', math.min(now + idle, absolute))
 end
 local counter = redis.call('GET', KEYS[3]) or '0'
-return {s[1], tostring(last), s[3], s[4] or '', s[5] or '',
-        p[1] or '', p[2] or '', p[3] or '', p[4], p[5] or '', p[6] or '0', counter}
+return {v, p, counter}

@@ -1,0 +1,234 @@
+//! The session record and the profile cache, each packed into one Redis string.
+//!
+//! Why strings and not hashes: Redis keeps a small hash compactly (a listpack) only while every
+//! value is at most `hash-max-listpack-value` bytes, 64 by default. A browser's user agent
+//! (~110 bytes) and a Google picture URL (~100 bytes) pass that, and the hash turns into a
+//! hashtable of separately allocated fields, about twice the memory. One string holds the same
+//! data with no per-field overhead, whatever Redis' settings (`docs/sessions.md`).
+//!
+//! Both formats are plain text so that `touch.lua` can read and rewrite the three numbers at
+//! the start of a session record, and so that `redis-cli GET` stays readable for operators.
+//! Only this module encodes and decodes them whole.
+
+use super::store::{Profile, SessionRecord, StoreError};
+
+const SEP: char = '|';
+
+/// `created|last seen|absolute expiry|ip|user agent`, times in Unix milliseconds.
+///
+/// The user agent is last because it is the one field the client chooses: it may contain the
+/// separator, and being last it needs no escaping. An IP address in text never contains it;
+/// should a caller pass one that does, the separators are dropped rather than letting them
+/// shift the user agent. `touch.lua` relies on the first three fields being decimal numbers.
+pub fn encode_record(r: &SessionRecord) -> String {
+    let mut out = String::with_capacity(48 + r.ip.len() + r.user_agent.len());
+    for n in [r.created_ms, r.last_seen_ms, r.absolute_expiry_ms] {
+        out.push_str(&n.to_string());
+        out.push(SEP);
+    }
+    out.extend(r.ip.chars().filter(|&c| c != SEP));
+    out.push(SEP);
+    out.push_str(&r.user_agent);
+    out
+}
+
+pub fn decode_record(packed: &str) -> Result<SessionRecord, StoreError> {
+    let malformed = || StoreError::Malformed("a session record is not in the packed format".into());
+    let mut fields = packed.splitn(5, SEP);
+    let mut number = |name: &str| -> Result<i64, StoreError> {
+        let raw = fields.next().ok_or_else(malformed)?;
+        int(name, raw)
+    };
+    let created_ms = number("created")?;
+    let last_seen_ms = number("last_seen")?;
+    let absolute_expiry_ms = number("absolute_expiry")?;
+    let ip = fields.next().ok_or_else(malformed)?.to_owned();
+    let user_agent = fields.next().ok_or_else(malformed)?.to_owned();
+    Ok(SessionRecord {
+        created_ms,
+        last_seen_ms,
+        absolute_expiry_ms,
+        user_agent,
+        ip,
+    })
+}
+
+/// `plan until|has subscription|len(plan)|len(name)|len(email)|` then plan, name, email and
+/// picture URL back to back (lengths in bytes).
+///
+/// Names and addresses come from identity providers and may contain any character, so no
+/// separator is safe between them: the header carries only numbers, and each string but the
+/// last is cut by its length.
+pub fn encode_profile(p: &Profile) -> String {
+    let until = p.plan_until_ms.map(|t| t.to_string()).unwrap_or_default();
+    let sub = if p.has_subscription { "1" } else { "0" };
+    let mut out = format!(
+        "{until}|{sub}|{}|{}|{}|",
+        p.plan.len(),
+        p.name.len(),
+        p.email.len()
+    );
+    out.reserve(p.plan.len() + p.name.len() + p.email.len() + p.image.len());
+    for s in [&p.plan, &p.name, &p.email, &p.image] {
+        out.push_str(s);
+    }
+    out
+}
+
+pub fn decode_profile(packed: &str) -> Result<Profile, StoreError> {
+    let malformed = || StoreError::Malformed("a profile is not in the packed format".into());
+    let mut header = packed.splitn(6, SEP);
+    let mut next = || header.next().ok_or_else(malformed);
+    let until = next()?;
+    let sub = next()?;
+    let mut len = |name: &str| -> Result<usize, StoreError> {
+        next()?
+            .parse()
+            .map_err(|_| StoreError::Malformed(format!("the profile's {name} length")))
+    };
+    let (plan_len, name_len, email_len) = (len("plan")?, len("name")?, len("email")?);
+    let body = header.next().ok_or_else(malformed)?;
+    // `get` fails on a length that runs past the end or into the middle of a character.
+    let mut at = 0;
+    let mut take = |n: usize| -> Result<String, StoreError> {
+        let end = at + n;
+        let s = body.get(at..end).ok_or_else(malformed)?;
+        at = end;
+        Ok(s.to_owned())
+    };
+    let plan = take(plan_len)?;
+    let name = take(name_len)?;
+    let email = take(email_len)?;
+    let image = body.get(at..).ok_or_else(malformed)?.to_owned();
+    let plan_until_ms = match until {
+        "" => None,
+        raw => Some(int("plan_until", raw)?),
+    };
+    let has_subscription = match sub {
+        "1" => true,
+        "0" => false,
+        _ => return Err(malformed()),
+    };
+    Ok(Profile {
+        name,
+        email,
+        image,
+        plan,
+        plan_until_ms,
+        has_subscription,
+    })
+}
+
+fn int(field: &str, raw: &str) -> Result<i64, StoreError> {
+    raw.parse()
+        .map_err(|_| StoreError::Malformed(format!("{field} is not a number: {raw:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ua: &str, ip: &str) -> SessionRecord {
+        SessionRecord {
+            created_ms: 1_790_000_000_000,
+            last_seen_ms: 1_790_000_060_000,
+            absolute_expiry_ms: 1_792_592_000_000,
+            user_agent: ua.into(),
+            ip: ip.into(),
+        }
+    }
+
+    #[test]
+    fn a_record_round_trips_with_the_separator_in_its_user_agent() {
+        for ua in ["", "Mozilla/5.0", "a|b||c|", "|", "ünïcødé | ☃"] {
+            for ip in ["", "203.0.113.7", "2001:db8::1"] {
+                let r = record(ua, ip);
+                assert_eq!(decode_record(&encode_record(&r)).ok(), Some(r));
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_format_is_what_touch_lua_reads() {
+        let r = record("UA|x", "192.0.2.1");
+        assert_eq!(
+            encode_record(&r),
+            "1790000000000|1790000060000|1792592000000|192.0.2.1|UA|x"
+        );
+    }
+
+    #[test]
+    fn a_separator_in_the_ip_cannot_shift_the_user_agent() {
+        let decoded = decode_record(&encode_record(&record("ua", "1|2"))).ok();
+        assert_eq!(
+            decoded.map(|r| (r.ip, r.user_agent)),
+            Some(("12".into(), "ua".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_errors_not_panics() {
+        for bad in [
+            "",
+            "1|2|3|ip",
+            "x|2|3|ip|ua",
+            "1|2|3",
+            "1||3|ip|ua",
+            "c|s|a|ua|ip",
+        ] {
+            assert!(decode_record(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+
+    fn profile(name: &str, email: &str, image: &str) -> Profile {
+        Profile {
+            name: name.into(),
+            email: email.into(),
+            image: image.into(),
+            plan: "pro".into(),
+            plan_until_ms: Some(1_790_000_000_000),
+            has_subscription: true,
+        }
+    }
+
+    #[test]
+    fn a_profile_round_trips_whatever_its_strings_contain() {
+        let odd = ["", "|", "1|2|3|", "Zoë «|» 李", "a\nb\0c"];
+        for name in odd {
+            for email in odd {
+                for image in odd {
+                    let p = profile(name, email, image);
+                    assert_eq!(decode_profile(&encode_profile(&p)).ok(), Some(p));
+                }
+            }
+        }
+        let free = Profile {
+            plan: "free".into(),
+            plan_until_ms: None,
+            has_subscription: false,
+            ..profile("Ada", "ada@example.com", "https://example.com/a.png")
+        };
+        let packed = encode_profile(&free);
+        assert_eq!(
+            packed,
+            "|0|4|3|15|freeAdaada@example.comhttps://example.com/a.png"
+        );
+        assert_eq!(decode_profile(&packed).ok(), Some(free));
+    }
+
+    #[test]
+    fn malformed_profiles_are_errors_not_panics() {
+        for bad in [
+            "",
+            "|0|4|3|15|free",
+            "|0|4|3|99|freeAdaada@example.com",
+            "|2|4|3|0|freeAda",
+            "x|0|0|0|0|",
+            "|0|-1|0|0|",
+            // a length that ends inside a multi-byte character
+            "|0|1|0|0|é",
+        ] {
+            assert!(decode_profile(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+}
