@@ -89,9 +89,9 @@ pub fn decode_profile(packed: &str) -> Result<Profile, StoreError> {
     let (plan_len, name_len, email_len) = (len("plan")?, len("name")?, len("email")?);
     let body = header.next().ok_or_else(malformed)?;
     // `get` fails on a length that runs past the end or into the middle of a character.
-    let mut at = 0;
+    let mut at: usize = 0;
     let mut take = |n: usize| -> Result<String, StoreError> {
-        let end = at + n;
+        let end = at.checked_add(n).ok_or_else(malformed)?;
         let s = body.get(at..end).ok_or_else(malformed)?;
         at = end;
         Ok(s.to_owned())
@@ -227,6 +227,8 @@ mod tests {
             "|0|-1|0|0|",
             // a length that ends inside a multi-byte character
             "|0|1|0|0|é",
+            // lengths whose sum overflows
+            "|0|1|18446744073709551615|0|x",
         ] {
             assert!(decode_profile(bad).is_err(), "accepted {bad:?}");
         }

@@ -365,7 +365,16 @@ impl SessionStore for RedisStore {
         let row: Option<TouchRow> = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
-        row.map(touched).transpose()
+        match row.map(touched).transpose() {
+            // Only our own code writes these values, so this is corruption, not the client's
+            // doing. Answering "no session" sends the user through sign-in, which rewrites
+            // the profile, instead of failing every request until the session expires.
+            Err(StoreError::Malformed(what)) => {
+                tracing::warn!(%what, "unreadable session data; treated as no session");
+                Ok(None)
+            }
+            other => other,
+        }
     }
 
     async fn list(

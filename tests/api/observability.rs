@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Method;
 
 use crate::fakes::FakeOpenAi;
-use crate::helpers::{json, spawn_app, Browser, ServerProcess, TestApp};
+use crate::helpers::{json, spawn_app, spawn_app_with, Browser, ServerProcess, TestApp};
 
 async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
     let res = app.get(&mut Browser::new(), "/metrics").await;
@@ -147,22 +147,36 @@ async fn every_answer_carries_a_request_id() {
         assert!(!id.is_empty() && id.len() <= 64, "{id}");
         assert!(seen.insert(id), "ids are unique");
     }
-    // A plain id from a proxy in front is kept; a hostile one is replaced.
+    // A client does not choose the id its request is logged under.
+    let sent_id = |app: &'static str| [("X-Request-Id", app)];
     let res = app
         .send(
             &mut browser,
             Method::GET,
             "/healthz",
-            &[("X-Request-Id", "edge-1234.abc")],
+            &sent_id("edge-1234.abc"),
+        )
+        .await;
+    assert_ne!(res.headers()["x-request-id"], "edge-1234.abc");
+
+    // A plain id from a trusted proxy in front is kept; a hostile one is replaced.
+    let behind_proxy =
+        spawn_app_with(|c| c.set("LATCHKEY__LIMITS__TRUSTED_PROXIES", "127.0.0.1/32")).await;
+    let res = behind_proxy
+        .send(
+            &mut browser,
+            Method::GET,
+            "/healthz",
+            &sent_id("edge-1234.abc"),
         )
         .await;
     assert_eq!(res.headers()["x-request-id"], "edge-1234.abc");
-    let res = app
+    let res = behind_proxy
         .send(
             &mut browser,
             Method::GET,
             "/healthz",
-            &[("X-Request-Id", "a b\" <script>")],
+            &sent_id("a b\" <script>"),
         )
         .await;
     assert_ne!(res.headers()["x-request-id"], "a b\" <script>");

@@ -312,3 +312,54 @@ async fn a_session_of_the_hash_layout_reads_as_signed_out_never_5xx() {
     assert_eq!(res.status(), 200);
     assert_eq!(json(res).await["user"]["plan"], "free");
 }
+
+/// Session data that does not decode (corruption: only latchkey writes it) reads as signed
+/// out, never as a 5xx on every request until it expires; signing in again repairs it.
+#[tokio::test]
+async fn unreadable_session_data_reads_as_signed_out_and_sign_in_repairs_it() {
+    let app = spawn_app().await;
+    let user = Uuid::new_v4();
+    let mut browser = Browser::extension();
+    app.sign_in(&mut browser, user, profile("Ada", "pro")).await;
+    let tag = app.user_tag(user);
+    let mut conn = app.redis().await;
+    let set = |key: String, value: &'static str| {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("KEEPTTL")
+            .to_owned()
+    };
+
+    // A profile whose lengths run past its end, then one whose lengths overflow.
+    for bad in ["|0|3|99|0|proAda", "|0|1|18446744073709551615|0|x"] {
+        let _: () = set(format!("{tag}:p"), bad)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_error(app.user_info(&mut browser).await, 401, "unauthenticated").await;
+    }
+    let mut again = Browser::extension();
+    app.sign_in(&mut again, user, profile("Ada", "pro")).await;
+    let res = app.user_info(&mut again).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["user"]["plan"], "pro");
+
+    // Session records the hot path's script must refuse (and delete) as packed.rs would.
+    for bad in [
+        "1|2|3",
+        "1|2|3x|127.0.0.1|ua",
+        "12345678901234567890|2|3|127.0.0.1|ua",
+    ] {
+        let token = app.sign_in(&mut browser, user, profile("Ada", "pro")).await;
+        let key = format!("{tag}:s:{}", token.hash().encode());
+        let _: () = set(key.clone(), bad).query_async(&mut conn).await.unwrap();
+        assert_error(app.user_info(&mut browser).await, 401, "unauthenticated").await;
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(!exists, "{bad:?} is deleted when met");
+    }
+}

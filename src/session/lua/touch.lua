@@ -16,9 +16,10 @@ if type(v) ~= 'string' then
   end
   return false
 end
--- created|last_seen|absolute|ip|user agent
-local c, s, a, rest = string.match(v, '^(%d+)|(%d+)|(%d+)()')
-if not c then
+-- created|last_seen|absolute|ip|user agent: exactly what packed.rs decodes, so that a value
+-- this script returns never fails to decode (15 digits keep a number exact in Lua's doubles).
+local c, s, a, rest = string.match(v, '^(%d+)|(%d+)|(%d+)()|[^|]*|')
+if not c or #c > 15 or #s > 15 or #a > 15 then
   redis.call('DEL', KEYS[1])
   return false
 end
