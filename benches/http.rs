@@ -14,9 +14,9 @@
 //! `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
 //! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the server (this process) on CPU 0
 //! and wrk and Redis on CPU 1 (with `taskset`), so that the two routes are compared without
-//! the load generator and Redis taking the server's core; `LATCHKEY__*` variables in the environment override the
-//! configuration (e.g. `LATCHKEY__REDIS__POOL_SIZE`), except the database, the Redis URL and
-//! the port, which the bench chooses.
+//! the load generator and Redis taking the server's core; `LATCHKEY__*` variables in the
+//! environment override the configuration (e.g. `LATCHKEY__SESSION__IDLE_TIMEOUT`), except the
+//! database, the Redis URL and the port, which the bench chooses.
 
 #![forbid(unsafe_code)]
 
@@ -236,7 +236,6 @@ async fn bench(settings: Settings, redis: &RedisServer, duration: &str) -> anyho
     Ok(Report {
         duration: duration.to_owned(),
         redis_version,
-        pool_size: settings.redis.pool_size,
         healthz,
         info,
         commands,
@@ -546,7 +545,6 @@ impl Memory {
 struct Report {
     duration: String,
     redis_version: String,
-    pool_size: usize,
     healthz: Wrk,
     info: Wrk,
     commands: BTreeMap<String, u64>,
@@ -586,9 +584,8 @@ impl Report {
             );
         }
         println!(
-            "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{} --latency, after a {WARM_UP} warm-up; \
-             redis.pool_size = {}",
-            self.duration, self.pool_size
+            "wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{} --latency, after a {WARM_UP} warm-up",
+            self.duration
         );
         if !overrides.is_empty() {
             println!("overrides: {}", overrides.join(" "));

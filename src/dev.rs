@@ -46,14 +46,14 @@ pub async fn choose_store(settings: &mut Settings) -> DevRedis {
 }
 
 async fn answers(url: &str) -> bool {
-    match RedisStore::new(url, "", 1, Duration::from_millis(500)) {
+    match RedisStore::new(url, "", Duration::from_millis(500)) {
         Ok(store) => crate::session::SessionStore::ping(&store).await.is_ok(),
         Err(_) => false,
     }
 }
 
 async fn cluster_answers(nodes: &[String]) -> bool {
-    match RedisStore::cluster(nodes, "", 1, Duration::from_millis(500)) {
+    match RedisStore::cluster(nodes, "", Duration::from_millis(500)) {
         Ok(store) => crate::session::SessionStore::ping(&store).await.is_ok(),
         Err(_) => false,
     }

@@ -131,13 +131,11 @@ pub fn build_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
         StoreKind::Redis if settings.redis.is_cluster() => Arc::new(RedisStore::cluster(
             &settings.redis.cluster_node_urls(),
             &settings.redis.key_prefix,
-            settings.redis.pool_size,
             settings.redis.timeout,
         )?),
         StoreKind::Redis => Arc::new(RedisStore::new(
             settings.redis.url.expose_secret(),
             &settings.redis.key_prefix,
-            settings.redis.pool_size,
             settings.redis.timeout,
         )?),
         StoreKind::Memory => Arc::new(MemoryStore::new()),

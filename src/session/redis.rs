@@ -149,15 +149,9 @@ impl RedisStore {
     /// is down and the store recovers by itself when it comes back.
     ///
     /// `timeout` bounds every operation, from connecting to the reply: a Redis that does not
-    /// answer makes requests fail fast instead of hanging. `pool_size` is not used: one
-    /// multiplexed connection serves every request.
-    pub fn new(
-        url: &str,
-        prefix: &str,
-        pool_size: usize,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        let _ = pool_size;
+    /// answer makes requests fail fast instead of hanging. One multiplexed connection serves
+    /// every request (ADR 0004).
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -177,14 +171,8 @@ impl RedisStore {
 
     /// A store on the Redis Cluster that `nodes` belong to (any of its nodes; the others are
     /// discovered from them). Lazy and bounded by `timeout` like [`RedisStore::new`], with one
-    /// multiplexed connection per node shared by every request; `pool_size` is not used.
-    pub fn cluster(
-        nodes: &[String],
-        prefix: &str,
-        pool_size: usize,
-        timeout: Duration,
-    ) -> anyhow::Result<Self> {
-        let _ = pool_size;
+    /// multiplexed connection per node shared by every request.
+    pub fn cluster(nodes: &[String], prefix: &str, timeout: Duration) -> anyhow::Result<Self> {
         let client = ClusterClientBuilder::new(nodes.to_vec())
             .connection_timeout(timeout)
             .response_timeout(timeout)

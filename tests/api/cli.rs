@@ -850,7 +850,7 @@ async fn memory_store_scan_walks_every_live_session() {
 async fn redis_store_scan_walks_every_live_session() {
     // A prefix with glob characters: it must be matched as written, not as a pattern.
     let prefix = format!("lktest:[{}]*?:", Uuid::new_v4().simple());
-    let store = RedisStore::new(&redis_url(), &prefix, 4, Duration::from_secs(2)).unwrap();
+    let store = RedisStore::new(&redis_url(), &prefix, Duration::from_secs(2)).unwrap();
     // Redis's pages are counted in keys of the whole database, shared with other tests.
     scan_walks_every_live_session(Arc::new(store), 100).await;
 }

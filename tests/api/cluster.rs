@@ -139,8 +139,7 @@ impl Cluster {
     /// A store on this cluster under a fresh key prefix.
     pub fn store(&self) -> RedisStore {
         let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-        RedisStore::cluster(&self.nodes(), &prefix, 8, Duration::from_secs(2))
-            .expect("cluster store")
+        RedisStore::cluster(&self.nodes(), &prefix, Duration::from_secs(2)).expect("cluster store")
     }
 
     /// Every key matching `pattern`, per master (SCAN is per node).
@@ -468,7 +467,7 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     let mut cluster = Cluster::start(1_000);
     let logs = tempfile::tempdir().expect("tempdir");
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store = RedisStore::cluster(&cluster.nodes(), &prefix, 4, Duration::from_secs(5))
+    let store = RedisStore::cluster(&cluster.nodes(), &prefix, Duration::from_secs(5))
         .expect("cluster store");
     assert!(store.is_cluster());
     store.ping().await.expect("the cluster answers");

@@ -26,7 +26,7 @@ fn t0() -> i64 {
 fn redis_store() -> Arc<dyn SessionStore> {
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
     Arc::new(
-        RedisStore::new(&redis_url(), &prefix, 8, std::time::Duration::from_secs(2))
+        RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
             .expect("Redis store"),
     )
 }
@@ -49,11 +49,13 @@ fn new_session(user_id: Uuid, now: i64) -> (SessionToken, NewSession) {
             created_ms: now,
             last_seen_ms: now,
             absolute_expiry_ms: now + ABSOLUTE,
-            user_agent: "suite".into(),
+            // The packed layout's separator and multi-byte text, where a client or a
+            // provider could put them.
+            user_agent: "Mozilla/5.0 (suite|x) Zoë/1.0 |".into(),
             ip: "192.0.2.1".into(),
         },
         idle_ms: IDLE,
-        profile: profile("Ada", "free"),
+        profile: profile("Zoë|Ada", "free"),
         profile_expiry_ms: now + ABSOLUTE,
     };
     (token, new)
@@ -127,7 +129,7 @@ async fn create_never_overwrites_an_existing_session(store: Arc<dyn SessionStore
         .await
         .unwrap()
         .expect("live");
-    assert_eq!(touched.record.user_agent, "suite");
+    assert_eq!(touched.record.user_agent, new.record.user_agent);
 }
 
 async fn unknown_session_or_user_is_none(store: Arc<dyn SessionStore>) {
@@ -163,15 +165,30 @@ async fn touch_slides_idle_expiry_only_after_refresh_step(store: Arc<dyn Session
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(early.record.last_seen_ms, t0());
-    // After it, last_seen moves and the idle expiry with it.
+    assert_eq!(early.record, new.record);
+    assert_eq!(early.profile, new.profile);
+    // After it, last_seen moves and the idle expiry with it; nothing else changes.
     let later = t0() + REFRESH;
     let slid = store
         .touch(user, &token.hash(), at(later))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(slid.record.last_seen_ms, later);
+    let expected = SessionRecord {
+        last_seen_ms: later,
+        ..new.record.clone()
+    };
+    assert_eq!(slid.record, expected);
+    let reread = store
+        .touch(user, &token.hash(), at(later + 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reread.record, expected,
+        "the rewritten record reads back whole"
+    );
+    assert_eq!(reread.profile, new.profile);
     // Alive past the first idle deadline because it was used.
     assert!(store
         .touch(user, &token.hash(), at(t0() + IDLE + 1))
@@ -455,7 +472,7 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
 #[tokio::test]
 async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store = RedisStore::new(&redis_url(), &prefix, 8, std::time::Duration::from_secs(2))
+    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
         .expect("Redis store");
     let mut conn = redis::Client::open(redis_url())
         .expect("Redis URL")
@@ -508,12 +525,17 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
         .await
         .unwrap()
         .is_none());
-    let page = store.scan(0, 10_000, t0(), IDLE).await.unwrap();
-    assert!(page.sessions.iter().all(|(u, _, _)| *u != user));
-    assert!(!store
-        .update_profile(Uuid::new_v4(), &profile("X", "free"))
-        .await
-        .unwrap());
+    // The walk over every session (the CLI's) passes the old keys by, whichever page they
+    // would be on.
+    let mut cursor = 0;
+    loop {
+        let page = store.scan(cursor, 1_000, t0(), IDLE).await.unwrap();
+        assert!(page.sessions.iter().all(|(u, _, _)| *u != user));
+        match page.cursor {
+            0 => break,
+            next => cursor = next,
+        }
+    }
 
     // A login next to them replaces the old profile; the old session b is still a key in the
     // index, and revoke-all reaches it.
@@ -581,4 +603,63 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
     store.revoke(user, &Revoke::All).await.unwrap();
     store.delete_profile(user).await.unwrap();
     store.delete_profile(other).await.unwrap();
+}
+
+/// A sliding refresh moves the key's expiry to `min(now + idle, absolute)`: a session used
+/// just before its absolute expiry does not outlive it in Redis either.
+#[tokio::test]
+async fn redis_a_refresh_never_moves_the_key_past_the_absolute_expiry() {
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
+        .expect("Redis store");
+    let mut conn = redis::Client::open(redis_url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let user = Uuid::new_v4();
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    let key = format!(
+        "{prefix}{{u:{}}}:s:{}",
+        user.simple(),
+        token.hash().encode()
+    );
+    let expire_time = |conn: &mut redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        let key = key.clone();
+        async move {
+            redis::cmd("PEXPIRETIME")
+                .arg(&key)
+                .query_async::<i64>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(expire_time(&mut conn).await, t0() + IDLE);
+
+    // Used in the middle of its life: the idle window slides.
+    let middle = t0() + ABSOLUTE / 2;
+    for step in 0..=(middle - t0()) / (IDLE / 2) {
+        let now = t0() + step * (IDLE / 2);
+        assert!(store
+            .touch(user, &token.hash(), at(now))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert!(expire_time(&mut conn).await <= new.record.absolute_expiry_ms);
+
+    // Used a moment before the absolute expiry: the key ends with it, not idle later.
+    let late = new.record.absolute_expiry_ms - IDLE / 4;
+    let mut now = middle;
+    while now < late {
+        now = (now + IDLE / 2).min(late);
+        assert!(store
+            .touch(user, &token.hash(), at(now))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(expire_time(&mut conn).await, new.record.absolute_expiry_ms);
 }
