@@ -466,19 +466,26 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
     assert_eq!(touched.counter, 21);
 }
 
+/// A Redis store under a fresh prefix, its prefix, and a connection of the test's own to look
+/// at what the store wrote.
+async fn redis_store_and_connection() -> (RedisStore, String, redis::aio::MultiplexedConnection) {
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
+        .expect("Redis store");
+    let conn = redis::Client::open(redis_url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    (store, prefix, conn)
+}
+
 /// Keys of the layout before packed strings (Redis hashes under the same names) meet every
 /// store operation without an error: the hot path and the list read them as no session and
 /// delete them, the walk passes over them, and a revoke-all still deletes them.
 #[tokio::test]
 async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
-        .expect("Redis store");
-    let mut conn = redis::Client::open(redis_url())
-        .expect("Redis URL")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
+    let (store, prefix, mut conn) = redis_store_and_connection().await;
     let user = Uuid::new_v4();
     let tag = format!("{prefix}{{u:{}}}", user.simple());
     let old_session = |token: &SessionToken| format!("{tag}:s:{}", token.hash().encode());
@@ -609,14 +616,7 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
 /// just before its absolute expiry does not outlive it in Redis either.
 #[tokio::test]
 async fn redis_a_refresh_never_moves_the_key_past_the_absolute_expiry() {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
-        .expect("Redis store");
-    let mut conn = redis::Client::open(redis_url())
-        .expect("Redis URL")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("Redis answers");
+    let (store, prefix, mut conn) = redis_store_and_connection().await;
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
