@@ -7,13 +7,21 @@
 -- record with last_seen as written back, or false when there is no live session.
 --
 -- A key of another type is a session or profile of the layout before packed strings (a
--- hash): it reads as no session and is deleted, so that it neither fails the request
+-- hash): it reads as absent and is deleted, so that it neither fails the request
 -- (WRONGTYPE) nor lingers until its TTL.
-local v = redis.pcall('GET', KEYS[1])
-if type(v) ~= 'string' then
-  if v then
-    redis.call('DEL', KEYS[1])
+local function get_string(key)
+  local value = redis.pcall('GET', key)
+  if type(value) == 'string' then
+    return value
   end
+  if value then
+    redis.call('DEL', key)
+  end
+  return nil
+end
+
+local v = get_string(KEYS[1])
+if not v then
   return false
 end
 -- created|last_seen|absolute|ip|user agent: exactly what packed.rs decodes, so that a value
@@ -33,11 +41,8 @@ if now >= absolute or now >= last + idle then
   redis.call('DEL', KEYS[1])
   return false
 end
-local p = redis.pcall('GET', KEYS[2])
-if type(p) ~= 'string' then
-  if p then
-    redis.call('DEL', KEYS[2])
-  end
+local p = get_string(KEYS[2])
+if not p then
   return false
 end
 if now - last >= tonumber(ARGV[3]) then
