@@ -16,7 +16,7 @@ use secrecy::ExposeSecret;
 use crate::auth::Providers;
 use crate::config::{Settings, StoreKind};
 use crate::db::{self, MigrateAction};
-use crate::http::cookies::CookiePolicy;
+use crate::http::cookies::{renew_session_cookie, CookiePolicy};
 use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::http::extract::CSRF_HEADER;
 use crate::http::observe::observe;
@@ -183,6 +183,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     }),
             )
             .configure(routes::configure)
+            .wrap(from_fn(renew_session_cookie))
             .wrap(from_fn(rate_limit))
             .wrap(cors(&settings))
             .wrap(from_fn(origin_policy))

@@ -9,9 +9,10 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use super::cookies::RenewSessionCookie;
 use super::error::ApiError;
 use crate::session::{ClientInfo, Current, SessionToken};
 use crate::state::AppState;
@@ -52,6 +53,13 @@ impl FromRequest for Authenticated {
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
+            if current.slid {
+                let max_age = (current.expires_ms - crate::session::now_ms()) / 1000;
+                req.extensions_mut().insert(RenewSessionCookie {
+                    name: state.cookies.session_name.clone(),
+                    header: state.cookies.session(token.expose(), max_age),
+                });
+            }
             Ok(Self(current))
         })
     }

@@ -67,6 +67,9 @@ pub struct Current {
     pub profile: Profile,
     /// Today's usage, read in the same round trip.
     pub today_count: u64,
+    /// This request slid the idle expiry (at most once per refresh step): the cookie's
+    /// `Max-Age` should follow.
+    pub slid: bool,
 }
 
 /// A session as listed to its owner or an operator.
@@ -140,8 +143,9 @@ impl Sessions {
         let user_id = token.user_id();
         let hash = token.hash();
         let counter = usage_counter(Utc::now().date_naive());
+        let now = now_ms();
         let params = TouchParams {
-            now_ms: now_ms(),
+            now_ms: now,
             idle_ms: self.policy.idle_ms(),
             refresh_after_ms: self.policy.refresh_after_ms(),
             counter: &counter,
@@ -152,6 +156,7 @@ impl Sessions {
         Ok(Some(Current {
             user_id,
             hash,
+            slid: touched.record.last_seen_ms == now && touched.record.created_ms != now,
             expires_ms: touched.record.expires_ms(self.policy.idle_ms()),
             record: touched.record,
             profile: touched.profile,

@@ -180,6 +180,30 @@ async fn google_sign_in_end_to_end() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
     assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
+    // Contract §4: HttpOnly, Secure, SameSite=None, Path=/, no Domain, Max-Age = idle timeout
+    // (the default 7 days; a second may pass between the start and the header).
+    let session_cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
+        .expect("the session cookie is set")
+        .to_owned();
+    for attribute in ["HttpOnly", "Secure", "SameSite=None", "Path=/"] {
+        assert!(
+            session_cookie.contains(attribute),
+            "{attribute}: {session_cookie}"
+        );
+    }
+    assert!(!session_cookie.contains("Domain"), "{session_cookie}");
+    let idle = 7 * 24 * 3600;
+    assert!(
+        [idle, idle - 1]
+            .iter()
+            .any(|s| session_cookie.contains(&format!("Max-Age={s}"))),
+        "{session_cookie}"
+    );
     let csp = res.headers()["content-security-policy"]
         .to_str()
         .unwrap_or_default()

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{assert_error, spawn_app_with, TestApp};
+use reqwest::header::{CACHE_CONTROL, SET_COOKIE};
+use reqwest::Response;
+
+use crate::helpers::{assert_error, spawn_app_with, TestApp, SESSION_COOKIE};
 
 async fn app_with_timeouts(idle: &str, absolute: &str) -> TestApp {
     spawn_app_with(|c| {
@@ -54,4 +57,61 @@ async fn a_session_in_constant_use_ends_at_the_absolute_timeout() {
         statuses[first_401..].iter().all(|s| *s == 401),
         "{statuses:?}"
     );
+}
+
+/// The `Set-Cookie` headers of `res` that set the session cookie.
+fn session_cookies(res: &Response) -> Vec<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The browser's copy of the cookie follows the sliding expiry (contract §4: `Max-Age`
+/// follows the idle timeout): a request that slides the session sends the cookie again with a
+/// fresh `Max-Age`, as often as the store writes (once per refresh step, here 3 s), so a
+/// session in daily use is not dropped by the browser `idle_timeout` after its login.
+#[tokio::test]
+async fn a_request_that_slides_the_session_renews_the_cookie() {
+    let app = app_with_timeouts("30s", "1h").await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    let token = browser.cookies[SESSION_COOKIE].clone();
+
+    let res = app.user_info(&mut browser).await;
+    assert_eq!(res.status(), 200);
+    assert!(session_cookies(&res).is_empty(), "within the refresh step");
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let res = app.user_info(&mut browser).await;
+    assert_eq!(res.status(), 200);
+    let renewed = session_cookies(&res);
+    assert_eq!(renewed.len(), 1, "{renewed:?}");
+    let cookie = &renewed[0];
+    assert!(
+        cookie.starts_with(&format!("{SESSION_COOKIE}={token};")),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("Max-Age=29") || cookie.contains("Max-Age=30"),
+        "{cookie}"
+    );
+    for attribute in ["HttpOnly", "Secure", "SameSite=None", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+
+    let res = app.user_info(&mut browser).await;
+    assert!(session_cookies(&res).is_empty(), "once per refresh step");
+
+    // A handler that sets the cookie itself wins: logout clears it, and nothing renews it.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let res = app.logout(&mut browser).await;
+    assert_eq!(res.status(), 200);
+    let cleared = session_cookies(&res);
+    assert_eq!(cleared.len(), 1, "{cleared:?}");
+    assert!(cleared[0].contains("Max-Age=0"), "{}", cleared[0]);
 }
