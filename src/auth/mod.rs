@@ -94,10 +94,7 @@ impl Providers {
             if !p.is_enabled() {
                 continue;
             }
-            let redirect = settings
-                .server
-                .public_url
-                .join(&format!("auth/{name}/callback"))
+            let redirect = redirect_uri(&settings.server.public_url, name)
                 .with_context(|| format!("providers.{name}: cannot build the redirect URI"))?;
             let provider = match settings.provider_kind(name) {
                 Some(ProviderKind::Oidc) => Provider::Oidc(Box::new(OidcProvider::new(
@@ -122,6 +119,16 @@ impl Providers {
     pub fn get(&self, name: &str) -> Option<&Provider> {
         self.0.get(name)
     }
+}
+
+/// `{public_url}/auth/{provider}/callback` (contract §3), also when `public_url` has a path:
+/// `Url::join` alone would replace the path's last segment instead of appending to it.
+fn redirect_uri(public_url: &url::Url, provider: &str) -> Result<url::Url, url::ParseError> {
+    let mut base = public_url.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(&format!("auth/{provider}/callback"))
 }
 
 /// One client for every provider call: bounded in time, and never following redirects (a
@@ -188,4 +195,34 @@ fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         source = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_uri;
+
+    #[test]
+    fn the_redirect_uri_extends_the_public_url() {
+        let uri = |base: &str| {
+            redirect_uri(&url::Url::parse(base).expect("a URL"), "google")
+                .expect("a redirect URI")
+                .to_string()
+        };
+        assert_eq!(
+            uri("https://auth.example.com"),
+            "https://auth.example.com/auth/google/callback"
+        );
+        assert_eq!(
+            uri("https://auth.example.com/"),
+            "https://auth.example.com/auth/google/callback"
+        );
+        assert_eq!(
+            uri("https://example.com/latchkey"),
+            "https://example.com/latchkey/auth/google/callback"
+        );
+        assert_eq!(
+            uri("https://example.com/latchkey/"),
+            "https://example.com/latchkey/auth/google/callback"
+        );
+    }
 }
