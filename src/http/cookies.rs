@@ -18,19 +18,24 @@ pub struct CookiePolicy {
     pub session_name: String,
     pub csrf_name: String,
     same_site: CookieSameSite,
+    /// The login binding's: never `Strict`, which the browser would withhold on the provider's
+    /// cross-site redirect to the callback, failing every sign-in.
+    binding_same_site: CookieSameSite,
     partitioned: bool,
 }
 
 impl CookiePolicy {
     pub fn new(settings: &SessionSettings) -> Self {
+        let (same_site, binding_same_site) = match settings.same_site {
+            SameSite::None => (CookieSameSite::None, CookieSameSite::None),
+            SameSite::Lax => (CookieSameSite::Lax, CookieSameSite::Lax),
+            SameSite::Strict => (CookieSameSite::Strict, CookieSameSite::Lax),
+        };
         Self {
             session_name: settings.cookie_name.clone(),
             csrf_name: settings.csrf_cookie_name.clone(),
-            same_site: match settings.same_site {
-                SameSite::None => CookieSameSite::None,
-                SameSite::Lax => CookieSameSite::Lax,
-                SameSite::Strict => CookieSameSite::Strict,
-            },
+            same_site,
+            binding_same_site,
             partitioned: settings.partitioned,
         }
     }
@@ -66,15 +71,21 @@ impl CookiePolicy {
     /// The cookie that binds a login flow to the browser that started it; it lives as long as
     /// a flow may.
     pub fn binding(&self, value: &str, max_age_secs: i64) -> SetCookie {
-        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, value.to_owned());
+        let mut cookie = self.binding_base(value.to_owned());
         cookie.set_max_age(time::Duration::seconds(max_age_secs.max(0)));
         header(cookie)
     }
 
     pub fn clear_binding(&self) -> SetCookie {
-        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, String::new());
+        let mut cookie = self.binding_base(String::new());
         cookie.make_removal();
         header(cookie)
+    }
+
+    fn binding_base(&self, value: String) -> Cookie<'static> {
+        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, value);
+        cookie.set_same_site(self.binding_same_site);
+        cookie
     }
 
     /// The CSRF cookie lives as long as the browser session; the token is also in the body of

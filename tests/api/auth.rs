@@ -182,14 +182,7 @@ async fn google_sign_in_end_to_end() {
     assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
     // Contract §4: HttpOnly, Secure, SameSite=None, Path=/, no Domain, Max-Age = idle timeout
     // (the default 7 days; a second may pass between the start and the header).
-    let session_cookie = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
-        .expect("the session cookie is set")
-        .to_owned();
+    let session_cookie = set_cookie(&res, SESSION_COOKIE);
     for attribute in ["HttpOnly", "Secure", "SameSite=None", "Path=/"] {
         assert!(
             session_cookie.contains(attribute),
@@ -227,6 +220,39 @@ async fn google_sign_in_end_to_end() {
     assert_eq!(user["image"], "https://lh3.example.com/a/alice.png");
     assert_eq!(user["plan"], "free");
     assert_eq!(world.count_users().await, 1);
+}
+
+/// With `session.same_site = "strict"` the session cookie is `Strict`, but the login binding
+/// is `Lax`: a `Strict` one would be withheld on the provider's cross-site redirect to the
+/// callback, and every sign-in would fail with `binding_mismatch`.
+#[tokio::test]
+async fn a_strict_session_cookie_keeps_the_login_binding_lax() {
+    let world = World::start_with(|c| c.set("LATCHKEY__SESSION__SAME_SITE", "strict")).await;
+    let mut browser = Browser::extension();
+    let res = world.login_request(&mut browser, "google").await;
+    assert_eq!(res.status(), 200);
+    let binding = set_cookie(&res, BINDING_COOKIE);
+    assert!(binding.contains("SameSite=Lax"), "{binding}");
+    let auth_url = json(res).await["authUrl"]
+        .as_str()
+        .expect("authUrl")
+        .to_owned();
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let res = world.callback(&mut browser, &callback).await;
+    assert_eq!(res.status(), 200);
+    assert!(set_cookie(&res, SESSION_COOKIE).contains("SameSite=Strict"));
+    assert!(set_cookie(&res, BINDING_COOKIE).contains("SameSite=Lax"));
+}
+
+/// The `Set-Cookie` header of `res` for cookie `name`.
+fn set_cookie(res: &Response, name: &str) -> String {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name} is set"))
+        .to_owned()
 }
 
 #[tokio::test]
