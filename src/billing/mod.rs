@@ -9,5 +9,5 @@ mod service;
 mod signature;
 
 pub use self::event::{CheckoutSession, Event, EventBody, EventError, Invoice, Subscription};
-pub use self::service::{handle, Handled, Outcome};
+pub use self::service::{handle, BillingError, Handled, Outcome};
 pub use self::signature::{sign, verify, SignatureError, TOLERANCE_SECS};

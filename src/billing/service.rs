@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::event::{CheckoutSession, Event, EventBody, Invoice, Subscription};
 use crate::accounts;
-use crate::session::{Profile, Sessions};
+use crate::session::{Profile, Sessions, StoreError};
 
 /// Subscription statuses Stripe never leaves: an event of the same second cannot undo them.
 const TERMINAL_STATUSES: &[&str] = &["canceled", "incomplete_expired"];
@@ -74,17 +74,28 @@ pub enum Handled {
     Duplicate,
 }
 
+/// Why a delivery could not be handled; either way the caller answers 503 and Stripe delivers
+/// the event again.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// Nothing of the event was kept.
+    #[error("the database failed: {0}")]
+    Database(#[from] DbErr),
+    /// SQL has the change but live sessions do not see it yet. The redelivery is a duplicate
+    /// in SQL and pushes the customer's profiles to the cache again.
+    #[error("the session store failed: {0}")]
+    SessionStore(#[from] StoreError),
+}
+
 /// Applies `event` and refreshes the profile cache of the users it concerns, so that every
-/// live session sees the new plan on its next request.
-///
-/// A database error is returned (the caller answers 503 and Stripe retries; nothing of the
-/// event was kept). A session-store error after the commit is only logged: SQL is the record,
-/// and the next login writes the cache from it.
+/// live session sees the new plan on its next request. A redelivered event changes nothing in
+/// SQL but refreshes its customer's profiles again, which is how a cache refresh that failed
+/// the first time (the answer was 503) is made up for.
 pub async fn handle(
     db: &DatabaseConnection,
     sessions: &Sessions,
     event: &Event,
-) -> Result<Handled, DbErr> {
+) -> Result<Handled, BillingError> {
     let mut attempt = 0;
     let (handled, profiles) = loop {
         match apply(db, event).await {
@@ -101,8 +112,10 @@ pub async fn handle(
                 %user_id,
                 event_id = %event.id,
                 error = %e,
-                "plan changed in the database but the profile cache was not refreshed"
+                "plan changed in the database but the profile cache was not refreshed; \
+                 answering 503 so that Stripe delivers the event again"
             );
+            return Err(e.into());
         }
     }
     Ok(handled)
@@ -151,7 +164,11 @@ async fn apply(
     if !record(&txn, event).await? {
         txn.rollback().await?;
         tracing::info!(event_id = %event.id, event_type = %event.kind, "duplicate Stripe event");
-        return Ok((Handled::Duplicate, Vec::new()));
+        let profiles = match event.customer_id() {
+            Some(customer) => customer_profiles(db, customer).await?,
+            None => Vec::new(),
+        };
+        return Ok((Handled::Duplicate, profiles));
     }
     let effect = match &event.body {
         EventBody::CheckoutCompleted(checkout) => link_customer(&txn, checkout).await?,
@@ -195,6 +212,22 @@ async fn apply(
         "Stripe event"
     );
     Ok((Handled::Processed(outcome), profiles))
+}
+
+/// The current profiles of the users linked to a Stripe customer (one, or none yet).
+async fn customer_profiles(
+    db: &DatabaseConnection,
+    customer: &str,
+) -> Result<Vec<(Uuid, Profile)>, DbErr> {
+    let linked = users::Entity::find()
+        .filter(users::Column::StripeCustomerId.eq(customer))
+        .all(db)
+        .await?;
+    let mut profiles = Vec::with_capacity(linked.len());
+    for user in linked {
+        profiles.push((user.id, accounts::profile(db, &user).await?));
+    }
+    Ok(profiles)
 }
 
 /// Inserts the event's row; false when the id is already there.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Succeeded;
-use crate::billing::{self, Event, Handled};
+use crate::billing::{self, BillingError, Event, Handled};
 use crate::http::error::ErrorBody;
 use crate::http::ApiError;
 use crate::state::AppState;
@@ -108,13 +108,17 @@ pub async fn stripe(
     })?;
     let handled = billing::handle(&state.db, &state.sessions, &event)
         .await
-        .map_err(|e| {
-            state
-                .metrics
-                .dependency_errors
-                .with_label_values(&["database"])
-                .inc();
-            ApiError::DatabaseUnavailable(e.into())
+        .map_err(|e| match e {
+            BillingError::Database(e) => {
+                state
+                    .metrics
+                    .dependency_errors
+                    .with_label_values(&["database"])
+                    .inc();
+                ApiError::DatabaseUnavailable(e.into())
+            }
+            // Counted with every other session-store failure, by `observe`.
+            BillingError::SessionStore(e) => ApiError::from(e),
         })?;
     let (outcome, duplicate) = match handled {
         Handled::Processed(outcome) => (outcome.as_str(), false),

@@ -851,3 +851,87 @@ async fn a_database_error_is_503_so_that_stripe_retries() {
     assert!(res.headers().get("retry-after").is_some());
     assert_error(res, 503, "database_unavailable").await;
 }
+
+// ------------------------------------------------------------------------------------------
+// The profile cache
+
+/// Sets `app`'s Redis user's permission to run scripts: `-` takes it away, `+` gives it back.
+async fn scripts_allowed(redis: &crate::redis_down::OwnRedis, allowed: bool) {
+    let mut conn = redis::Client::open(redis.url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test's own Redis answers");
+    let sign = if allowed { "+" } else { "-" };
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("latchkey")
+        .arg(format!("{sign}evalsha"))
+        .arg(format!("{sign}eval"))
+        .query_async(&mut conn)
+        .await
+        .expect("ACL SETUSER");
+}
+
+/// SQL is changed in a committed transaction before the profile cache is refreshed. When the
+/// refresh fails, the answer is 503 so that Stripe delivers again; the redelivery is a
+/// duplicate in SQL and refreshes the cache, so live sessions see the plan without a login.
+#[tokio::test]
+async fn a_cache_refresh_that_fails_is_made_up_for_by_the_redelivery() {
+    let redis = crate::redis_down::OwnRedis::start();
+    let mut admin = redis::Client::open(redis.url())
+        .expect("Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("the test's own Redis answers");
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "latchkey",
+            "on",
+            ">app-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ])
+        .query_async(&mut admin)
+        .await
+        .expect("ACL SETUSER");
+    let app_url = format!("redis://latchkey:app-secret@127.0.0.1:{}", redis.port);
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET", SECRET)
+            .set("LATCHKEY__REDIS__URL", &app_url)
+            .set("LATCHKEY__REDIS__TIMEOUT", "2s")
+    })
+    .await;
+    let db = app.db().await;
+    let user = insert_user(&db, "Ada").await;
+    let mut browser = sign_in(&app, &db, &user).await;
+    let t = now();
+    deliver_ok(
+        &app,
+        &checkout_completed("evt_cache_co", t, user.id, "cus_cache"),
+        "applied",
+    )
+    .await;
+    assert_eq!(info(&app, &mut browser).await["plan"], "free");
+
+    let paid = event(
+        "evt_cache_sub",
+        "customer.subscription.created",
+        t,
+        subscription("sub_cache", "cus_cache", "active", t + 30 * DAY),
+    );
+    scripts_allowed(&redis, false).await;
+    assert_error(deliver(&app, &paid).await, 503, "session_store_unavailable").await;
+    scripts_allowed(&redis, true).await;
+    // SQL has it; the live session does not yet.
+    assert_eq!(subscription_row(&db, "sub_cache").await.status, "active");
+    assert_eq!(info(&app, &mut browser).await["plan"], "free");
+
+    let receipt = deliver_ok(&app, &paid, "duplicate").await;
+    assert_eq!(receipt["duplicate"], true);
+    let now_pro = info(&app, &mut browser).await;
+    assert_eq!(now_pro["plan"], "pro");
+    assert_eq!(now_pro["has_subscription"], true);
+}
