@@ -12,12 +12,24 @@ use crate::config::DatabaseSettings;
 /// Connects, creating the directory of a SQLite file first so that the embedded default
 /// (`sqlite://data/latchkey.db?mode=rwc`) works on a fresh checkout.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    open(settings, false).await
+}
+
+/// The same pool, opening its connections on first use: for `serve --no-migrate`, so that a
+/// replica starts, and answers signed-in users from Redis, while the database is down
+/// (contract §4); `/readyz` names the database until it answers.
+pub async fn connect_lazily(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    open(settings, true).await
+}
+
+async fn open(settings: &DatabaseSettings, lazy: bool) -> anyhow::Result<DatabaseConnection> {
     let url = settings.url.expose_secret();
     ensure_sqlite_dir(url)?;
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy(lazy)
         .sqlx_logging(false);
     // The error is not shown: sqlx can echo the URL, password included.
     Database::connect(options)

@@ -46,10 +46,13 @@ pub struct Options {
 impl Application {
     pub async fn build(settings: Settings, options: Options) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let db = db::connect(&settings.database).await?;
-        if options.migrate {
+        let db = if options.migrate {
+            let db = db::connect(&settings.database).await?;
             db::migrate(&db, MigrateAction::Up).await?;
-        }
+            db
+        } else {
+            db::connect_lazily(&settings.database).await?
+        };
         let sessions = build_sessions(&settings)?;
         let state = web::Data::new(AppState {
             cookies: CookiePolicy::new(&settings.session),

@@ -22,3 +22,34 @@ async fn readyz_answers_200_on_the_memory_store() {
     let res = app.get(&mut Browser::new(), "/readyz").await;
     assert_eq!(res.status(), 200);
 }
+
+/// Contract §4: signed-in requests need Redis only, so a database outage stops new logins and
+/// billing, not signed-in users. A replica started without migrating (as the Deployment runs
+/// it) while the database does not answer serves `/api/user/info` from Redis, and `/readyz`
+/// names the database.
+#[tokio::test]
+async fn a_database_outage_leaves_signed_in_users_served_and_readyz_names_it() {
+    let seeding = spawn_app().await;
+    let (browser, _) = seeding.signed_in_browser("Ada").await;
+    let mut vars = seeding.config.vars.clone();
+    // Nothing listens on port 1: the database refuses every connection.
+    vars.insert(
+        "LATCHKEY__DATABASE__URL".into(),
+        "postgres://latchkey@127.0.0.1:1/latchkey".into(),
+    );
+    let replica = crate::helpers::ServerProcess::start(&vars, None).await;
+
+    let res = replica.user_info(&browser).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["user"]["name"], "Ada");
+
+    let res = crate::helpers::client()
+        .get(replica.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz answers");
+    assert_eq!(res.status(), 503);
+    let body = json(res).await;
+    assert_eq!(body["code"], "not_ready");
+    assert_eq!(body["unavailable"], serde_json::json!(["database"]));
+}
