@@ -134,12 +134,13 @@ pub enum SessionsCommand {
     },
     /// Revoke sessions: one by its public id, all of a user's, or all of them; prints how many.
     ///
-    /// The next request with a revoked cookie gets 401 on every replica.
+    /// The next request with a revoked cookie gets 401 on every replica. --all asks for
+    /// confirmation on a terminal only, so it works from `kubectl exec` without -t.
     ///
     /// Examples:
     ///   latchkey sessions revoke 3f2a9c0d41b7e855
     ///   latchkey sessions revoke --user ada@example.com
-    ///   latchkey sessions revoke --all --yes
+    ///   latchkey sessions revoke --all
     #[command(
         verbatim_doc_comment,
         group(ArgGroup::new("which").required(true).multiple(true).args(["id", "user", "all"]))
@@ -155,7 +156,7 @@ pub enum SessionsCommand {
         /// Every session of the deployment: signs every user out.
         #[arg(long)]
         all: bool,
-        /// Do not ask for confirmation (needed for --all when stdin is not a terminal).
+        /// Do not ask for confirmation of --all on a terminal (off a terminal it is not asked).
         #[arg(long, short = 'y')]
         yes: bool,
     },
@@ -543,16 +544,11 @@ async fn sessions_revoke(
     Ok(())
 }
 
-/// `--all` signs every user out: on a terminal it asks first unless `--yes`; without a
-/// terminal to ask on, only `--yes` will do.
+/// `--all` signs every user out. On a terminal it asks first unless `--yes`; off a terminal
+/// (`kubectl exec` without `-t`, a Job, a script) there is no one to ask and it goes ahead.
 fn confirm_all(yes: bool) -> Result<(), Failure> {
-    if yes {
+    if yes || !io::stdin().is_terminal() {
         return Ok(());
-    }
-    if !io::stdin().is_terminal() {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "--all signs every user out; add --yes to confirm when not on a terminal"
-        )));
     }
     eprint!("This revokes every session of the deployment and signs every user out. Type yes to continue: ");
     let _ = io::stderr().flush();
