@@ -134,8 +134,9 @@ pub enum SessionsCommand {
     },
     /// Revoke sessions: one by its public id, all of a user's, or all of them; prints how many.
     ///
-    /// The next request with a revoked cookie gets 401 on every replica. --all asks for
-    /// confirmation on a terminal only, so it works from `kubectl exec` without -t.
+    /// The next request with a revoked cookie gets 401 on every replica. When nothing
+    /// matched it prints "revoked 0 session(s)" and exits 1. --all asks for confirmation on a
+    /// terminal only, so it works from `kubectl exec` without -t.
     ///
     /// Examples:
     ///   latchkey sessions revoke 3f2a9c0d41b7e855
@@ -521,7 +522,7 @@ async fn sessions_revoke(
 ) -> Result<(), Failure> {
     let revoked = if all {
         confirm_all(yes)?;
-        admin::revoke_all(&ops.sessions).await?
+        admin::revoke_all(&ops.sessions).await
     } else {
         let user = match user {
             Some(who) => Some(admin::find_user(&ops.db, who).await?),
@@ -530,9 +531,9 @@ async fn sessions_revoke(
         match (id, user) {
             (Some(id), user) => {
                 let id = admin::parse_session_id(id)?;
-                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await?
+                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await
             }
-            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await?,
+            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await,
             (None, None) => {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "name a session id, --user or --all"
@@ -540,8 +541,18 @@ async fn sessions_revoke(
             }
         }
     };
-    println!("revoked {}", plural(revoked, "session"));
-    Ok(())
+    // The count is printed also when nothing matched, which then exits 1 (contract §1).
+    match revoked {
+        Ok(n) => {
+            println!("revoked {}", plural(n, "session"));
+            Ok(())
+        }
+        Err(e) if e.nothing_revoked() => {
+            println!("revoked {}", plural(0u64, "session"));
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `--all` signs every user out. On a terminal it asks first unless `--yes`; off a terminal

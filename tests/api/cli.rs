@@ -303,6 +303,52 @@ async fn revoke_all_off_a_terminal_ends_every_session_without_yes() {
 }
 
 #[tokio::test]
+async fn revoke_that_matches_nothing_prints_0_and_exits_1() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+
+    // No session at all in this deployment (its own key prefix).
+    let run = cli(&app, &["sessions", "revoke", "--all"]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // A user with no live session, while another user has one.
+    let bobs = sign_in(&app, &db, &bob).await;
+    let run = cli(&app, &["sessions", "revoke", "--user", "ada@example.com"]).await;
+    let line = run.fails(1);
+    assert!(line.contains("ada@example.com"), "{run:?}");
+    assert!(line.contains("has no live session"), "{run:?}");
+    assert!(line.contains(&ada.id.to_string()), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    assert_eq!(status(&app, &bobs).await, 200);
+
+    // An id that matches nothing takes the same path.
+    let run = cli(&app, &["sessions", "revoke", "0123456789abcdef"]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // Once bob's one session is revoked, a second --user run finds none.
+    let run = cli(&app, &["sessions", "revoke", "--user", "bob@example.com"]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    let run = cli(&app, &["sessions", "revoke", "--user", "bob@example.com"]).await;
+    run.fails(1);
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    let run = cli(&app, &["sessions", "revoke", "--all"]).await;
+    run.fails(1);
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    // An unknown user is not "revoked 0": nothing was looked at.
+    let run = cli(
+        &app,
+        &["sessions", "revoke", "--user", "nobody@example.com"],
+    )
+    .await;
+    assert!(run.fails(1).contains("no user"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+#[tokio::test]
 async fn plan_set_is_seen_by_every_live_session_on_its_next_request() {
     let app = spawn_app().await;
     let db = app.db().await;
