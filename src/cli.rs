@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::admin::{self, AdminError, SessionRow, SessionWalk, UserPages, UserSummary};
 use crate::config::{Settings, Sources, StoreKind};
-use crate::db::{self, MigrateAction};
+use crate::db::{self, MigrateAction, Migrated};
 use crate::session::Sessions;
 use crate::startup::{self, Application, Options};
 use crate::{dev, telemetry};
@@ -340,7 +340,41 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Failu
     let conn = db::connect(&settings.database)
         .await
         .map_err(Failure::Usage)?;
-    db::migrate(&conn, action).await.map_err(Failure::Domain)
+    let done = db::migrate(&conn, action).await.map_err(Failure::Domain)?;
+    finish(print_migrated(io::stdout().lock(), &done))
+}
+
+/// What `migrate` did, on stdout whatever the log level: one line per migration for `status`
+/// (`<name>  applied|pending`), one summary line for the others.
+fn print_migrated(mut out: impl Write, done: &Migrated) -> io::Result<()> {
+    match done {
+        Migrated::Status(all) => {
+            let width = all.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+            for (name, applied) in all {
+                let status = if *applied { "applied" } else { "pending" };
+                writeln!(out, "{name:<width$}  {status}")?;
+            }
+            Ok(())
+        }
+        Migrated::Applied(names) if names.is_empty() => {
+            writeln!(out, "applied 0 migration(s): the database is up to date")
+        }
+        Migrated::Applied(names) => writeln!(
+            out,
+            "applied {}: {}",
+            plural(names.len() as u64, "migration"),
+            names.join(", ")
+        ),
+        Migrated::RolledBack(Some(name)) => writeln!(out, "rolled back {name}"),
+        Migrated::RolledBack(None) => {
+            writeln!(out, "rolled back nothing: no migration is applied")
+        }
+        Migrated::Recreated(count) => writeln!(
+            out,
+            "database recreated, {} applied",
+            plural(*count as u64, "migration")
+        ),
+    }
 }
 
 impl From<AdminError> for Failure {

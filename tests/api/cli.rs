@@ -348,6 +348,75 @@ async fn revoke_that_matches_nothing_prints_0_and_exits_1() {
     assert!(run.stdout.is_empty(), "{run:?}");
 }
 
+/// `migrate status` as (name, status) pairs, from stdout.
+fn migration_status(run: &Run) -> Vec<(String, String)> {
+    run.ok()
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(name), Some(status), None) => (name.to_owned(), status.to_owned()),
+                _ => panic!("`<name> <status>`: {line:?} in {run:?}"),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn migrate_prints_status_and_summaries_on_stdout() {
+    // The test configuration logs at `warn`: what is printed here is not a log line.
+    let app = spawn_app().await;
+    let names: Vec<String> = {
+        use migration::MigratorTrait;
+        migration::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    };
+    assert!(names.len() >= 2);
+    let latest = names.last().cloned().unwrap_or_default();
+
+    // The app migrated its fresh database at start-up: everything applied.
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    let all_applied: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (n.clone(), "applied".to_owned()))
+        .collect();
+    assert_eq!(status, all_applied);
+
+    let run = cli(&app, &["migrate", "up"]).await;
+    assert!(run.ok().starts_with("applied 0 migration(s)"), "{run:?}");
+
+    // down rolls back the latest one only.
+    let run = cli(&app, &["migrate", "down"]).await;
+    assert_eq!(run.ok().trim(), format!("rolled back {latest}"));
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    let mut expected = all_applied.clone();
+    if let Some(last) = expected.last_mut() {
+        last.1 = "pending".to_owned();
+    }
+    assert_eq!(status, expected);
+
+    // up (the default action) applies it again.
+    let run = cli(&app, &["migrate"]).await;
+    assert_eq!(run.ok().trim(), format!("applied 1 migration(s): {latest}"));
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    assert_eq!(status, all_applied);
+
+    // fresh drops everything and applies every migration.
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let run = cli(&app, &["migrate", "fresh"]).await;
+    assert_eq!(
+        run.ok().trim(),
+        format!("database recreated, {} migration(s) applied", names.len())
+    );
+    let left = users::Entity::find().count(&db).await.expect("count users");
+    assert_eq!(left, 0, "fresh empties the tables");
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    assert_eq!(status, all_applied);
+}
+
 #[tokio::test]
 async fn plan_set_is_seen_by_every_live_session_on_its_next_request() {
     let app = spawn_app().await;
