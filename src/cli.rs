@@ -84,6 +84,7 @@ pub enum Command {
         no_migrate: bool,
         /// Development only: use the Redis at redis.url if it answers, else start a
         /// redis-server under data/, else the memory store (what `make run` uses).
+        /// Refused when LATCHKEY_ENV=production.
         #[arg(long)]
         dev_store: bool,
     },
@@ -289,7 +290,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             dev_store,
         } => {
             let _dev_redis = if dev_store {
-                Some(dev::choose_store(&mut settings).await)
+                Some(
+                    dev::choose_store(&mut settings)
+                        .await
+                        .map_err(|e| Failure::Usage(e.into()))?,
+                )
             } else {
                 None
             };

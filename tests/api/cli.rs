@@ -72,6 +72,7 @@ pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
         .env_remove("RUST_BACKTRACE")
         .envs(vars.iter())
         .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
         .expect("the latchkey binary runs");
@@ -415,6 +416,33 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     assert_eq!(left, 0, "fresh empties the tables");
     let status = migration_status(&cli(&app, &["migrate", "status"]).await);
     assert_eq!(status, all_applied);
+}
+
+#[tokio::test]
+async fn serve_dev_store_is_refused_in_production() {
+    // A production configuration that is otherwise valid, and a Redis that does not answer,
+    // so that --dev-store would fall back to a redis-server or the memory store if it ran.
+    let db = TestDb::new().await;
+    let config = TestConfig::new(&db)
+        .set("LATCHKEY_ENV", "production")
+        .set("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com")
+        .set("LATCHKEY__VISION__API_KEY", "sk-test")
+        .set(
+            "LATCHKEY__REDIS__URL",
+            &format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+        );
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        latchkey(&config.vars, &["serve", "--dev-store"]),
+    )
+    .await
+    .expect("serve --dev-store exits at once in production");
+    let line = run.fails(2);
+    assert!(
+        line.contains("--dev-store") && line.contains("production"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:?}");
 }
 
 #[tokio::test]
