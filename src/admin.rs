@@ -44,6 +44,10 @@ pub enum AdminError {
     UnknownPlan { name: String, known: String },
     #[error("no live session with id {0}")]
     NoSuchSession(String),
+    #[error("{0} has no live session")]
+    UserHasNoSession(String),
+    #[error("no live session in the deployment")]
+    NoSession,
     #[error("{0:?} is not a session id (16 hex digits, as `sessions list` shows)")]
     BadSessionId(String),
     #[error("--until {0} is in the past")]
@@ -66,6 +70,14 @@ impl AdminError {
     /// something that does not exist or failed (exit status 1).
     pub fn is_usage(&self) -> bool {
         matches!(self, Self::BadSessionId(_) | Self::UntilInPast(_))
+    }
+
+    /// Whether a revocation found no session to revoke (exit status 1, "revoked 0").
+    pub fn nothing_revoked(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSuchSession(_) | Self::UserHasNoSession(_) | Self::NoSession
+        )
     }
 }
 
@@ -605,15 +617,22 @@ pub async fn revoke_session(
     Ok(revoked)
 }
 
-/// Revokes every session of one user. Returns how many were revoked.
+/// Revokes every session of one user. Returns how many were revoked; none is
+/// [`AdminError::UserHasNoSession`].
 pub async fn revoke_user(sessions: &Sessions, user: &users::Model) -> Result<u64> {
-    Ok(sessions.revoke(user.id, &Revoke::All).await?)
+    match sessions.revoke(user.id, &Revoke::All).await? {
+        0 => Err(AdminError::UserHasNoSession(match &user.email {
+            Some(email) => format!("{email} ({})", user.id),
+            None => user.id.to_string(),
+        })),
+        revoked => Ok(revoked),
+    }
 }
 
 /// Revokes every session of the deployment: a walk over all sessions, revoking all of each
 /// user's sessions the walk meets (one atomic revoke per user, so a session that user starts
 /// while the walk runs is ended too unless it starts after their revoke). Returns how many
-/// were revoked.
+/// were revoked; none is [`AdminError::NoSession`].
 pub async fn revoke_all(sessions: &Sessions) -> Result<u64> {
     let mut revoked = 0;
     let mut cursor = 0;
@@ -629,7 +648,10 @@ pub async fn revoke_all(sessions: &Sessions) -> Result<u64> {
             .await?;
         revoked += counts.iter().sum::<u64>();
         if next == 0 {
-            return Ok(revoked);
+            return match revoked {
+                0 => Err(AdminError::NoSession),
+                revoked => Ok(revoked),
+            };
         }
         cursor = next;
     }

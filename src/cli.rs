@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::admin::{self, AdminError, SessionRow, SessionWalk, UserPages, UserSummary};
 use crate::config::{Settings, Sources, StoreKind};
-use crate::db::{self, MigrateAction};
+use crate::db::{self, MigrateAction, Migrated};
 use crate::session::Sessions;
 use crate::startup::{self, Application, Options};
 use crate::{dev, telemetry};
@@ -84,6 +84,7 @@ pub enum Command {
         no_migrate: bool,
         /// Development only: use the Redis at redis.url if it answers, else start a
         /// redis-server under data/, else the memory store (what `make run` uses).
+        /// Refused when LATCHKEY_ENV=production.
         #[arg(long)]
         dev_store: bool,
     },
@@ -134,12 +135,14 @@ pub enum SessionsCommand {
     },
     /// Revoke sessions: one by its public id, all of a user's, or all of them; prints how many.
     ///
-    /// The next request with a revoked cookie gets 401 on every replica.
+    /// The next request with a revoked cookie gets 401 on every replica. When nothing
+    /// matched it prints "revoked 0 session(s)" and exits 1. --all asks for confirmation on a
+    /// terminal only, so it works from `kubectl exec` without -t.
     ///
     /// Examples:
     ///   latchkey sessions revoke 3f2a9c0d41b7e855
     ///   latchkey sessions revoke --user ada@example.com
-    ///   latchkey sessions revoke --all --yes
+    ///   latchkey sessions revoke --all
     #[command(
         verbatim_doc_comment,
         group(ArgGroup::new("which").required(true).multiple(true).args(["id", "user", "all"]))
@@ -155,7 +158,7 @@ pub enum SessionsCommand {
         /// Every session of the deployment: signs every user out.
         #[arg(long)]
         all: bool,
-        /// Do not ask for confirmation (needed for --all when stdin is not a terminal).
+        /// Do not ask for confirmation of --all on a terminal (off a terminal it is not asked).
         #[arg(long, short = 'y')]
         yes: bool,
     },
@@ -287,7 +290,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             dev_store,
         } => {
             let _dev_redis = if dev_store {
-                Some(dev::choose_store(&mut settings).await)
+                Some(
+                    dev::choose_store(&mut settings)
+                        .await
+                        .map_err(|e| Failure::Usage(e.into()))?,
+                )
             } else {
                 None
             };
@@ -338,7 +345,41 @@ async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Failu
     let conn = db::connect(&settings.database)
         .await
         .map_err(Failure::Usage)?;
-    db::migrate(&conn, action).await.map_err(Failure::Domain)
+    let done = db::migrate(&conn, action).await.map_err(Failure::Domain)?;
+    finish(print_migrated(io::stdout().lock(), &done))
+}
+
+/// What `migrate` did, on stdout whatever the log level: one line per migration for `status`
+/// (`<name>  applied|pending`), one summary line for the others.
+fn print_migrated(mut out: impl Write, done: &Migrated) -> io::Result<()> {
+    match done {
+        Migrated::Status(all) => {
+            let width = all.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+            for (name, applied) in all {
+                let status = if *applied { "applied" } else { "pending" };
+                writeln!(out, "{name:<width$}  {status}")?;
+            }
+            Ok(())
+        }
+        Migrated::Applied(names) if names.is_empty() => {
+            writeln!(out, "applied 0 migration(s): the database is up to date")
+        }
+        Migrated::Applied(names) => writeln!(
+            out,
+            "applied {}: {}",
+            plural(names.len() as u64, "migration"),
+            names.join(", ")
+        ),
+        Migrated::RolledBack(Some(name)) => writeln!(out, "rolled back {name}"),
+        Migrated::RolledBack(None) => {
+            writeln!(out, "rolled back nothing: no migration is applied")
+        }
+        Migrated::Recreated(count) => writeln!(
+            out,
+            "database recreated, {} applied",
+            plural(*count as u64, "migration")
+        ),
+    }
 }
 
 impl From<AdminError> for Failure {
@@ -520,7 +561,7 @@ async fn sessions_revoke(
 ) -> Result<(), Failure> {
     let revoked = if all {
         confirm_all(yes)?;
-        admin::revoke_all(&ops.sessions).await?
+        admin::revoke_all(&ops.sessions).await
     } else {
         let user = match user {
             Some(who) => Some(admin::find_user(&ops.db, who).await?),
@@ -529,9 +570,9 @@ async fn sessions_revoke(
         match (id, user) {
             (Some(id), user) => {
                 let id = admin::parse_session_id(id)?;
-                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await?
+                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await
             }
-            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await?,
+            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await,
             (None, None) => {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "name a session id, --user or --all"
@@ -539,20 +580,25 @@ async fn sessions_revoke(
             }
         }
     };
-    println!("revoked {}", plural(revoked, "session"));
-    Ok(())
+    // The count is printed also when nothing matched, which then exits 1 (contract §1).
+    match revoked {
+        Ok(n) => {
+            println!("revoked {}", plural(n, "session"));
+            Ok(())
+        }
+        Err(e) if e.nothing_revoked() => {
+            println!("revoked {}", plural(0u64, "session"));
+            Err(e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-/// `--all` signs every user out: on a terminal it asks first unless `--yes`; without a
-/// terminal to ask on, only `--yes` will do.
+/// `--all` signs every user out. On a terminal it asks first unless `--yes`; off a terminal
+/// (`kubectl exec` without `-t`, a Job, a script) there is no one to ask and it goes ahead.
 fn confirm_all(yes: bool) -> Result<(), Failure> {
-    if yes {
+    if yes || !io::stdin().is_terminal() {
         return Ok(());
-    }
-    if !io::stdin().is_terminal() {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "--all signs every user out; add --yes to confirm when not on a terminal"
-        )));
     }
     eprint!("This revokes every session of the deployment and signs every user out. Type yes to continue: ");
     let _ = io::stderr().flush();

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use migration::{MigrationStatus, Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
@@ -68,12 +68,63 @@ pub enum MigrateAction {
     Fresh,
 }
 
-pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Result<()> {
-    match action {
-        MigrateAction::Up => Migrator::up(db, None).await,
-        MigrateAction::Down => Migrator::down(db, Some(1)).await,
-        MigrateAction::Status => Migrator::status(db).await,
-        MigrateAction::Fresh => Migrator::fresh(db).await,
-    }
-    .context("migration failed")
+/// What a `latchkey migrate` action did, or found, for the command line to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migrated {
+    /// Every migration, oldest first, and whether it is applied.
+    Status(Vec<(String, bool)>),
+    /// The migrations this run applied, oldest first (none: the database was up to date).
+    Applied(Vec<String>),
+    /// The migration this run rolled back (none: no migration was applied).
+    RolledBack(Option<String>),
+    /// Every table was dropped and this many migrations applied.
+    Recreated(usize),
+}
+
+pub async fn migrate(db: &DatabaseConnection, action: MigrateAction) -> anyhow::Result<Migrated> {
+    run_migrations(db, action).await.context("migration failed")
+}
+
+async fn run_migrations(db: &DatabaseConnection, action: MigrateAction) -> Result<Migrated, DbErr> {
+    Ok(match action {
+        MigrateAction::Status => Migrated::Status(
+            Migrator::get_migration_with_status(db)
+                .await?
+                .iter()
+                .map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied))
+                .collect(),
+        ),
+        // What changed is read from the migrations table before and after, so that the summary
+        // says what this run did even if another migrator ran at the same time.
+        MigrateAction::Up => {
+            let before = applied(db).await?;
+            Migrator::up(db, None).await?;
+            Migrated::Applied(
+                applied(db)
+                    .await?
+                    .into_iter()
+                    .filter(|name| !before.contains(name))
+                    .collect(),
+            )
+        }
+        MigrateAction::Down => {
+            let before = applied(db).await?;
+            Migrator::down(db, Some(1)).await?;
+            let after = applied(db).await?;
+            Migrated::RolledBack(before.into_iter().rev().find(|name| !after.contains(name)))
+        }
+        MigrateAction::Fresh => {
+            Migrator::fresh(db).await?;
+            Migrated::Recreated(applied(db).await?.len())
+        }
+    })
+}
+
+/// The names of the applied migrations, oldest first.
+async fn applied(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    Ok(Migrator::get_applied_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
 }

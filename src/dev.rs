@@ -10,13 +10,29 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::process::{Child, Command};
 
-use crate::config::{Settings, StoreKind};
+use crate::config::{Environment, Settings, StoreKind};
 use crate::session::RedisStore;
 
 /// Keeps a `redis-server` we started alive as long as the server runs; it is killed on drop.
 pub struct DevRedis(#[allow(dead_code)] Option<Child>);
 
-pub async fn choose_store(settings: &mut Settings) -> DevRedis {
+/// `--dev-store` in production: it could put the server on the memory store, which production
+/// refuses (contract §2), so it is refused before anything is started.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "serve --dev-store is refused when LATCHKEY_ENV=production (it can fall back to the \
+     in-process memory store); run `latchkey serve` with redis.url set"
+)]
+pub struct RefusedInProduction;
+
+pub async fn choose_store(settings: &mut Settings) -> Result<DevRedis, RefusedInProduction> {
+    if settings.environment == Environment::Production {
+        return Err(RefusedInProduction);
+    }
+    Ok(pick(settings).await)
+}
+
+async fn pick(settings: &mut Settings) -> DevRedis {
     if settings.session.store == StoreKind::Memory {
         tracing::info!("session store: memory (as configured)");
         return DevRedis(None);

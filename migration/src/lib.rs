@@ -6,6 +6,7 @@
 //! declared inside `CREATE TABLE` because SQLite cannot add them afterwards.
 
 pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::MigrationStatus;
 
 mod m20261124_000001_create_plans;
 mod m20261124_000002_create_users;

@@ -72,6 +72,7 @@ pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
         .env_remove("RUST_BACKTRACE")
         .envs(vars.iter())
         .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
         .expect("the latchkey binary runs");
@@ -273,7 +274,7 @@ async fn revoke_by_user_ends_every_session_of_that_user() {
 }
 
 #[tokio::test]
-async fn revoke_all_needs_yes_off_a_terminal_then_ends_every_session() {
+async fn revoke_all_off_a_terminal_ends_every_session_without_yes() {
     let app = spawn_app().await;
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
@@ -284,20 +285,164 @@ async fn revoke_all_needs_yes_off_a_terminal_then_ends_every_session() {
         sign_in(&app, &db, &bob).await,
     ];
 
-    // stdin is not a terminal here: no confirmation can be asked, so nothing is done.
+    // stdin is not a terminal here, as under `kubectl exec` without -t: nobody to ask, so
+    // --all goes ahead without --yes.
     let run = cli(&app, &["sessions", "revoke", "--all"]).await;
-    assert!(run.fails(2).contains("--yes"), "{run:?}");
-    for b in &browsers {
-        assert_eq!(status(&app, b).await, 200);
-    }
-
-    let run = cli(&app, &["sessions", "revoke", "--all", "--yes"]).await;
     assert_eq!(run.ok().trim(), "revoked 3 session(s)");
+    assert!(run.stderr.is_empty(), "{run:?}");
     for b in &browsers {
         assert_error(app.user_info(&mut b.clone()).await, 401, "unauthenticated").await;
     }
     let doc = cli(&app, &["sessions", "list", "--json"]).await.json();
     assert_eq!(doc["count"], 0);
+
+    // --yes is still accepted.
+    let again = sign_in(&app, &db, &bob).await;
+    let run = cli(&app, &["sessions", "revoke", "--all", "--yes"]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_eq!(status(&app, &again).await, 401);
+}
+
+#[tokio::test]
+async fn revoke_that_matches_nothing_prints_0_and_exits_1() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+
+    // No session at all in this deployment (its own key prefix).
+    let run = cli(&app, &["sessions", "revoke", "--all"]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // A user with no live session, while another user has one.
+    let bobs = sign_in(&app, &db, &bob).await;
+    let run = cli(&app, &["sessions", "revoke", "--user", "ada@example.com"]).await;
+    let line = run.fails(1);
+    assert!(line.contains("ada@example.com"), "{run:?}");
+    assert!(line.contains("has no live session"), "{run:?}");
+    assert!(line.contains(&ada.id.to_string()), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    assert_eq!(status(&app, &bobs).await, 200);
+
+    // An id that matches nothing takes the same path.
+    let run = cli(&app, &["sessions", "revoke", "0123456789abcdef"]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // Once bob's one session is revoked, a second --user run finds none.
+    let run = cli(&app, &["sessions", "revoke", "--user", "bob@example.com"]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    let run = cli(&app, &["sessions", "revoke", "--user", "bob@example.com"]).await;
+    run.fails(1);
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    let run = cli(&app, &["sessions", "revoke", "--all"]).await;
+    run.fails(1);
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+    // An unknown user is not "revoked 0": nothing was looked at.
+    let run = cli(
+        &app,
+        &["sessions", "revoke", "--user", "nobody@example.com"],
+    )
+    .await;
+    assert!(run.fails(1).contains("no user"), "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+/// `migrate status` as (name, status) pairs, from stdout.
+fn migration_status(run: &Run) -> Vec<(String, String)> {
+    run.ok()
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some(name), Some(status), None) => (name.to_owned(), status.to_owned()),
+                _ => panic!("`<name> <status>`: {line:?} in {run:?}"),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn migrate_prints_status_and_summaries_on_stdout() {
+    // The test configuration logs at `warn`: what is printed here is not a log line.
+    let app = spawn_app().await;
+    let names: Vec<String> = {
+        use migration::MigratorTrait;
+        migration::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect()
+    };
+    assert!(names.len() >= 2);
+    let latest = names.last().cloned().unwrap_or_default();
+
+    // The app migrated its fresh database at start-up: everything applied.
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    let all_applied: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (n.clone(), "applied".to_owned()))
+        .collect();
+    assert_eq!(status, all_applied);
+
+    let run = cli(&app, &["migrate", "up"]).await;
+    assert!(run.ok().starts_with("applied 0 migration(s)"), "{run:?}");
+
+    // down rolls back the latest one only.
+    let run = cli(&app, &["migrate", "down"]).await;
+    assert_eq!(run.ok().trim(), format!("rolled back {latest}"));
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    let mut expected = all_applied.clone();
+    if let Some(last) = expected.last_mut() {
+        last.1 = "pending".to_owned();
+    }
+    assert_eq!(status, expected);
+
+    // up (the default action) applies it again.
+    let run = cli(&app, &["migrate"]).await;
+    assert_eq!(run.ok().trim(), format!("applied 1 migration(s): {latest}"));
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    assert_eq!(status, all_applied);
+
+    // fresh drops everything and applies every migration.
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let run = cli(&app, &["migrate", "fresh"]).await;
+    assert_eq!(
+        run.ok().trim(),
+        format!("database recreated, {} migration(s) applied", names.len())
+    );
+    let left = users::Entity::find().count(&db).await.expect("count users");
+    assert_eq!(left, 0, "fresh empties the tables");
+    let status = migration_status(&cli(&app, &["migrate", "status"]).await);
+    assert_eq!(status, all_applied);
+}
+
+#[tokio::test]
+async fn serve_dev_store_is_refused_in_production() {
+    // A production configuration that is otherwise valid, and a Redis that does not answer,
+    // so that --dev-store would fall back to a redis-server or the memory store if it ran.
+    let db = TestDb::new().await;
+    let config = TestConfig::new(&db)
+        .set("LATCHKEY_ENV", "production")
+        .set("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com")
+        .set("LATCHKEY__VISION__API_KEY", "sk-test")
+        .set(
+            "LATCHKEY__REDIS__URL",
+            &format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+        );
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        latchkey(&config.vars, &["serve", "--dev-store"]),
+    )
+    .await
+    .expect("serve --dev-store exits at once in production");
+    let line = run.fails(2);
+    assert!(
+        line.contains("--dev-store") && line.contains("production"),
+        "{run:?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:?}");
 }
 
 #[tokio::test]
