@@ -61,6 +61,21 @@ fn embedded_defaults_match_the_contract() {
         s.providers["google"].issuer.as_deref(),
         Some("https://accounts.google.com")
     );
+    let github = &s.providers["github"];
+    assert!(!github.is_enabled());
+    let url = |u: &Option<url::Url>| u.as_ref().map(url::Url::to_string);
+    assert_eq!(
+        url(&github.auth_url).as_deref(),
+        Some("https://github.com/login/oauth/authorize")
+    );
+    assert_eq!(
+        url(&github.token_url).as_deref(),
+        Some("https://github.com/login/oauth/access_token")
+    );
+    assert_eq!(
+        url(&github.api_url).as_deref(),
+        Some("https://api.github.com/")
+    );
 }
 
 #[test]
