@@ -165,6 +165,26 @@ async fn sign_in(app: &TestApp, db: &DatabaseConnection, user: &users::Model) ->
     browser
 }
 
+/// A signed-in user whose checkout (event `event_id`, now) linked Stripe customer `customer`:
+/// where every subscription story starts. Returns the user, their browser and the time used.
+async fn signed_in_customer(
+    app: &TestApp,
+    event_id: &str,
+    customer: &str,
+) -> (users::Model, Browser, i64) {
+    let db = app.db().await;
+    let user = insert_user(&db, "Ada").await;
+    let browser = sign_in(app, &db, &user).await;
+    let t = now();
+    deliver_ok(
+        app,
+        &checkout_completed(event_id, t, user.id, customer),
+        "applied",
+    )
+    .await;
+    (user, browser, t)
+}
+
 async fn info(app: &TestApp, browser: &mut Browser) -> Value {
     let res = app.user_info(browser).await;
     assert_eq!(res.status(), 200);
@@ -433,15 +453,7 @@ async fn a_subscription_makes_a_live_session_pro_at_once_and_deletion_makes_it_f
 async fn the_same_event_twice_changes_nothing() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
-    let t = now();
-    deliver_ok(
-        &app,
-        &checkout_completed("evt_link", t, user.id, "cus_twice"),
-        "applied",
-    )
-    .await;
+    let (_, mut browser, t) = signed_in_customer(&app, "evt_link", "cus_twice").await;
     let first = event(
         "evt_twice",
         "customer.subscription.created",
@@ -799,15 +811,7 @@ async fn a_paid_invoice_extends_the_period() {
 async fn a_subscription_whose_period_ends_reads_as_free_with_no_event() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
-    let t = now();
-    deliver_ok(
-        &app,
-        &checkout_completed("evt_lapse_co", t, user.id, "cus_lapse"),
-        "applied",
-    )
-    .await;
+    let (user, mut browser, t) = signed_in_customer(&app, "evt_lapse_co", "cus_lapse").await;
     // The shape of API versions from 2025-03-31: the period end on the item.
     let period_end = now() + 2;
     deliver_ok(
@@ -905,15 +909,7 @@ async fn a_cache_refresh_that_fails_is_made_up_for_by_the_redelivery() {
     })
     .await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
-    let t = now();
-    deliver_ok(
-        &app,
-        &checkout_completed("evt_cache_co", t, user.id, "cus_cache"),
-        "applied",
-    )
-    .await;
+    let (_, mut browser, t) = signed_in_customer(&app, "evt_cache_co", "cus_cache").await;
     assert_eq!(info(&app, &mut browser).await["plan"], "free");
 
     let paid = event(
