@@ -7,12 +7,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{subscriptions, users, webhook_events};
 use hmac::{Hmac, Mac};
 use reqwest::Response;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, client, json, spawn_app_with, Browser, TestApp};
+use crate::helpers::{
+    assert_error, client, insert_free_user, json, sign_in_user, spawn_app_with, Browser, TestApp,
+};
 
 const SECRET: &str = "whsec_latchkey_billing_tests";
 const ROUTE: &str = "/webhooks/stripe";
@@ -127,24 +129,10 @@ fn rfc3339(secs: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A free user `name` with the address `<name>@example.com`.
 async fn insert_user(db: &DatabaseConnection, name: &str) -> users::Model {
-    let now = Utc::now();
-    users::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        email: Set(Some(format!("{}@example.com", name.to_lowercase()))),
-        email_verified: Set(true),
-        name: Set(Some(name.to_owned())),
-        image: Set(None),
-        plan: Set("free".to_owned()),
-        plan_until: Set(None),
-        stripe_customer_id: Set(None),
-        disabled_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .expect("insert user")
+    let email = format!("{}@example.com", name.to_lowercase());
+    insert_free_user(db, &email, name).await
 }
 
 async fn stored_user(db: &DatabaseConnection, id: Uuid) -> users::Model {
@@ -153,16 +141,6 @@ async fn stored_user(db: &DatabaseConnection, id: Uuid) -> users::Model {
         .await
         .expect("query")
         .expect("the user row")
-}
-
-/// A browser signed in as `user`, with the profile the login would cache.
-async fn sign_in(app: &TestApp, db: &DatabaseConnection, user: &users::Model) -> Browser {
-    let profile = latchkey::accounts::profile(db, user)
-        .await
-        .expect("profile");
-    let mut browser = Browser::extension();
-    app.sign_in(&mut browser, user.id, profile).await;
-    browser
 }
 
 /// A signed-in user whose checkout (event `event_id`, now) linked Stripe customer `customer`:
@@ -174,7 +152,7 @@ async fn signed_in_customer(
 ) -> (users::Model, Browser, i64) {
     let db = app.db().await;
     let user = insert_user(&db, "Ada").await;
-    let browser = sign_in(app, &db, &user).await;
+    let browser = sign_in_user(app, &db, &user).await;
     let t = now();
     deliver_ok(
         app,
@@ -355,7 +333,7 @@ async fn a_subscription_makes_a_live_session_pro_at_once_and_deletion_makes_it_f
     let app = billing_app().await;
     let db = app.db().await;
     let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
+    let mut browser = sign_in_user(&app, &db, &user).await;
     let before = info(&app, &mut browser).await;
     assert_eq!(before["plan"], "free");
     assert_eq!(before["daily_ocr_limit"], 20);
@@ -526,7 +504,7 @@ async fn an_older_event_never_overwrites_a_newer_state() {
     let app = billing_app().await;
     let db = app.db().await;
     let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
+    let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now() - 600;
     deliver_ok(
         &app,
@@ -616,7 +594,7 @@ async fn an_unknown_customer_is_recorded_then_linked_by_a_later_checkout() {
     let app = billing_app().await;
     let db = app.db().await;
     let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
+    let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now();
     let period_end = t + 30 * DAY;
     // Stripe often sends the subscription before the checkout that names the user.
@@ -705,7 +683,7 @@ async fn a_paid_invoice_extends_the_period() {
     let app = billing_app().await;
     let db = app.db().await;
     let user = insert_user(&db, "Ada").await;
-    let mut browser = sign_in(&app, &db, &user).await;
+    let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now();
     let first_end = t + 30 * DAY;
     let second_end = t + 61 * DAY;
@@ -838,7 +816,7 @@ async fn a_subscription_whose_period_ends_reads_as_free_with_no_event() {
     assert_eq!(lapsed["current_plan"], "free");
     assert_eq!(lapsed["daily_ocr_limit"], 20);
     // And a new login computes it from SQL the same way.
-    let mut fresh = sign_in(&app, &db, &user).await;
+    let mut fresh = sign_in_user(&app, &db, &user).await;
     let relogin = info(&app, &mut fresh).await;
     assert_eq!(relogin["plan"], "free");
     assert_eq!(relogin["has_subscription"], false);

@@ -22,8 +22,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::helpers::{
-    assert_error, json, profile, redis_url, spawn_app, Browser, ServerProcess, TestApp, TestConfig,
-    TestDb,
+    assert_error, insert_free_user, json, profile, redis_url, sign_in_user, spawn_app, Browser,
+    ServerProcess, TestApp, TestConfig, TestDb,
 };
 
 /// What one run of the binary did.
@@ -90,22 +90,8 @@ async fn cli(app: &TestApp, args: &[&str]) -> Run {
 /// A user row as a first login would leave it, with a GitHub identity.
 async fn insert_user(db: &DatabaseConnection, email: &str) -> users::Model {
     let now = Utc::now();
-    let user = users::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        email: Set(Some(email.to_owned())),
-        email_verified: Set(true),
-        name: Set(Some(email.split('@').next().unwrap_or("user").to_owned())),
-        image: Set(None),
-        plan: Set("free".to_owned()),
-        plan_until: Set(None),
-        stripe_customer_id: Set(None),
-        disabled_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await
-    .expect("insert user");
+    let name = email.split('@').next().unwrap_or("user");
+    let user = insert_free_user(db, email, name).await;
     identities::ActiveModel {
         user_id: Set(user.id),
         provider: Set("github".to_owned()),
@@ -134,14 +120,6 @@ fn identity_of(user: &users::Model) -> Identity {
     }
 }
 
-/// A browser signed in as `user`, with the profile a login builds from SQL.
-async fn sign_in(app: &TestApp, db: &DatabaseConnection, user: &users::Model) -> Browser {
-    let mut browser = Browser::extension();
-    let profile = accounts::profile(db, user).await.expect("profile");
-    app.sign_in(&mut browser, user.id, profile).await;
-    browser
-}
-
 async fn status(app: &TestApp, browser: &Browser) -> u16 {
     app.user_info(&mut browser.clone()).await.status().as_u16()
 }
@@ -160,7 +138,7 @@ async fn list_shows_a_session_created_through_the_app() {
     let app = spawn_app().await;
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
-    let browser = sign_in(&app, &db, &ada).await;
+    let browser = sign_in_user(&app, &db, &ada).await;
     let id = public_id(&browser);
 
     let table = cli(&app, &["sessions", "list"]).await;
@@ -209,8 +187,8 @@ async fn revoke_by_id_ends_that_session_and_no_other() {
     let app = spawn_app().await;
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
-    let laptop = sign_in(&app, &db, &ada).await;
-    let phone = sign_in(&app, &db, &ada).await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
     assert_eq!(status(&app, &laptop).await, 200);
 
     let run = cli(&app, &["sessions", "revoke", &public_id(&laptop)]).await;
@@ -262,9 +240,9 @@ async fn revoke_by_user_ends_every_session_of_that_user() {
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
     let bob = insert_user(&db, "bob@example.com").await;
-    let ada_1 = sign_in(&app, &db, &ada).await;
-    let ada_2 = sign_in(&app, &db, &ada).await;
-    let bob_1 = sign_in(&app, &db, &bob).await;
+    let ada_1 = sign_in_user(&app, &db, &ada).await;
+    let ada_2 = sign_in_user(&app, &db, &ada).await;
+    let bob_1 = sign_in_user(&app, &db, &bob).await;
 
     let run = cli(&app, &["sessions", "revoke", "--user", " Ada@Example.COM "]).await;
     assert_eq!(run.ok().trim(), "revoked 2 session(s)");
@@ -280,9 +258,9 @@ async fn revoke_all_off_a_terminal_ends_every_session_without_yes() {
     let ada = insert_user(&db, "ada@example.com").await;
     let bob = insert_user(&db, "bob@example.com").await;
     let browsers = [
-        sign_in(&app, &db, &ada).await,
-        sign_in(&app, &db, &ada).await,
-        sign_in(&app, &db, &bob).await,
+        sign_in_user(&app, &db, &ada).await,
+        sign_in_user(&app, &db, &ada).await,
+        sign_in_user(&app, &db, &bob).await,
     ];
 
     // stdin is not a terminal here, as under `kubectl exec` without -t: nobody to ask, so
@@ -297,7 +275,7 @@ async fn revoke_all_off_a_terminal_ends_every_session_without_yes() {
     assert_eq!(doc["count"], 0);
 
     // --yes is still accepted.
-    let again = sign_in(&app, &db, &bob).await;
+    let again = sign_in_user(&app, &db, &bob).await;
     let run = cli(&app, &["sessions", "revoke", "--all", "--yes"]).await;
     assert_eq!(run.ok().trim(), "revoked 1 session(s)");
     assert_eq!(status(&app, &again).await, 401);
@@ -316,7 +294,7 @@ async fn revoke_that_matches_nothing_prints_0_and_exits_1() {
     assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
 
     // A user with no live session, while another user has one.
-    let bobs = sign_in(&app, &db, &bob).await;
+    let bobs = sign_in_user(&app, &db, &bob).await;
     let run = cli(&app, &["sessions", "revoke", "--user", "ada@example.com"]).await;
     let line = run.fails(1);
     assert!(line.contains("ada@example.com"), "{run:?}");
@@ -450,8 +428,8 @@ async fn plan_set_is_seen_by_every_live_session_on_its_next_request() {
     let app = spawn_app().await;
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
-    let laptop = sign_in(&app, &db, &ada).await;
-    let phone = sign_in(&app, &db, &ada).await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
     let before = json(app.user_info(&mut laptop.clone()).await).await;
     assert_eq!(before["user"]["plan"], "free");
     assert_eq!(before["user"]["daily_ocr_limit"], 20);
@@ -578,10 +556,10 @@ async fn disable_ends_every_session_and_refuses_logins_until_enabled() {
     let ada = insert_user(&db, "ada@example.com").await;
     let bob = insert_user(&db, "bob@example.com").await;
     let ada_sessions = [
-        sign_in(&app, &db, &ada).await,
-        sign_in(&app, &db, &ada).await,
+        sign_in_user(&app, &db, &ada).await,
+        sign_in_user(&app, &db, &ada).await,
     ];
-    let bob_session = sign_in(&app, &db, &bob).await;
+    let bob_session = sign_in_user(&app, &db, &bob).await;
 
     let run = cli(&app, &["users", "disable", "ada@example.com"]).await;
     let out = run.ok();
@@ -611,7 +589,7 @@ async fn disable_ends_every_session_and_refuses_logins_until_enabled() {
         .await
         .expect("an enabled user logs in");
     assert_eq!(user.id, ada.id);
-    let browser = sign_in(&app, &db, &user).await;
+    let browser = sign_in_user(&app, &db, &user).await;
     assert_eq!(status(&app, &browser).await, 200);
 }
 
@@ -646,8 +624,8 @@ async fn delete_erases_the_user_and_keeps_billing_records_detached() {
     .insert(&db)
     .await
     .expect("insert usage");
-    let browser = sign_in(&app, &db, &ada).await;
-    let bob_session = sign_in(&app, &db, &bob).await;
+    let browser = sign_in_user(&app, &db, &ada).await;
+    let bob_session = sign_in_user(&app, &db, &bob).await;
 
     cli(&app, &["users", "delete", "ada@example.com"])
         .await
@@ -710,8 +688,8 @@ async fn users_list_and_show_print_tables_and_json() {
     let db = app.db().await;
     let ada = insert_user(&db, "ada@example.com").await;
     let bob = insert_user(&db, "bob@example.com").await;
-    sign_in(&app, &db, &ada).await;
-    sign_in(&app, &db, &ada).await;
+    sign_in_user(&app, &db, &ada).await;
+    sign_in_user(&app, &db, &ada).await;
 
     let table = cli(&app, &["users", "list"]).await;
     let text = table.ok();

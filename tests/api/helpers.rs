@@ -174,6 +174,46 @@ pub fn profile(name: &str, plan: &str) -> Profile {
     }
 }
 
+/// A free user's row as a first login would leave it: verified `email`, `name`, no picture.
+pub async fn insert_free_user(
+    db: &sea_orm::DatabaseConnection,
+    email: &str,
+    name: &str,
+) -> entity::users::Model {
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = chrono::Utc::now();
+    entity::users::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        email: Set(Some(email.to_owned())),
+        email_verified: Set(true),
+        name: Set(Some(name.to_owned())),
+        image: Set(None),
+        plan: Set("free".to_owned()),
+        plan_until: Set(None),
+        stripe_customer_id: Set(None),
+        disabled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .expect("insert user")
+}
+
+/// A browser signed in as `user`, with the profile a login builds from SQL.
+pub async fn sign_in_user(
+    app: &TestApp,
+    db: &sea_orm::DatabaseConnection,
+    user: &entity::users::Model,
+) -> Browser {
+    let profile = latchkey::accounts::profile(db, user)
+        .await
+        .expect("profile");
+    let mut browser = Browser::extension();
+    app.sign_in(&mut browser, user.id, profile).await;
+    browser
+}
+
 /// A browser's cookie jar for one origin: enough to keep the session and CSRF cookies.
 #[derive(Debug, Default, Clone)]
 pub struct Browser {
