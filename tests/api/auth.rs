@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use entity::{identities, users};
 use latchkey::auth::flow::{self, Flow, BINDING_COOKIE};
-use reqwest::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, LOCATION, REFERRER_POLICY};
 use reqwest::{Method, Response};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use url::Url;
 
 use crate::fakes::{FakeGitHub, FakeGoogle, GitHubEmail, GitHubUser, GoogleUser, Tamper};
 use crate::helpers::{
-    assert_error, json, spawn_app_with, Browser, TestApp, TestConfig, SESSION_COOKIE,
+    assert_error, json, set_cookies_named, spawn_app_with, Browser, TestApp, TestConfig,
+    SESSION_COOKIE,
 };
 
 /// The app with both fakes configured as its providers.
@@ -101,6 +102,29 @@ impl World {
         let auth_url = self.start_login(browser, "google").await;
         let callback = self.google.approve(&auth_url).await.expect("consent");
         self.callback(browser, &callback).await
+    }
+
+    /// `n` browsers that each started a Google sign-in and consented, with the callback URL
+    /// each one was sent to, not yet followed.
+    pub async fn consented_google_flows(&self, n: usize) -> Vec<(Browser, Url)> {
+        let mut flows = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut browser = Browser::extension();
+            let auth_url = self.start_login(&mut browser, "google").await;
+            let callback = self.google.approve(&auth_url).await.expect("consent");
+            flows.push((browser, callback));
+        }
+        flows
+    }
+
+    /// Follows every flow's callback at once.
+    pub async fn callbacks_together(&self, flows: &mut [(Browser, Url)]) -> Vec<Response> {
+        futures_util::future::join_all(
+            flows
+                .iter_mut()
+                .map(|(browser, callback)| self.callback(browser, callback)),
+        )
+        .await
     }
 
     pub async fn sign_in_with_github(&self, browser: &mut Browser) -> Response {
@@ -246,13 +270,10 @@ async fn a_strict_session_cookie_keeps_the_login_binding_lax() {
 
 /// The `Set-Cookie` header of `res` for cookie `name`.
 fn set_cookie(res: &Response, name: &str) -> String {
-    res.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
+    set_cookies_named(res, name)
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("{name} is set"))
-        .to_owned()
 }
 
 #[tokio::test]
@@ -262,14 +283,7 @@ async fn login_answers_are_not_cached_and_need_csrf() {
     let res = world.login_request(&mut browser, "google").await;
     assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
     assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
-    let binding = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(BINDING_COOKIE))
-        .map(str::to_owned)
-        .expect("binding cookie");
+    let binding = set_cookie(&res, BINDING_COOKIE);
     for attribute in ["HttpOnly", "Secure", "Path=/", "Max-Age=600"] {
         assert!(binding.contains(attribute), "{attribute} in {binding}");
     }
@@ -530,20 +544,8 @@ async fn callbacks_meeting_a_key_rotation_together_all_succeed() {
     let fetched = world.google.jwks_requests();
     world.google.rotate_keys();
 
-    let mut flows = Vec::new();
-    for _ in 0..4 {
-        let mut browser = Browser::extension();
-        let auth_url = world.start_login(&mut browser, "google").await;
-        let callback = world.google.approve(&auth_url).await.expect("consent");
-        flows.push((browser, callback));
-    }
-    let answers = futures_util::future::join_all(
-        flows
-            .iter_mut()
-            .map(|(browser, callback)| world.callback(browser, callback)),
-    )
-    .await;
-    for res in answers {
+    let mut flows = world.consented_google_flows(4).await;
+    for res in world.callbacks_together(&mut flows).await {
         assert_eq!(res.status(), 200);
     }
     assert_eq!(world.google.jwks_requests(), fetched + 1, "one refetch");
@@ -702,20 +704,8 @@ async fn a_login_revokes_the_session_cookie_it_carries() {
 #[tokio::test]
 async fn concurrent_callbacks_for_one_new_user_create_exactly_one_user() {
     let world = World::start().await;
-    let mut pending = Vec::new();
-    for _ in 0..6 {
-        let mut browser = Browser::extension();
-        let auth_url = world.start_login(&mut browser, "google").await;
-        let callback = world.google.approve(&auth_url).await.expect("consent");
-        pending.push((browser, callback));
-    }
-    let results = futures_util::future::join_all(
-        pending
-            .iter_mut()
-            .map(|(browser, callback)| world.callback(browser, callback)),
-    )
-    .await;
-    for res in results {
+    let mut pending = world.consented_google_flows(6).await;
+    for res in world.callbacks_together(&mut pending).await {
         assert_eq!(res.status(), 200);
     }
     assert_eq!(world.count_users().await, 1);

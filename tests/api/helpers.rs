@@ -429,6 +429,18 @@ impl TestApp {
 }
 
 /// Reads a JSON body, asserting the envelope's `success` flag.
+/// The `Set-Cookie` headers of `res` that set cookie `name`, in order.
+pub fn set_cookies_named(res: &Response, name: &str) -> Vec<String> {
+    let prefix = format!("{name}=");
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
 pub async fn json(res: Response) -> serde_json::Value {
     res.json().await.expect("a JSON body")
 }

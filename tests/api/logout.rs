@@ -1,7 +1,6 @@
-use reqwest::header::SET_COOKIE;
 use reqwest::Method;
 
-use crate::helpers::{assert_error, json, spawn_app, Browser, SESSION_COOKIE};
+use crate::helpers::{assert_error, json, set_cookies_named, spawn_app, Browser, SESSION_COOKIE};
 
 #[tokio::test]
 async fn logout_revokes_the_session_and_clears_the_cookie() {
@@ -12,13 +11,9 @@ async fn logout_revokes_the_session_and_clears_the_cookie() {
 
     let res = app.logout(&mut browser).await;
     assert_eq!(res.status(), 200);
-    let cleared = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with(SESSION_COOKIE))
-        .map(str::to_owned)
+    let cleared = set_cookies_named(&res, SESSION_COOKIE)
+        .into_iter()
+        .next()
         .expect("the session cookie is cleared");
     for attribute in ["Max-Age=0", "HttpOnly", "Secure", "SameSite=None", "Path=/"] {
         assert!(

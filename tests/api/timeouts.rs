@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{CACHE_CONTROL, SET_COOKIE};
+use reqwest::header::CACHE_CONTROL;
 use reqwest::Response;
 
-use crate::helpers::{assert_error, spawn_app_with, TestApp, SESSION_COOKIE};
+use crate::helpers::{assert_error, set_cookies_named, spawn_app_with, TestApp, SESSION_COOKIE};
 
 async fn app_with_timeouts(idle: &str, absolute: &str) -> TestApp {
     spawn_app_with(|c| {
@@ -61,13 +61,7 @@ async fn a_session_in_constant_use_ends_at_the_absolute_timeout() {
 
 /// The `Set-Cookie` headers of `res` that set the session cookie.
 fn session_cookies(res: &Response) -> Vec<String> {
-    res.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
-        .map(str::to_owned)
-        .collect()
+    set_cookies_named(res, SESSION_COOKIE)
 }
 
 /// The browser's copy of the cookie follows the sliding expiry (contract §4: `Max-Age`
