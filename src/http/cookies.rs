@@ -55,8 +55,10 @@ impl CookiePolicy {
         cookie
     }
 
-    /// The session cookie; its `Max-Age` follows the idle timeout.
-    pub fn session(&self, token: &str, max_age_secs: i64) -> SetCookie {
+    /// The session cookie, living until the session's current expiry (`expires_ms`, Unix
+    /// milliseconds): its `Max-Age` follows the idle timeout, at login and at each slide.
+    pub fn session(&self, token: &str, expires_ms: i64) -> SetCookie {
+        let max_age_secs = (expires_ms - crate::session::now_ms()) / 1000;
         let mut cookie = self.base(&self.session_name, token.to_owned());
         cookie.set_max_age(time::Duration::seconds(max_age_secs.max(0)));
         header(cookie)

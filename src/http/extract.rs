@@ -54,10 +54,9 @@ impl FromRequest for Authenticated {
                 .ok_or(ApiError::Unauthenticated)?;
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
             if current.slid {
-                let max_age = (current.expires_ms - crate::session::now_ms()) / 1000;
                 req.extensions_mut().insert(RenewSessionCookie {
                     name: state.cookies.session_name.clone(),
-                    header: state.cookies.session(token.expose(), max_age),
+                    header: state.cookies.session(token.expose(), current.expires_ms),
                 });
             }
             Ok(Self(current))

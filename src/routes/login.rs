@@ -19,7 +19,7 @@ use crate::http::error::{error_chain, ErrorBody, Failed};
 use crate::http::extract::{client_info, session_token};
 use crate::http::{ApiError, CsrfVerified};
 use crate::openapi::{RateLimited, StoreUnavailable};
-use crate::session::{now_ms, random_secret, Revoke};
+use crate::session::{random_secret, Revoke};
 use crate::state::AppState;
 
 /// `GET /auth/{provider}/login`'s answer.
@@ -337,7 +337,6 @@ async fn sign_in(
     settle(state, user.id, &started, &profile).await?;
     tracing::info!(provider = %provider_name, user_id = %user.id, "login succeeded");
 
-    let max_age = (started.expires_ms - now_ms()) / 1000;
     let mut res = match &state.settings.login.success_redirect {
         Some(target) => {
             let mut res = HttpResponse::Found();
@@ -347,8 +346,12 @@ async fn sign_in(
         None => HttpResponse::Ok(),
     };
     no_store(&mut res);
-    res.append_header(state.cookies.session(started.token.expose(), max_age))
-        .append_header(state.cookies.clear_binding());
+    res.append_header(
+        state
+            .cookies
+            .session(started.token.expose(), started.expires_ms),
+    )
+    .append_header(state.cookies.clear_binding());
     if state.settings.login.success_redirect.is_some() {
         return Ok(res.finish());
     }
