@@ -175,9 +175,12 @@ async fn refresh_user<C: ConnectionTrait>(
     active.update(db).await
 }
 
-/// Emails compare case-insensitively; they are kept lowercased.
+/// Emails compare with ASCII case folded and every other character exact; they are kept so.
+/// Unicode lowercasing is not an equivalence of addresses: it turns U+212A KELVIN SIGN into
+/// `k` and full-width letters into other full-width letters, so it would join different
+/// mailboxes (and so different people) into one account.
 fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
+    email.trim().to_ascii_lowercase()
 }
 
 /// Records one use of a metered feature (`kind`, e.g. `ocr`) for the user's history; the

@@ -395,6 +395,54 @@ async fn a_verified_email_links_accounts_and_an_unverified_one_does_not() {
 }
 
 #[tokio::test]
+async fn only_ascii_case_is_folded_when_emails_link_accounts() {
+    let world = World::start().await;
+    let sign_in_as = |sub: &str, email: &str, name: &str| GoogleUser {
+        sub: sub.into(),
+        email: email.into(),
+        name: name.into(),
+        ..GoogleUser::default()
+    };
+    world
+        .google
+        .set_user(sign_in_as("1", "ken@example.com", "Ken"));
+    let mut ken = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut ken).await.status(), 200);
+    let ken_id = world.user_id(&mut ken).await;
+
+    // ASCII case is not a different address: the same user.
+    world
+        .google
+        .set_user(sign_in_as("2", "KEN@Example.COM", "Ken"));
+    let mut upper = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut upper).await.status(), 200);
+    assert_eq!(world.user_id(&mut upper).await, ken_id);
+
+    // Addresses that Unicode lowercasing (or look-alikes) would confuse with Ken's, or with
+    // each other, are other mailboxes: each a user of its own, and Ken keeps his name.
+    let lookalikes = [
+        "\u{212A}en@example.com", // KELVIN SIGN, lowercased by Unicode to `k`
+        "\u{FF2B}en@example.com", // FULL-WIDTH K
+        "\u{FF4B}en@example.com", // full-width k, Unicode's lowercase of the above
+        "k\u{0131}d@example.com", // dotless i
+        "K\u{0130}D@example.com", // capital I with dot, lowercased by Unicode to i + dot
+    ];
+    let mut ids = vec![ken_id];
+    for (n, email) in lookalikes.into_iter().enumerate() {
+        let sub = format!("lookalike-{n}");
+        world.google.set_user(sign_in_as(&sub, email, "Mallory"));
+        let mut browser = Browser::extension();
+        assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
+        let id = world.user_id(&mut browser).await;
+        assert!(!ids.contains(&id), "{email:?} joined an existing account");
+        ids.push(id);
+    }
+    let user = json(world.app.user_info(&mut ken).await).await["user"].clone();
+    assert_eq!(user["name"], "Ken");
+    assert_eq!(user["email"], "ken@example.com");
+}
+
+#[tokio::test]
 async fn name_email_and_picture_are_refreshed_at_each_login() {
     let world = World::start().await;
     let mut browser = Browser::extension();
