@@ -2,10 +2,12 @@
 //! the multipart part `image`; we check it, take one unit of the daily quota, and ask the
 //! vision API. The client never sees the key or anything of the upstream answer but the text.
 
-use actix_multipart::{Field, Multipart};
+use actix_multipart::{Field, Multipart, MultipartError};
+use actix_web::error::PayloadError;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Duration as Days, Utc};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,6 +23,8 @@ use crate::state::AppState;
 
 /// Room for the multipart framing and small fields beside the image.
 const MULTIPART_OVERHEAD: usize = 16 * 1024;
+/// The most parts an upload may have: the extension sends one.
+const MAX_PARTS: usize = 8;
 /// A daily counter outlives its day by one, so that a request at midnight still finds it.
 const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
 
@@ -146,27 +150,41 @@ pub async fn extract_subtitles(
 
 /// Reads the `image` part, refusing more than `limit` bytes as soon as they arrive (never
 /// buffering an oversized body). Other parts are read with a small bound and dropped.
+///
+/// The whole body is bounded too, whatever its framing: `Content-Length` is checked up front
+/// when there is one, and the stream itself is cut off past `limit` plus the framing's room,
+/// so a chunked body (which declares no length) or one of many small parts cannot make us
+/// read more than a declared one could.
 async fn read_image(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
     let too_large = ApiError::ImageTooLarge { limit };
+    let body_limit = limit.saturating_add(MULTIPART_OVERHEAD);
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit + MULTIPART_OVERHEAD) {
+    if declared.is_some_and(|n| n > body_limit) {
         return Err(too_large);
     }
-    let mut multipart = Multipart::new(req.headers(), payload);
+    let mut multipart = Multipart::new(req.headers(), bounded(payload, body_limit));
     let mut image = None;
+    let mut parts = 0;
     while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(malformed)?;
+        let mut field = field.map_err(|e| multipart_error(e, limit))?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::BadRequest {
+                code: "invalid_multipart",
+                message: format!("The upload has more than {MAX_PARTS} parts."),
+            });
+        }
         let is_image = field.name() == Some("image") && image.is_none();
         let bound = if is_image { limit } else { MULTIPART_OVERHEAD };
-        let bytes = read_field(&mut field, bound).await?;
+        let bytes = read_field(&mut field, bound, limit).await?;
         if is_image {
             image = Some(bytes);
         }
@@ -177,15 +195,37 @@ async fn read_image(
     })
 }
 
-async fn read_field(field: &mut Field, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// The request body, failing with `Overflow` as soon as more than `max` bytes have come.
+fn bounded(payload: web::Payload, max: usize) -> impl Stream<Item = Result<Bytes, PayloadError>> {
+    let mut seen = 0usize;
+    payload.map(move |chunk| {
+        let chunk = chunk?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > max {
+            return Err(PayloadError::Overflow);
+        }
+        Ok(chunk)
+    })
+}
+
+/// `image_limit` is what the client is told it passed; `limit` is this part's bound.
+async fn read_field(
+    field: &mut Field,
+    limit: usize,
+    image_limit: usize,
+) -> Result<Vec<u8>, ApiError> {
     match field.bytes(limit).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(e)) => Err(malformed(e)),
-        Err(_) => Err(ApiError::ImageTooLarge { limit }),
+        Ok(Err(e)) => Err(multipart_error(e, image_limit)),
+        Err(_) => Err(ApiError::ImageTooLarge { limit: image_limit }),
     }
 }
 
-fn malformed(e: actix_multipart::MultipartError) -> ApiError {
+/// A body cut off by [`bounded`] is too large; anything else is not multipart.
+fn multipart_error(e: MultipartError, image_limit: usize) -> ApiError {
+    if matches!(e, MultipartError::Payload(PayloadError::Overflow)) {
+        return ApiError::ImageTooLarge { limit: image_limit };
+    }
     ApiError::BadRequest {
         code: "invalid_multipart",
         message: format!("The body is not a valid multipart/form-data upload: {e}"),

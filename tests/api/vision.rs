@@ -249,6 +249,66 @@ async fn an_oversized_upload_is_refused_before_it_is_all_sent() {
 }
 
 #[tokio::test]
+async fn a_chunked_body_is_bounded_as_a_whole_whatever_its_parts() {
+    let vision = Vision::start(|c| c.set("LATCHKEY__VISION__MAX_IMAGE_BYTES", "1024")).await;
+    let (browser, _) = vision.app.signed_in_browser("Ada").await;
+    let cookie = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let address = vision.app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    // No length declared: 30 MB in parts of 8 KB, each small enough on its own.
+    let head = format!(
+        "POST {ROUTE} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let sender = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let mut part =
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n")
+                .into_bytes();
+        part.resize(part.len() + 8000, b'x');
+        part.extend_from_slice(b"\r\n");
+        let mut chunk = format!("{:x}\r\n", part.len()).into_bytes();
+        chunk.extend_from_slice(&part);
+        chunk.extend_from_slice(b"\r\n");
+        for _ in 0..(30 << 20) / 8000 {
+            writer.write_all(&chunk).await?;
+        }
+        let end = format!("--{BOUNDARY}--\r\n");
+        let end = format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len());
+        writer.write_all(end.as_bytes()).await
+    });
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(30), reader.read(&mut answer))
+        .await
+        .expect("an answer")
+        .expect("read");
+    sender.abort();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("image_too_large"), "{answer}");
+    assert_eq!(vision.openai.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_upload_of_many_parts_is_refused() {
+    let vision = Vision::start(|c| c).await;
+    let (mut browser, _) = vision.app.signed_in_browser("Ada").await;
+    let image = png(100);
+    let mut parts: Vec<(&str, &[u8])> = vec![("note", b"hi"); 20];
+    parts.push(("image", &image));
+    let res = vision.upload(&mut browser, multipart(&parts)).await;
+    assert_error(res, 400, "invalid_multipart").await;
+    assert_eq!(vision.openai.calls(), 0);
+}
+
+#[tokio::test]
 async fn the_proxy_needs_a_session() {
     let vision = Vision::start(|c| c).await;
     let res = vision.extract(&mut Browser::extension()).await;
