@@ -98,6 +98,7 @@ pub struct LimitSettings {
     pub auth_per_ip: u64,
     pub vision_per_ip: u64,
     pub vision_per_session: u64,
+    pub sessions_per_session: u64,
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -196,6 +197,10 @@ pub enum SameSite {
     Strict,
 }
 
+/// The highest `session.max_per_user` accepted: the cap bounds the Redis work of a login, a
+/// listing or a revocation, so it must stay small enough for one script to walk.
+const MAX_SESSIONS_PER_USER: u32 = 1000;
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionSettings {
     pub store: StoreKind,
@@ -207,6 +212,8 @@ pub struct SessionSettings {
     pub absolute_timeout: Duration,
     pub same_site: SameSite,
     pub partitioned: bool,
+    /// The most live sessions one user may have (at least 1).
+    pub max_per_user: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -414,6 +421,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "session.absolute_timeout",
                 "must not be shorter than session.idle_timeout",
+            ));
+        }
+        if !(1..=MAX_SESSIONS_PER_USER).contains(&s.max_per_user) {
+            return Err(ConfigError::key(
+                "session.max_per_user",
+                format!("must be between 1 and {MAX_SESSIONS_PER_USER}"),
             ));
         }
         Ok(())

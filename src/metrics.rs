@@ -14,6 +14,8 @@ pub struct Metrics {
     pub http_requests: HistogramVec,
     pub sessions_created: IntCounter,
     pub sessions_revoked: IntCounter,
+    /// Sessions ended because their user signed in beyond `session.max_per_user`.
+    pub sessions_evicted: IntCounter,
     /// Logins by provider and outcome (`success`, or the refusal's code).
     pub logins: IntCounterVec,
     /// Failures of our own dependencies, by `redis` or `database`.
@@ -46,6 +48,10 @@ impl Metrics {
             sessions_revoked: IntCounter::new(
                 "sessions_revoked_total",
                 "Sessions revoked through the HTTP API",
+            )?,
+            sessions_evicted: IntCounter::new(
+                "sessions_evicted_total",
+                "Oldest sessions ended by a login beyond session.max_per_user",
             )?,
             logins: IntCounterVec::new(
                 Opts::new("logins_total", "Login callbacks by provider and outcome"),
@@ -82,6 +88,7 @@ impl Metrics {
         r.register(Box::new(self.http_requests.clone()))?;
         r.register(Box::new(self.sessions_created.clone()))?;
         r.register(Box::new(self.sessions_revoked.clone()))?;
+        r.register(Box::new(self.sessions_evicted.clone()))?;
         r.register(Box::new(self.logins.clone()))?;
         r.register(Box::new(self.dependency_errors.clone()))?;
         r.register(Box::new(self.vision_calls.clone()))?;

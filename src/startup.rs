@@ -19,9 +19,9 @@ use crate::db::{self, MigrateAction};
 use crate::http::cookies::{renew_session_cookie, CookiePolicy};
 use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::http::extract::CSRF_HEADER;
+use crate::http::headers::security_headers;
 use crate::http::observe::observe;
 use crate::http::origin::{origin_policy, AllowedOrigins};
-use crate::http::ratelimit::rate_limit;
 use crate::metrics::Metrics;
 use crate::proxy::VisionClient;
 use crate::routes;
@@ -146,6 +146,7 @@ pub fn build_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
     let policy = Policy {
         idle: settings.session.idle_timeout,
         absolute: settings.session.absolute_timeout,
+        max_per_user: settings.session.max_per_user,
     };
     Ok(Sessions::new(store, policy))
 }
@@ -187,10 +188,10 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             )
             .configure(routes::configure)
             .wrap(from_fn(renew_session_cookie))
-            .wrap(from_fn(rate_limit))
             .wrap(cors(&settings))
             .wrap(from_fn(origin_policy))
             .wrap(ErrorHandlers::new().default_handler(envelope_framework_errors))
+            .wrap(from_fn(security_headers))
             .wrap(from_fn(observe))
     })
     .listen(listener)?

@@ -12,8 +12,10 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use super::client_addr;
 use super::cookies::RenewSessionCookie;
 use super::error::ApiError;
+use super::headers::Personal;
 use crate::session::{ClientInfo, Current, SessionToken};
 use crate::state::AppState;
 
@@ -53,6 +55,7 @@ impl FromRequest for Authenticated {
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
+            req.extensions_mut().insert(Personal);
             if current.slid {
                 req.extensions_mut().insert(RenewSessionCookie {
                     name: state.cookies.session_name.clone(),
@@ -102,40 +105,20 @@ fn check_csrf(req: &HttpRequest) -> Result<(), ApiError> {
 
 /// What the store records about the client: its user agent and address.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
-    let trusted = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.limits.trusted_proxies.clone())
-        .unwrap_or_default();
-    let ip = client_ip(req, &trusted);
     ClientInfo {
         user_agent: header_str(req.headers(), header::USER_AGENT).to_owned(),
-        ip: ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        ip: client_ip(req).map(|ip| ip.to_string()).unwrap_or_default(),
     }
 }
 
-/// The client's address: the socket's peer, unless the peer is a trusted proxy, in which case
-/// the rightmost address of `X-Forwarded-For` that is not itself a trusted proxy. Addresses
-/// left of that were written by the client and prove nothing.
-pub fn client_ip(req: &HttpRequest, trusted: &[ipnet::IpNet]) -> Option<std::net::IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
-    if !is_trusted(&peer) {
-        return Some(peer);
-    }
-    let forwarded: Vec<std::net::IpAddr> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map_while(|part| part.trim().parse().ok())
-        .collect();
-    Some(
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .unwrap_or(peer),
-    )
+/// The client's address, as [`client_addr::client_ip`] decides it with the configured
+/// trusted proxies.
+pub fn client_ip(req: &HttpRequest) -> Option<std::net::IpAddr> {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.settings.limits.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    client_addr::client_ip(req.peer_addr(), req.headers(), trusted)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> &str {

@@ -9,10 +9,12 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
+use super::client_addr;
 use super::error::ApiError;
 use crate::state::AppState;
 
@@ -26,8 +28,7 @@ fn request_id(req: &ServiceRequest) -> String {
         .app_data::<web::Data<AppState>>()
         .zip(req.peer_addr())
         .is_some_and(|(state, peer)| {
-            let proxies = &state.settings.limits.trusted_proxies;
-            proxies.iter().any(|net| net.contains(&peer.ip()))
+            client_addr::is_trusted(peer.ip(), &state.settings.limits.trusted_proxies)
         });
     req.headers()
         .get(&REQUEST_ID)
@@ -49,6 +50,27 @@ fn new_request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
+/// The method as a metric label: one of HTTP's registered methods, or `other`. A client may
+/// send any token as a method (actix answers it 405); labelling it raw let anyone add series
+/// to `/metrics` without bound.
+fn method_label(method: &Method) -> &'static str {
+    static KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("other", Method::as_str)
+}
+
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -67,6 +89,8 @@ pub async fn observe(
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        // Every label is chosen by us, never by the client: the route's pattern (a path that
+        // matched no route is one label), a known method or `other`, and the status.
         let route = res
             .request()
             .match_pattern()
@@ -74,7 +98,7 @@ pub async fn observe(
         state
             .metrics
             .http_requests
-            .with_label_values(&[route.as_str(), method.as_str(), res.status().as_str()])
+            .with_label_values(&[route.as_str(), method_label(&method), res.status().as_str()])
             .observe(elapsed.as_secs_f64());
         let store_down = res
             .response()

@@ -335,7 +335,16 @@ async fn sign_in(
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
     settle(state, user.id, &started, &profile).await?;
-    tracing::info!(provider = %provider_name, user_id = %user.id, "login succeeded");
+    tracing::info!(
+        provider = %provider_name,
+        user_id = %user.id,
+        evicted = started.evicted.len(),
+        "login succeeded"
+    );
+    state
+        .metrics
+        .sessions_evicted
+        .inc_by(started.evicted.len() as u64);
 
     let mut res = match &state.settings.login.success_redirect {
         Some(target) => {

@@ -12,11 +12,14 @@ pub(crate) mod vision;
 pub(crate) mod webhooks;
 
 use actix_web::http::Method;
+use actix_web::middleware::from_fn;
 use actix_web::{web, Resource, Route};
 use serde::{Serialize, Serializer};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
+
+use crate::http::ratelimit::{enforce, LimitScope};
 
 /// One method on one path, and the handler that answers it.
 pub struct Endpoint {
@@ -28,6 +31,9 @@ pub struct Endpoint {
     handler: fn() -> Route,
     /// Settings of the path's resource (the webhook's own body limit); most have none.
     resource: fn(Resource) -> Resource,
+    /// The request limit that guards this endpoint, if any. It wraps the handler itself, so
+    /// no spelling of the path reaches the handler around it.
+    pub limit: Option<LimitScope>,
 }
 
 impl Endpoint {
@@ -37,7 +43,13 @@ impl Endpoint {
             path,
             handler,
             resource: |r| r,
+            limit: None,
         }
+    }
+
+    const fn limited(mut self, scope: LimitScope) -> Self {
+        self.limit = Some(scope);
+        self
     }
 
     const fn with_resource(mut self, resource: fn(Resource) -> Resource) -> Self {
@@ -61,31 +73,38 @@ pub static ROUTES: &[Endpoint] = &[
     }),
     Endpoint::new(Method::GET, "/auth/csrf-token", || {
         web::route().to(csrf::csrf_token)
-    }),
+    })
+    .limited(LimitScope::SignIn),
     Endpoint::new(Method::POST, "/auth/logout", || {
         web::route().to(logout::logout)
     }),
     Endpoint::new(Method::GET, "/auth/{provider}/login", || {
         web::route().to(login::login)
-    }),
+    })
+    .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/auth/{provider}/callback", || {
         web::route().to(login::callback)
-    }),
+    })
+    .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/api/user/info", || {
         web::route().to(user::info)
     }),
     Endpoint::new(Method::POST, "/api/openai/extract-subtitles", || {
         web::route().to(vision::extract_subtitles)
-    }),
+    })
+    .limited(LimitScope::Vision),
     Endpoint::new(Method::GET, "/api/sessions", || {
         web::route().to(sessions::list)
-    }),
+    })
+    .limited(LimitScope::Sessions),
     Endpoint::new(Method::DELETE, "/api/sessions", || {
         web::route().to(sessions::revoke_others)
-    }),
+    })
+    .limited(LimitScope::Sessions),
     Endpoint::new(Method::DELETE, "/api/sessions/{id}", || {
         web::route().to(sessions::revoke_one)
-    }),
+    })
+    .limited(LimitScope::Sessions),
     Endpoint::new(Method::POST, "/webhooks/stripe", || {
         web::route().to(webhooks::stripe)
     })
@@ -104,8 +123,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for path in paths {
         let mut resource = web::resource(path);
         for endpoint in ROUTES.iter().filter(|e| e.path == path) {
-            resource = (endpoint.resource)(resource)
-                .route((endpoint.handler)().method(endpoint.method.clone()));
+            let mut route = (endpoint.handler)().method(endpoint.method.clone());
+            if let Some(scope) = endpoint.limit {
+                route = route.wrap(from_fn(move |req, next| enforce(scope, req, next)));
+            }
+            resource = (endpoint.resource)(resource).route(route);
         }
         cfg.service(resource);
     }

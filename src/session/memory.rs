@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::store::{
-    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
-    Touched,
+    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
+    TouchParams, Touched,
 };
 use super::token::SessionHash;
 
@@ -51,6 +51,27 @@ impl MemoryStore {
 }
 
 impl UserEntry {
+    /// Ends the oldest sessions (earliest absolute expiry, as the Redis index orders them)
+    /// until one more fits under `max`; returns their hashes.
+    fn make_room(&mut self, max: u32) -> Vec<SessionHash> {
+        let keep = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(1);
+        let excess = self.sessions.len().saturating_sub(keep);
+        let mut oldest: Vec<(i64, SessionHash)> = self
+            .sessions
+            .iter()
+            .map(|(hash, s)| (s.record.absolute_expiry_ms, *hash))
+            .collect();
+        oldest.sort_unstable_by_key(|(absolute, _)| *absolute);
+        oldest
+            .into_iter()
+            .take(excess)
+            .map(|(_, hash)| {
+                self.sessions.remove(&hash);
+                hash
+            })
+            .collect()
+    }
+
     fn drop_expired(&mut self, now_ms: i64) {
         self.sessions.retain(|_, s| s.expires_ms > now_ms);
         if matches!(self.profile, Some((_, until)) if until <= now_ms) {
@@ -61,14 +82,15 @@ impl UserEntry {
 
 #[async_trait]
 impl SessionStore for MemoryStore {
-    async fn create(&self, new: &NewSession) -> Result<bool, StoreError> {
+    async fn create(&self, new: &NewSession) -> Result<Created, StoreError> {
         let now = new.record.created_ms;
         let mut users = self.users();
         let user = users.entry(new.user_id).or_default();
         user.drop_expired(now);
         if user.sessions.contains_key(&new.hash) {
-            return Ok(false);
+            return Ok(Created::Exists);
         }
+        let evicted = user.make_room(new.max_per_user.max(1));
         user.sessions.insert(
             new.hash,
             Stored {
@@ -83,7 +105,7 @@ impl SessionStore for MemoryStore {
                 (*t).max(new.profile_expiry_ms)
             });
         user.profile = Some((new.profile.clone(), profile_until));
-        Ok(true)
+        Ok(Created::Stored { evicted })
     }
 
     async fn touch(

@@ -18,8 +18,8 @@ use uuid::Uuid;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub use self::store::{
-    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
-    Touched,
+    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
+    TouchParams, Touched,
 };
 pub use self::token::{random_secret, PublicId, SessionHash, SessionToken};
 
@@ -28,6 +28,8 @@ pub use self::token::{random_secret, PublicId, SessionHash, SessionToken};
 pub struct Policy {
     pub idle: Duration,
     pub absolute: Duration,
+    /// The most live sessions one user may have; a login beyond it ends the oldest.
+    pub max_per_user: u32,
 }
 
 impl Policy {
@@ -55,6 +57,8 @@ pub struct ClientInfo {
 pub struct Started {
     pub token: SessionToken,
     pub expires_ms: i64,
+    /// The user's oldest sessions that this one ended, to keep within the cap.
+    pub evicted: Vec<SessionHash>,
 }
 
 /// The signed-in caller of the current request.
@@ -129,11 +133,16 @@ impl Sessions {
                 idle_ms: self.policy.idle_ms(),
                 profile: profile.clone(),
                 profile_expiry_ms: absolute,
+                max_per_user: self.policy.max_per_user,
             };
             // A collision of 256-bit tokens does not happen; if it ever did, the existing
             // session is kept and a new token drawn.
-            if self.store.create(&new).await? {
-                return Ok(Started { token, expires_ms });
+            if let Created::Stored { evicted } = self.store.create(&new).await? {
+                return Ok(Started {
+                    token,
+                    expires_ms,
+                    evicted,
+                });
             }
         }
     }

@@ -22,8 +22,8 @@ use uuid::Uuid;
 
 use super::packed;
 use super::store::{
-    NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError, TouchParams,
-    Touched,
+    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
+    TouchParams, Touched,
 };
 use super::token::SessionHash;
 
@@ -203,12 +203,8 @@ impl RedisStore {
         matches!(self.connection, Connection::Cluster(_))
     }
 
-    /// `<prefix>{u:<user id>}`: the hash tag that keeps one user's keys in one slot.
-    fn user_tag(&self, user_id: Uuid) -> String {
-        self.user_key(user_id, "", 0)
-    }
-
-    /// `<prefix>{u:<user id>}<suffix>`, with room for `more` bytes to be appended: every key
+    /// `<prefix>{u:<user id>}<suffix>` (`{u:…}` is the hash tag that keeps one user's keys in
+    /// one slot), with room for `more` bytes to be appended: every key
     /// of a user is built in one allocation (the hot path builds three per request).
     fn user_key(&self, user_id: Uuid, suffix: &str, more: usize) -> String {
         let mut key =
@@ -225,6 +221,11 @@ impl RedisStore {
         let mut key = self.user_key(user_id, ":s:", SessionHash::ENCODED_LEN);
         hash.encode_to(&mut key);
         key
+    }
+
+    /// `<prefix>{u:<user id>}:s:`, what the scripts that walk the index put before each hash.
+    fn session_key_prefix(&self, user_id: Uuid) -> String {
+        self.user_key(user_id, ":s:", 0)
     }
 
     fn index_key(&self, user_id: Uuid) -> String {
@@ -318,7 +319,7 @@ fn touched((record, profile, counter): TouchRow) -> Result<Touched, StoreError> 
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create(&self, new: &NewSession) -> Result<bool, StoreError> {
+    async fn create(&self, new: &NewSession) -> Result<Created, StoreError> {
         let r = &new.record;
         let mut call = self.scripts.create.prepare_invoke();
         call.key(self.session_key(new.user_id, &new.hash))
@@ -330,11 +331,26 @@ impl SessionStore for RedisStore {
             .arg(r.absolute_expiry_ms)
             .arg(packed::encode_record(r))
             .arg(new.profile_expiry_ms)
-            .arg(packed::encode_profile(&new.profile));
-        let created: i64 = self
+            .arg(packed::encode_profile(&new.profile))
+            .arg(new.max_per_user.max(1))
+            .arg(self.session_key_prefix(new.user_id));
+        // {0}, or {1, evicted hash, ...}: redis-rs reads the integer as its digits.
+        let reply: Vec<String> = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await?;
-        Ok(created == 1)
+        let evicted = match reply.split_first() {
+            Some((stored, evicted)) if stored == "1" => evicted,
+            Some((exists, [])) if exists == "0" => return Ok(Created::Exists),
+            _ => return Err(StoreError::Malformed(format!("create answered {reply:?}"))),
+        };
+        let evicted = evicted
+            .iter()
+            .map(|h| {
+                SessionHash::decode(h)
+                    .ok_or_else(|| StoreError::Malformed(format!("bad index entry {h:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Created::Stored { evicted })
     }
 
     async fn touch(
@@ -373,7 +389,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError> {
         let mut call = self.scripts.list.prepare_invoke();
         call.key(self.index_key(user_id))
-            .arg(format!("{}:s:", self.user_tag(user_id)))
+            .arg(self.session_key_prefix(user_id))
             .arg(now_ms);
         let rows: Vec<(String, String)> = self
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
@@ -448,7 +464,7 @@ impl SessionStore for RedisStore {
         };
         let mut call = self.scripts.revoke.prepare_invoke();
         call.key(self.index_key(user_id))
-            .arg(format!("{}:s:", self.user_tag(user_id)))
+            .arg(self.session_key_prefix(user_id))
             .arg(mode)
             .arg(hash);
         self.run(|mut conn| async move { call.invoke_async(&mut conn).await })

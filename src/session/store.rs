@@ -70,6 +70,25 @@ pub struct NewSession {
     pub profile: Profile,
     /// How long the profile cache must live: at least as long as this session can.
     pub profile_expiry_ms: i64,
+    /// The most sessions the user may have, this one included: creating it ends the user's
+    /// oldest sessions beyond that number.
+    pub max_per_user: u32,
+}
+
+/// What [`SessionStore::create`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// The session is stored. These sessions of the same user, the oldest, were ended to keep
+    /// the user within [`NewSession::max_per_user`].
+    Stored { evicted: Vec<SessionHash> },
+    /// A session with this hash exists already; nothing was written.
+    Exists,
+}
+
+impl Created {
+    pub fn stored(&self) -> bool {
+        matches!(self, Self::Stored { .. })
+    }
 }
 
 /// What the hot path reads in one round trip.
@@ -124,9 +143,13 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Stores a new session, its index entry and the user's profile atomically. Returns false
-    /// when a session with this hash exists already (it is never overwritten).
-    async fn create(&self, new: &NewSession) -> Result<bool, StoreError>;
+    /// Stores a new session, its index entry and the user's profile atomically, ending the
+    /// user's oldest sessions beyond [`NewSession::max_per_user`] in the same step. A session
+    /// with this hash that exists already is never overwritten ([`Created::Exists`]).
+    ///
+    /// The work is bounded by the cap, not by how many sessions the user ever had: the index
+    /// never holds more than the cap after a create.
+    async fn create(&self, new: &NewSession) -> Result<Created, StoreError>;
 
     /// Loads a live session with its user's profile and counter, sliding the idle expiry.
     /// `None` when the session does not exist, has expired, or its user has no profile.
@@ -137,7 +160,8 @@ pub trait SessionStore: Send + Sync + 'static {
         params: TouchParams<'_>,
     ) -> Result<Option<Touched>, StoreError>;
 
-    /// The user's live sessions, oldest first.
+    /// The user's live sessions, oldest first. At most the cap of sessions per user, so the
+    /// work is bounded by it.
     async fn list(
         &self,
         user_id: Uuid,

@@ -913,8 +913,9 @@ async fn create(store: &dyn SessionStore, user_id: Uuid, now: i64) -> PublicId {
         idle_ms: 60_000,
         profile: profile("Walk", "free"),
         profile_expiry_ms: now + 600_000,
+        max_per_user: 50,
     };
-    assert!(store.create(&new).await.unwrap());
+    assert!(store.create(&new).await.unwrap().stored());
     token.hash().public_id()
 }
 

@@ -445,6 +445,7 @@ fn new_session(user_id: Uuid, now: i64, name: &str) -> (SessionToken, NewSession
         idle_ms: IDLE,
         profile: profile(name, "free"),
         profile_expiry_ms: now + ABSOLUTE,
+        max_per_user: 50,
     };
     (token, new)
 }
@@ -480,7 +481,7 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
         let name = format!("user{i}");
         for _ in 0..3 {
             let (token, new) = new_session(*user, now, &name);
-            assert!(store.create(&new).await.expect("create"));
+            assert!(store.create(&new).await.expect("create").stored());
             tokens.entry(*user).or_default().push(token);
         }
         let first = &tokens[user][0];
@@ -686,6 +687,7 @@ async fn revoke_all_racing_50_logins_on_a_cluster() {
         latchkey::session::Policy {
             idle: Duration::from_secs(600),
             absolute: Duration::from_secs(3600),
+            max_per_user: 50,
         },
     );
     let user = Uuid::new_v4();

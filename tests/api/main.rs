@@ -9,6 +9,7 @@ mod cors;
 mod csrf;
 mod fakes;
 mod fakes_selftest;
+mod headers;
 mod health;
 mod helpers;
 mod hostile;

@@ -79,6 +79,55 @@ async fn metrics_parse_and_move_with_requests() {
     }
 }
 
+/// How many series `/metrics` holds, over every metric.
+fn series(scrape: &prometheus_parse::Scrape) -> usize {
+    scrape.samples.len()
+}
+
+#[tokio::test]
+async fn invented_methods_and_paths_add_no_series() {
+    let app = spawn_app().await;
+    let http = crate::helpers::client();
+    let invent = |n: usize| {
+        let method = Method::from_bytes(format!("X-INVENTED{n}").as_bytes()).expect("method");
+        (method, app.url(&format!("/invented/{n}/path")))
+    };
+    // Each kind of request once, so that the series they belong to exist.
+    for n in 0..2 {
+        let (method, path) = invent(n);
+        http.request(method.clone(), app.url("/healthz"))
+            .send()
+            .await
+            .expect("answer");
+        http.request(method, path).send().await.expect("answer");
+    }
+    // And the scrape's own series.
+    scrape(&app).await;
+    let before = series(&scrape(&app).await);
+    for n in 2..300 {
+        let (method, path) = invent(n);
+        let res = http
+            .request(method.clone(), app.url("/healthz"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(res.status(), 405);
+        let res = http.request(method, path).send().await.expect("answer");
+        assert_eq!(res.status(), 404);
+    }
+    let after = scrape(&app).await;
+    assert_eq!(series(&after), before, "client-chosen values became labels");
+    let other = [
+        ("route", "/healthz"),
+        ("method", "other"),
+        ("status", "405"),
+    ];
+    assert_eq!(
+        value(&after, "latchkey_http_request_duration_seconds", &other),
+        300.0
+    );
+}
+
 #[tokio::test]
 async fn vision_and_quota_counters_move() {
     let openai = FakeOpenAi::start().await;

@@ -141,3 +141,129 @@ async fn the_vision_proxy_is_limited_per_session() {
         .await;
     assert_ne!(res.status(), 429, "another session has its own budget");
 }
+
+/// The request was let through to a handler: neither limited nor unknown to the router (which
+/// would prove nothing about the limit).
+async fn assert_reached_a_route(res: reqwest::Response, path: &str) {
+    let status = res.status();
+    let body = res.text().await.unwrap_or_default();
+    assert_ne!(status, 429, "{path} limited too early");
+    assert!(
+        !body.contains("\"not_found\""),
+        "{path} matched no route; the test proves nothing"
+    );
+}
+
+/// Each limited sign-in route, spelt the way the router reads it but not the way a string
+/// comparison would.
+const ENCODED_SIGN_IN_PATHS: &[&str] = &[
+    "/auth/csrf-toke%6E",
+    "/auth/%63srf-token",
+    "/auth/csrf%2Dtoken",
+    "/auth/google/logi%6E",
+    "/auth/goo%67le/login",
+    "/auth/github/logi%6E",
+    "/auth/google/callbac%6B",
+    "/auth/%67ithub/callback",
+];
+
+#[tokio::test]
+async fn no_spelling_of_a_sign_in_path_escapes_its_limit() {
+    for path in ENCODED_SIGN_IN_PATHS {
+        let app = app_with_auth_limit("2", None).await;
+        for _ in 0..2 {
+            let res = app
+                .send(&mut Browser::extension(), Method::GET, path, &[])
+                .await;
+            assert_reached_a_route(res, path).await;
+        }
+        let res = app
+            .send(&mut Browser::extension(), Method::GET, path, &[])
+            .await;
+        assert_error(res, 429, "rate_limited").await;
+        // One budget whatever the spelling: the plain path is spent too.
+        assert_error(csrf(&app, None).await, 429, "rate_limited").await;
+    }
+}
+
+#[tokio::test]
+async fn no_spelling_of_the_vision_path_escapes_its_limits() {
+    let vision = "/api/openai/extract-subtitles";
+    for (key, path) in [
+        (
+            "LATCHKEY__LIMITS__VISION_PER_SESSION",
+            "/api/openai/extract-subtitle%73",
+        ),
+        (
+            "LATCHKEY__LIMITS__VISION_PER_IP",
+            "/api/%6Fpenai/extract-subtitles",
+        ),
+    ] {
+        let app = spawn_app_with(|c| c.set(key, "2")).await;
+        let (mut browser, _) = app.signed_in_browser("Ada").await;
+        for _ in 0..2 {
+            let res = app.send(&mut browser, Method::POST, path, &[]).await;
+            assert_reached_a_route(res, path).await;
+        }
+        let res = app.send(&mut browser, Method::POST, path, &[]).await;
+        assert_error(res, 429, "rate_limited").await;
+        let res = app.send(&mut browser, Method::POST, vision, &[]).await;
+        assert_error(res, 429, "rate_limited").await;
+    }
+}
+
+/// The answers to requests that all claim, through a trusted proxy, these forwarded chains.
+async fn statuses(app: &TestApp, chains: &[&str]) -> Vec<u16> {
+    let mut out = Vec::new();
+    for chain in chains {
+        out.push(csrf(app, Some(chain)).await.status().as_u16());
+    }
+    out
+}
+
+#[tokio::test]
+async fn garbage_in_x_forwarded_for_does_not_let_a_client_choose_its_address() {
+    let app = app_with_auth_limit("2", Some("127.0.0.1")).await;
+    // The proxy appended the real client, 203.0.113.5; what is left of it was the client's.
+    let chains = [
+        "1.2.3.4, garbage, 203.0.113.5",
+        "1.2.3.5, , 203.0.113.5",
+        "203.0.113.5",
+    ];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+    // And the victim whose address was written in front keeps its whole budget.
+    assert_eq!(statuses(&app, &["1.2.3.4", "1.2.3.4"]).await, [200, 200]);
+}
+
+#[tokio::test]
+async fn forged_prefixes_change_nothing() {
+    let app = app_with_auth_limit("2", Some("127.0.0.1")).await;
+    let chains = [
+        "198.51.100.1, 203.0.113.9",
+        "198.51.100.2, 10.0.0.1, 203.0.113.9",
+        "203.0.113.9, 203.0.113.9",
+    ];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn ports_do_not_make_another_client() {
+    let app = app_with_auth_limit("2", Some("127.0.0.1")).await;
+    let chains = ["203.0.113.7:1234", "203.0.113.7:999", "203.0.113.7"];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+    let chains = ["[2001:db8::7]:443", "[2001:db8::7]", "2001:db8::7"];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+}
+
+#[tokio::test]
+async fn an_ipv6_client_is_limited_by_its_64() {
+    let app = app_with_auth_limit("2", Some("127.0.0.1")).await;
+    let chains = [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2:ffff:ffff:ffff:fffe",
+        "2001:db8:1:2:1234::9",
+    ];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+    // The next /64 is another subscriber.
+    assert_eq!(statuses(&app, &["2001:db8:1:3::1"]).await, [200]);
+}

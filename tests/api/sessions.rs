@@ -2,7 +2,9 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::helpers::{assert_error, json, profile, spawn_app, Browser, SESSION_COOKIE};
+use crate::helpers::{
+    assert_error, json, profile, spawn_app, spawn_app_with, Browser, SESSION_COOKIE,
+};
 
 #[tokio::test]
 async fn list_shows_the_callers_sessions_with_the_current_one_marked() {
@@ -362,4 +364,69 @@ async fn unreadable_session_data_reads_as_signed_out_and_sign_in_repairs_it() {
             .unwrap();
         assert!(!exists, "{bad:?} is deleted when met");
     }
+}
+
+#[tokio::test]
+async fn a_login_beyond_the_cap_ends_the_users_oldest_session() {
+    let app = spawn_app_with(|c| c.set("LATCHKEY__SESSION__MAX_PER_USER", "3")).await;
+    let user = Uuid::new_v4();
+    let mut browsers = Vec::new();
+    for _ in 0..5 {
+        // Age is counted in milliseconds: each login here is in a millisecond of its own.
+        let before = latchkey::session::now_ms();
+        while latchkey::session::now_ms() == before {
+            tokio::task::yield_now().await;
+        }
+        let mut browser = Browser::extension();
+        app.sign_in(&mut browser, user, profile("Ada", "free"))
+            .await;
+        browsers.push(browser);
+    }
+    for browser in &mut browsers[..2] {
+        assert_error(app.user_info(browser).await, 401, "unauthenticated").await;
+    }
+    for browser in &mut browsers[2..] {
+        assert_eq!(app.user_info(browser).await.status(), 200);
+    }
+    let listed = json(app.list_sessions(&mut browsers[4]).await).await;
+    assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(3));
+    // The index in Redis holds no more entries than the cap.
+    let index = format!("{}:i", app.user_tag(user));
+    let entries: u64 = redis::cmd("ZCARD")
+        .arg(&index)
+        .query_async(&mut app.redis().await)
+        .await
+        .expect("ZCARD");
+    assert_eq!(entries, 3);
+}
+
+#[tokio::test]
+async fn the_session_routes_are_limited_per_session() {
+    let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__SESSIONS_PER_SESSION", "3")).await;
+    let user = Uuid::new_v4();
+    let mut first = Browser::extension();
+    let mut second = Browser::extension();
+    app.sign_in(&mut first, user, profile("Ada", "free")).await;
+    app.sign_in(&mut second, user, profile("Ada", "free")).await;
+    assert_eq!(app.list_sessions(&mut first).await.status(), 200);
+    assert_eq!(
+        app.revoke_session(&mut first, "0000000000000000")
+            .await
+            .status(),
+        404
+    );
+    // Other spellings of the path are the same route and the same budget.
+    let res = app
+        .send(&mut first, Method::GET, "/api/session%73", &[])
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_error(app.list_sessions(&mut first).await, 429, "rate_limited").await;
+    assert_error(
+        app.revoke_other_sessions(&mut first).await,
+        429,
+        "rate_limited",
+    )
+    .await;
+    // The other session has a budget of its own.
+    assert_eq!(app.list_sessions(&mut second).await.status(), 200);
 }

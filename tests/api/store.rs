@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use latchkey::session::{
-    MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, SessionRecord, SessionStore,
-    SessionToken, TouchParams,
+    Created, MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, SessionRecord,
+    SessionStore, SessionToken, TouchParams,
 };
 use uuid::Uuid;
 
@@ -57,6 +57,7 @@ fn new_session(user_id: Uuid, now: i64) -> (SessionToken, NewSession) {
         idle_ms: IDLE,
         profile: profile("Zoë|Ada", "free"),
         profile_expiry_ms: now + ABSOLUTE,
+        max_per_user: 50,
     };
     (token, new)
 }
@@ -101,12 +102,14 @@ store_suite!(
     deleted_profile_ends_every_session,
     stashed_values_are_taken_once,
     reservations_never_pass_the_limit,
+    a_login_beyond_the_cap_ends_the_oldest_session,
+    sessions_that_already_ended_do_not_count_towards_the_cap,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStore>) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
-    assert!(store.create(&new).await.unwrap());
+    assert!(store.create(&new).await.unwrap().stored());
     let touched = store
         .touch(user, &token.hash(), at(t0() + 1))
         .await
@@ -120,10 +123,10 @@ async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStor
 async fn create_never_overwrites_an_existing_session(store: Arc<dyn SessionStore>) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
-    assert!(store.create(&new).await.unwrap());
+    assert!(store.create(&new).await.unwrap().stored());
     let mut again = new.clone();
     again.record.user_agent = "intruder".into();
-    assert!(!store.create(&again).await.unwrap());
+    assert!(!store.create(&again).await.unwrap().stored());
     let touched = store
         .touch(user, &token.hash(), at(t0()))
         .await
@@ -140,7 +143,7 @@ async fn unknown_session_or_user_is_none(store: Arc<dyn SessionStore>) {
         .await
         .unwrap()
         .is_none());
-    assert!(store.create(&new).await.unwrap());
+    assert!(store.create(&new).await.unwrap().stored());
     // The same hash under another user's id finds nothing: keys are per user.
     assert!(store
         .touch(Uuid::new_v4(), &token.hash(), at(t0()))
@@ -547,7 +550,7 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
     // A login next to them replaces the old profile; the old session b is still a key in the
     // index, and revoke-all reaches it.
     let (c, new_c) = new_session(user, t0());
-    assert!(store.create(&new_c).await.unwrap());
+    assert!(store.create(&new_c).await.unwrap().stored());
     assert_eq!(
         store
             .touch(user, &c.hash(), at(t0()))
@@ -566,7 +569,7 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
 
     // The list deletes an old session it meets, with its index entry.
     let (d, new_d) = new_session(user, t0());
-    assert!(store.create(&new_d).await.unwrap());
+    assert!(store.create(&new_d).await.unwrap().stored());
     let _: () = write_old(old_session(&b))
         .query_async(&mut conn)
         .await
@@ -662,4 +665,86 @@ async fn redis_a_refresh_never_moves_the_key_past_the_absolute_expiry() {
             .is_some());
     }
     assert_eq!(expire_time(&mut conn).await, new.record.absolute_expiry_ms);
+}
+
+/// `new_session` with a cap of `max` sessions per user.
+fn capped(user: Uuid, now: i64, max: u32) -> (SessionToken, NewSession) {
+    let (token, mut new) = new_session(user, now);
+    new.max_per_user = max;
+    (token, new)
+}
+
+async fn is_live(store: &dyn SessionStore, user: Uuid, token: &SessionToken, now: i64) -> bool {
+    store
+        .touch(user, &token.hash(), at(now))
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn a_login_beyond_the_cap_ends_the_oldest_session(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let other_user = Uuid::new_v4();
+    let (other, new) = capped(other_user, t0(), 2);
+    store.create(&new).await.unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let (token, new) = capped(user, t0() + i * 1000, 3);
+        let created = store.create(&new).await.unwrap();
+        assert_eq!(created, Created::Stored { evicted: vec![] });
+        tokens.push(token);
+    }
+    let (fourth, new) = capped(user, t0() + 3000, 3);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![tokens[0].hash()]
+        }
+    );
+    let now = t0() + 4000;
+    assert!(!is_live(store.as_ref(), user, &tokens[0], now).await);
+    for token in [&tokens[1], &tokens[2], &fourth] {
+        assert!(is_live(store.as_ref(), user, token, now).await);
+    }
+    let listed = store.list(user, now, IDLE).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    // A lower cap at the next login brings the user down to it at once, oldest first.
+    let (fifth, new) = capped(user, t0() + 5000, 2);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![tokens[1].hash(), tokens[2].hash()]
+        }
+    );
+    let listed = store.list(user, now + 2000, IDLE).await.unwrap();
+    let listed: Vec<_> = listed.iter().map(|(h, _)| *h).collect();
+    assert_eq!(listed, vec![fourth.hash(), fifth.hash()]);
+    // Another user's sessions are not theirs to evict.
+    assert!(is_live(store.as_ref(), other_user, &other, now).await);
+}
+
+async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Arc<dyn SessionStore>) {
+    let user = Uuid::new_v4();
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let (token, new) = capped(user, t0() + i * 1000, 3);
+        store.create(&new).await.unwrap();
+        tokens.push(token);
+    }
+    // The first and third are used half-way through the idle timeout; the second is not,
+    // and its idle timeout passes: it ends, though its index entry is still there.
+    for token in [&tokens[0], &tokens[2]] {
+        assert!(is_live(store.as_ref(), user, token, t0() + IDLE / 2).await);
+    }
+    let later = t0() + 1000 + IDLE;
+    assert!(!is_live(store.as_ref(), user, &tokens[1], later).await);
+    // A new login finds room where the ended session was: nobody is evicted.
+    let (fourth, new) = capped(user, later, 3);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(created, Created::Stored { evicted: vec![] });
+    for token in [&tokens[0], &tokens[2], &fourth] {
+        assert!(is_live(store.as_ref(), user, token, later).await);
+    }
 }
