@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test lint fmt bench migrate build manifests e2e fuzz
+.PHONY: run test lint deny fmt bench migrate build manifests e2e fuzz
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
@@ -21,6 +21,12 @@ test:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## Supply chain, by deny.toml: licences, duplicate versions (warnings), wildcards and sources,
+## and known vulnerabilities when the RustSec advisory database can be fetched (otherwise a
+## line says the advisory check was skipped). Needs cargo-deny (.ci/run installs it).
+deny:
+	scripts/deny.sh
 
 fmt:
 	$(CARGO) fmt --all
