@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 use super::{rfc3339, Succeeded};
 use crate::http::error::ErrorBody;
 use crate::http::{ApiError, Authenticated, CsrfVerified};
-use crate::openapi::{CsrfRefused, StoreUnavailable, Unauthenticated};
+use crate::openapi::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use crate::session::{PublicId, Revoke};
 use crate::state::AppState;
 
@@ -55,6 +55,7 @@ pub struct Revoked {
     responses(
         (status = 200, description = "The caller's live sessions.", body = SessionList),
         (status = 401, response = Unauthenticated),
+        (status = 429, response = RateLimited),
         (status = 503, response = StoreUnavailable),
     )
 )]
@@ -103,6 +104,7 @@ pub async fn list(
         (status = 403, response = CsrfRefused),
         (status = 404, description = "`session_not_found`: not one of the caller's live \
             sessions (malformed ids too).", body = ErrorBody),
+        (status = 429, response = RateLimited),
         (status = 503, response = StoreUnavailable),
     )
 )]
@@ -144,6 +146,7 @@ pub async fn revoke_one(
         (status = 200, description = "How many sessions were revoked.", body = Revoked),
         (status = 401, response = Unauthenticated),
         (status = 403, response = CsrfRefused),
+        (status = 429, response = RateLimited),
         (status = 503, response = StoreUnavailable),
     )
 )]

@@ -340,3 +340,24 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn every_limited_route_documents_its_429() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let limited: Vec<_> = latchkey::routes::ROUTES
+        .iter()
+        .filter(|e| e.limit.is_some())
+        .collect();
+    assert!(!limited.is_empty());
+    for endpoint in limited {
+        let method = endpoint.method.as_str().to_lowercase();
+        let op = &doc["paths"][endpoint.path][&method];
+        assert!(
+            op["responses"].get("429").is_some(),
+            "{} {} is limited but documents no 429",
+            endpoint.method,
+            endpoint.path
+        );
+    }
+}
