@@ -557,7 +557,7 @@ fn every_shipped_environment_and_the_kubernetes_configuration_load() {
             env_vars: vars,
         });
         if let Err(e) = loaded {
-            panic!("config/{environment}.toml does not load: {e}");
+            panic!("the {environment} environment does not load: {e}");
         }
     }
 }
