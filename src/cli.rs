@@ -116,6 +116,25 @@ pub enum Command {
         #[command(subcommand)]
         command: PlanCommand,
     },
+    /// Check the configuration before deploying it.
+    ///
+    /// Example: LATCHKEY_ENV=production latchkey config check
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and validate the configuration as `serve` would, print the effective settings
+    /// with every secret redacted, and check that Redis and the database answer.
+    ///
+    /// Exit status 0 when all is well; 2, with one line on stderr, when the configuration is
+    /// invalid or Redis or the database does not answer.
+    ///
+    /// Example: LATCHKEY_ENV=production latchkey --config /etc/latchkey.toml config check
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,6 +347,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let ops = Ops::connect(&settings).await?;
             plan_set(&ops, &user, &plan, until.map(|t| t.with_timezone(&Utc))).await
         }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => config_check(&settings).await,
     }
 }
 
@@ -834,4 +856,87 @@ async fn plan_set(
         println!("they have no live session; their next login reads {effective}");
     }
     Ok(())
+}
+
+/// What `config check` found for one dependency.
+enum Check {
+    Answers,
+    NotUsed(&'static str),
+    Fails(String),
+}
+
+/// `config check`: by the time it runs the configuration has loaded and validated as for
+/// `serve` (an invalid one never gets here: one line, exit 2). It prints the effective
+/// settings with every secret redacted, then whether Redis and the database answer.
+async fn config_check(settings: &Settings) -> Result<(), Failure> {
+    let listing = settings
+        .redacted_listing()
+        .map_err(|e| Failure::Usage(e.into()))?;
+    finish((|| {
+        let mut out = io::stdout().lock();
+        for (key, value) in &listing {
+            writeln!(out, "{key} = {value}")?;
+        }
+        writeln!(out)?;
+        out.flush()
+    })())?;
+    let (redis, database) = tokio::join!(check_redis(settings), check_database(settings));
+    let redis_key = if settings.redis.is_cluster() {
+        "redis.cluster_nodes"
+    } else {
+        "redis.url"
+    };
+    let mut failures = Vec::new();
+    for (name, what, key, check) in [
+        ("redis", "Redis", redis_key, redis),
+        ("database", "the database", "database.url", database),
+    ] {
+        let line = match check {
+            Check::Answers => format!("{name}: answers"),
+            Check::NotUsed(why) => format!("{name}: not used ({why})"),
+            Check::Fails(reason) => {
+                // The database's own errors already start with the key.
+                let reason = reason.strip_prefix(&format!("{key}: ")).unwrap_or(&reason);
+                failures.push(format!("{key}: {what} does not answer ({reason})"));
+                format!("{name}: does not answer ({reason})")
+            }
+        };
+        finish(writeln!(io::stdout().lock(), "{line}"))?;
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Usage(anyhow::anyhow!(failures.join("; "))))
+    }
+}
+
+/// Redis answers a PING (a cluster: `CLUSTER INFO` says it is ok), within `redis.timeout`,
+/// as `/readyz` asks it.
+async fn check_redis(settings: &Settings) -> Check {
+    if settings.session.store == StoreKind::Memory {
+        return Check::NotUsed("session.store is memory");
+    }
+    let result = match startup::build_sessions(settings) {
+        Ok(sessions) => sessions.store().ping().await.map_err(anyhow::Error::new),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Check::Answers,
+        Err(e) => Check::Fails(settings.redact_text(&one_line(&e))),
+    }
+}
+
+/// The database accepts a connection and answers a ping, as `serve` would connect to it.
+async fn check_database(settings: &Settings) -> Check {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(15);
+    let attempt = async {
+        let conn = db::connect(&settings.database).await?;
+        conn.ping().await?;
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout(BOUND, attempt).await {
+        Ok(Ok(())) => Check::Answers,
+        Ok(Err(e)) => Check::Fails(settings.redact_text(&one_line(&e))),
+        Err(_) => Check::Fails(format!("no answer within {}s", BOUND.as_secs())),
+    }
 }

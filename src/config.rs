@@ -7,7 +7,10 @@
 //! without rebuilding.
 //!
 //! Validation happens once, here, so that the rest of the program can trust every value and a
-//! bad one stops start-up with a single line that names the key.
+//! bad one stops start-up with a single line that names the key. That includes a key that
+//! does not exist, in any layer ([`keys`]): a misspelt setting must not go unnoticed.
+//!
+//! The settings serialize for `latchkey config check`, every secret through [`redact`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +18,13 @@ use std::time::Duration;
 
 use ::config::{Config, Environment as EnvSource, File, FileFormat};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
+
+mod keys;
+mod redact;
+
+pub use redact::REDACTED;
 
 const EMBEDDED: [(&str, &str); 4] = [
     ("default", include_str!("../config/default.toml")),
@@ -36,8 +44,40 @@ impl ConfigError {
     }
 }
 
+/// config-rs names the key at the end (`… for key `server.port` in the environment`); here
+/// it comes first, as in every other message, and its origin last.
+impl From<::config::ConfigError> for ConfigError {
+    fn from(e: ::config::ConfigError) -> Self {
+        use ::config::ConfigError as E;
+        let (key, problem, origin) = match &e {
+            E::Type {
+                key: Some(key),
+                unexpected,
+                expected,
+                origin,
+            } => (
+                key,
+                format!("invalid type: {unexpected}, expected {expected}"),
+                origin,
+            ),
+            E::At {
+                key: Some(key),
+                error,
+                origin,
+            } => (key, error.to_string(), origin),
+            _ => return Self(one_line(&e.to_string())),
+        };
+        let problem = match origin {
+            Some(origin) => format!("{problem} ({})", keys::describe_origin(key, origin)),
+            None => problem,
+        };
+        Self::key(key, one_line(&problem))
+    }
+}
+
 /// Which of the three shipped environments the process runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Environment {
     Development,
     Test,
@@ -70,9 +110,10 @@ impl std::str::FromStr for Environment {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
-    #[serde(skip, default = "default_environment")]
+    /// From `LATCHKEY_ENV`, not from a key: a file cannot set it.
+    #[serde(skip_deserializing, default = "default_environment")]
     pub environment: Environment,
     pub log: LogSettings,
     pub server: ServerSettings,
@@ -91,7 +132,7 @@ pub struct Settings {
 }
 
 /// Request limits (see `config/default.toml`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LimitSettings {
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -99,7 +140,7 @@ pub struct LimitSettings {
     pub vision_per_ip: u64,
     pub vision_per_session: u64,
     pub sessions_per_session: u64,
-    #[serde(deserialize_with = "networks")]
+    #[serde(deserialize_with = "networks", serialize_with = "display_all")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -118,24 +159,32 @@ fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>,
         .collect()
 }
 
+/// A list of values written as their text (`10.0.0.0/8`), the way they are configured.
+fn display_all<T: std::fmt::Display, S: serde::Serializer>(
+    items: &[T],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_seq(items.iter().map(ToString::to_string))
+}
+
 fn default_environment() -> Environment {
     Environment::Development
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Pretty,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -146,19 +195,21 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     /// Kept secret: a PostgreSQL URL usually carries a password.
+    #[serde(serialize_with = "redact::secret_url")]
     pub url: SecretString,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     /// Kept secret: a Redis URL may carry a password.
+    #[serde(serialize_with = "redact::secret_url")]
     pub url: SecretString,
     /// Nodes of a Redis Cluster (any of them; the rest are discovered). When this list is not
     /// empty the store connects to that cluster and `url` is not used. Secret like `url`.
-    #[serde(default)]
+    #[serde(default, serialize_with = "redact::secret_urls")]
     pub cluster_nodes: Vec<SecretString>,
     pub key_prefix: String,
     pub pool_size: usize,
@@ -182,14 +233,14 @@ impl RedisSettings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
     Redis,
     Memory,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SameSite {
     None,
@@ -201,7 +252,7 @@ pub enum SameSite {
 /// listing or a revocation, so it must stay small enough for one script to walk.
 const MAX_SESSIONS_PER_USER: u32 = 1000;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SessionSettings {
     pub store: StoreKind,
     pub cookie_name: String,
@@ -216,12 +267,12 @@ pub struct SessionSettings {
     pub max_per_user: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CorsSettings {
     pub allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Oidc,
@@ -230,10 +281,11 @@ pub enum ProviderKind {
 
 /// One sign-in provider. `google` is OpenID Connect and `github` plain OAuth 2 unless `kind`
 /// says otherwise; any other name must say `kind = "oidc"`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ProviderSettings {
     pub kind: Option<ProviderKind>,
     pub client_id: Option<String>,
+    #[serde(serialize_with = "redact::optional_secret")]
     pub client_secret: Option<SecretString>,
     /// Kept as written: OpenID Connect compares issuers as exact strings, and a parsed URL
     /// would gain a trailing slash.
@@ -250,7 +302,7 @@ impl ProviderSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LoginSettings {
     pub success_redirect: Option<Url>,
     /// Bound on each call to a provider (discovery, token exchange, user API).
@@ -258,9 +310,10 @@ pub struct LoginSettings {
     pub provider_timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct VisionSettings {
     pub base_url: Url,
+    #[serde(serialize_with = "redact::optional_secret")]
     pub api_key: Option<SecretString>,
     pub model: String,
     pub prompt: String,
@@ -269,18 +322,19 @@ pub struct VisionSettings {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PlansSettings {
     pub free: FreePlanSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct FreePlanSettings {
     pub daily_ocr_limit: u32,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct BillingSettings {
+    #[serde(serialize_with = "redact::optional_secret")]
     pub stripe_webhook_secret: Option<SecretString>,
 }
 
@@ -342,13 +396,9 @@ impl Settings {
             .with_list_parse_key("redis.cluster_nodes")
             .try_parsing(true)
             .source(Some(sources.env_vars.clone().into_iter().collect()));
-        let config = builder
-            .add_source(env)
-            .build()
-            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
-        let mut settings: Settings = config
-            .try_deserialize()
-            .map_err(|e| ConfigError(one_line(&e.to_string())))?;
+        let config = builder.add_source(env).build().map_err(ConfigError::from)?;
+        refuse_unknown_keys(&config)?;
+        let mut settings: Settings = config.try_deserialize().map_err(ConfigError::from)?;
         settings.environment = environment;
         // `LATCHKEY__REDIS__CLUSTER_NODES=` (empty) means no cluster, as `[]` does.
         settings
@@ -362,6 +412,7 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         use secrecy::ExposeSecret;
 
+        crate::telemetry::filter(&self.log.level).map_err(|e| ConfigError::key("log.level", e))?;
         for origin in &self.cors.allowed_origins {
             validate_origin(origin)?;
         }
@@ -507,6 +558,51 @@ impl Settings {
         Ok(())
     }
 
+    /// The effective settings as `(dotted key, value)` pairs in key order, every secret shown
+    /// as [`REDACTED`] (a URL keeps all but its password, so it still says where it points).
+    /// Values are written as in TOML (strings quoted, lists in brackets); an optional key
+    /// with no value reads `unset`.
+    pub fn redacted_listing(&self) -> Result<Vec<(String, String)>, serde_json::Error> {
+        let tree = serde_json::to_value(self)?;
+        let mut listing = Vec::new();
+        flatten("", &tree, &mut listing);
+        Ok(listing)
+    }
+
+    /// `text` with every secret of this configuration replaced by [`REDACTED`]: for a message
+    /// that quotes what a library said, which might echo a URL or a key.
+    pub fn redact_text(&self, text: &str) -> String {
+        let mut secrets = self.secret_values();
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so that a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret, REDACTED)
+        })
+    }
+
+    /// The secret values, as written: the same fields that serialize through [`redact`].
+    fn secret_values(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+
+        let mut urls = vec![
+            self.database.url.expose_secret(),
+            self.redis.url.expose_secret(),
+        ];
+        urls.extend(self.redis.cluster_nodes.iter().map(|n| n.expose_secret()));
+        let others = self
+            .providers
+            .values()
+            .filter_map(|p| p.client_secret.as_ref())
+            .chain(&self.vision.api_key)
+            .chain(&self.billing.stripe_webhook_secret)
+            .map(|s| s.expose_secret().to_owned());
+        urls.into_iter()
+            .flat_map(redact::url_secrets)
+            .chain(others)
+            .collect()
+    }
+
     /// The kind of a configured provider: explicit, or implied by the two built-in names.
     pub fn provider_kind(&self, name: &str) -> Option<ProviderKind> {
         let provider = self.providers.get(name)?;
@@ -516,6 +612,47 @@ impl Settings {
             _ => None,
         })
     }
+}
+
+/// Writes a serialized tree as dotted keys. An empty table is one entry, `{}`, so that a
+/// section with nothing in it (no providers) still shows.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(table) if !table.is_empty() => {
+            for (key, inner) in table {
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&key, inner, out);
+            }
+        }
+        Value::Null => out.push((prefix.to_owned(), "unset".to_owned())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
+}
+
+/// A key no setting reads is refused, at any depth and from any layer: left alone it would
+/// be ignored, and the setting it was meant to change would keep its value unseen.
+fn refuse_unknown_keys(config: &Config) -> Result<(), ConfigError> {
+    let merged = ::config::Source::collect(config).map_err(ConfigError::from)?;
+    let unknown = keys::unknown_keys::<Settings>(&merged);
+    let Some(first) = unknown.first() else {
+        return Ok(());
+    };
+    let more = match &unknown[1..] {
+        [] => String::new(),
+        rest => format!(
+            "; also unknown: {}",
+            rest.iter()
+                .map(|u| u.key.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err(ConfigError(format!("{first}{more}")))
 }
 
 fn add_layer(

@@ -978,3 +978,162 @@ async fn redis_store_scan_walks_every_live_session() {
     // Redis's pages are counted in keys of the whole database, shared with other tests.
     scan_walks_every_live_session(Arc::new(store), 100).await;
 }
+
+/// `latchkey config check` against a test's configuration with `vars` changed.
+async fn config_check(db: &TestDb, vars: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut config = TestConfig::new(db);
+    for (key, value) in vars {
+        config = config.set(key, value);
+    }
+    let mut argv = args.to_vec();
+    argv.extend(["config", "check"]);
+    latchkey(&config.vars, &argv).await
+}
+
+#[track_caller]
+fn assert_hidden(run: &Run, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret} was printed: {run:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn config_check_prints_the_settings_with_every_secret_redacted() {
+    let db = TestDb::new().await;
+    let planted = [
+        ("LATCHKEY__VISION__API_KEY", "sk-planted-vision-7f3a"),
+        (
+            "LATCHKEY__PROVIDERS__GOOGLE__CLIENT_SECRET",
+            "planted-google-secret-91c2",
+        ),
+        (
+            "LATCHKEY__PROVIDERS__GITHUB__CLIENT_SECRET",
+            "planted-github-secret-44d0",
+        ),
+        (
+            "LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET",
+            "whsec_planted_5e6b",
+        ),
+    ];
+    let mut vars = planted.to_vec();
+    vars.push(("LATCHKEY__PROVIDERS__GOOGLE__CLIENT_ID", "google-client-id"));
+    vars.push(("LATCHKEY__PROVIDERS__GITHUB__CLIENT_ID", "github-client-id"));
+    let run = config_check(&db, &vars, &[]).await;
+
+    let out = run.ok();
+    let mut secrets: Vec<&str> = planted.iter().map(|(_, secret)| *secret).collect();
+    // Run against PostgreSQL, the database URL carries a password too.
+    let db_url = url::Url::parse(&db.url).expect("database URL");
+    secrets.extend(db_url.password());
+    assert_hidden(&run, &secrets);
+    for line in [
+        "environment = \"test\"",
+        "vision.api_key = \"REDACTED\"",
+        "providers.google.client_secret = \"REDACTED\"",
+        "providers.github.client_secret = \"REDACTED\"",
+        "billing.stripe_webhook_secret = \"REDACTED\"",
+        "providers.google.client_id = \"google-client-id\"",
+        "session.idle_timeout = \"7days\"",
+        "login.success_redirect = unset",
+        "redis: answers",
+        "database: answers",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in:\n{out}");
+    }
+    assert!(out.contains("\nredis.url = \"redis://"), "{out}");
+    assert!(out.contains("\ndatabase.url = \""), "{out}");
+}
+
+#[tokio::test]
+async fn config_check_exits_2_when_redis_does_not_answer_and_keeps_its_password() {
+    let db = TestDb::new().await;
+    let port = crate::helpers::free_port();
+    let url = format!("redis://:planted-redis-secret-0b7e@127.0.0.1:{port}");
+    let run = config_check(&db, &[("LATCHKEY__REDIS__URL", &url)], &[]).await;
+
+    let error = run.fails(2);
+    assert!(
+        error.starts_with("error: redis.url: Redis does not answer"),
+        "{error}"
+    );
+    assert_hidden(&run, &["planted-redis-secret-0b7e"]);
+    let shown = format!("redis.url = \"redis://:REDACTED@127.0.0.1:{port}\"");
+    assert!(run.stdout.lines().any(|l| l == shown), "{shown} in {run:?}");
+    assert!(run.stdout.contains("\nredis: does not answer ("), "{run:?}");
+    assert!(run.stdout.contains("\ndatabase: answers"), "{run:?}");
+}
+
+#[tokio::test]
+async fn config_check_exits_2_when_the_database_does_not_answer_and_keeps_its_password() {
+    let db = TestDb::new().await;
+    let port = crate::helpers::free_port();
+    let url = format!("postgres://latchkey:planted-db-secret-c1d9@127.0.0.1:{port}/latchkey");
+    let run = config_check(&db, &[("LATCHKEY__DATABASE__URL", &url)], &[]).await;
+
+    let error = run.fails(2);
+    assert!(
+        error.starts_with("error: database.url: the database does not answer"),
+        "{error}"
+    );
+    assert_hidden(&run, &["planted-db-secret-c1d9"]);
+    let shown =
+        format!("database.url = \"postgres://latchkey:REDACTED@127.0.0.1:{port}/latchkey\"");
+    assert!(run.stdout.lines().any(|l| l == shown), "{shown} in {run:?}");
+    assert!(run.stdout.contains("\nredis: answers"), "{run:?}");
+}
+
+#[tokio::test]
+async fn config_check_refuses_a_misspelt_key_or_log_level_in_one_line() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(&file, "[providers.google]\nclient_secrt = \"x\"\n").expect("write");
+    let file = file.to_str().expect("a UTF-8 path");
+
+    let env = config_check(&db, &[("LATCHKEY__SESSION__IDLE_TIMOUT", "1d")], &[]).await;
+    assert_eq!(
+        env.fails(2),
+        "error: session.idle_timout: unknown key, did you mean session.idle_timeout? \
+         (set by LATCHKEY__SESSION__IDLE_TIMOUT)"
+    );
+    let in_file = config_check(&db, &[], &["--config", file]).await;
+    let error = in_file.fails(2);
+    assert!(
+        error.starts_with("error: providers.google.client_secrt: unknown key"),
+        "{error}"
+    );
+    assert!(error.contains("latchkey.toml"), "{error}");
+    let level = config_check(&db, &[("LATCHKEY__LOG__LEVEL", "verbose")], &[]).await;
+    assert!(
+        level.fails(2).starts_with("error: log.level: "),
+        "{level:?}"
+    );
+    for run in [env, in_file, level] {
+        assert!(run.stdout.is_empty(), "nothing printed: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn config_check_with_the_memory_store_does_not_need_redis() {
+    let db = TestDb::new().await;
+    let port = crate::helpers::free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let run = config_check(
+        &db,
+        &[
+            ("LATCHKEY__SESSION__STORE", "memory"),
+            ("LATCHKEY__REDIS__URL", &url),
+        ],
+        &[],
+    )
+    .await;
+    let out = run.ok();
+    assert!(
+        out.contains("\nredis: not used (session.store is memory)\n"),
+        "{out}"
+    );
+    assert!(out.contains("\ndatabase: answers"), "{out}");
+}

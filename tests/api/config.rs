@@ -329,3 +329,235 @@ fn a_missing_config_file_is_named() {
         .to_string();
     assert!(err.starts_with("--config:"), "{err}");
 }
+
+/// The message for a configuration that names `key` as unknown.
+#[track_caller]
+fn assert_unknown(message: &str, key: &str) {
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.starts_with(&format!("{key}: unknown key")),
+        "expected {key} named as unknown: {message}"
+    );
+}
+
+/// Environment variables of one case.
+type Vars = &'static [(&'static str, &'static str)];
+
+#[test]
+fn a_misspelt_environment_variable_stops_start_up_naming_the_key() {
+    let cases: &[(Vars, &str, Option<&str>)] = &[
+        (
+            &[("LATCHKEY__SESSION__IDLE_TIMOUT", "1d")],
+            "session.idle_timout",
+            Some("session.idle_timeout"),
+        ),
+        (&[("LATCHKEY__SESION__X", "1")], "sesion", Some("session")),
+        (
+            &[("LATCHKEY__SESSION_IDLE_TIMEOUT", "1d")],
+            "session_idle_timeout",
+            None,
+        ),
+        (
+            &[("LATCHKEY__PROVIDERS__GOOGLE__CLIENT_SECRT", "s")],
+            "providers.google.client_secrt",
+            Some("providers.google.client_secret"),
+        ),
+        (
+            &[
+                ("LATCHKEY__PROVIDERS__KEYCLOAK__KIND", "oidc"),
+                ("LATCHKEY__PROVIDERS__KEYCLOAK__ISSUER_URL", "https://kc"),
+            ],
+            "providers.keycloak.issuer_url",
+            Some("providers.keycloak.issuer"),
+        ),
+        (
+            &[("LATCHKEY__PLANS__FREE__DAILY_OCR_LIMT", "5")],
+            "plans.free.daily_ocr_limt",
+            Some("plans.free.daily_ocr_limit"),
+        ),
+        (
+            &[("LATCHKEY__LIMITS__AUTH_PER_USER", "5")],
+            "limits.auth_per_user",
+            None,
+        ),
+        // Chosen by LATCHKEY_ENV alone, never by a key.
+        (
+            &[("LATCHKEY__ENVIRONMENT", "production")],
+            "environment",
+            None,
+        ),
+    ];
+    for (vars, key, suggestion) in cases {
+        let message = load_err(vars);
+        assert_unknown(&message, key);
+        let variable = format!("set by {}", vars[vars.len() - 1].0);
+        assert!(message.contains(&variable), "{variable} in: {message}");
+        if let Some(known) = suggestion {
+            assert!(
+                message.contains(&format!("did you mean {known}?")),
+                "{known} suggested in: {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_misspelt_key_in_a_file_stops_start_up_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("[session]\nidle_timout = \"1d\"\n", "session.idle_timout"),
+        ("[sesion]\nidle_timeout = \"1d\"\n", "sesion"),
+        ("port = 8081\n", "port"),
+        (
+            "[providers.github]\napi_uri = \"https://ghe.example.com/api\"\n",
+            "providers.github.api_uri",
+        ),
+        (
+            "[providers.keycloak]\nkind = \"oidc\"\nissuer = \"https://kc.example.com\"\nsecret = \"s\"\n",
+            "providers.keycloak.secret",
+        ),
+        ("[plans.free]\ndaily_limit = 5\n", "plans.free.daily_limit"),
+    ];
+    let file = dir.path().join("extra.toml");
+    for (text, key) in cases {
+        std::fs::write(&file, text).expect("write");
+        let message = Settings::load(&sources(dir.path(), None, Some(&file), &[]))
+            .expect_err("refused")
+            .to_string();
+        assert_unknown(&message, key);
+        assert!(message.contains("extra.toml"), "the file in: {message}");
+    }
+}
+
+#[test]
+fn a_misspelt_key_in_the_config_directory_is_refused_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("development.toml"),
+        "[redis]\nkey_prefx = \"x:\"\n",
+    )
+    .expect("write");
+    let message = Settings::load(&sources(dir.path(), None, None, &[]))
+        .expect_err("refused")
+        .to_string();
+    assert_unknown(&message, "redis.key_prefx");
+    assert!(
+        message.contains("did you mean redis.key_prefix?"),
+        "{message}"
+    );
+    assert!(message.contains("development.toml"), "{message}");
+}
+
+#[test]
+fn every_unknown_key_is_named_on_the_one_line() {
+    let message = load_err(&[
+        ("LATCHKEY__SESSION__IDLE_TIMOUT", "1d"),
+        ("LATCHKEY__VISION__APIKEY", "sk"),
+    ]);
+    assert_unknown(&message, "session.idle_timout");
+    assert!(message.contains("also unknown: vision.apikey"), "{message}");
+}
+
+#[test]
+fn every_documented_key_is_known() {
+    // A provider of any name, with the keys a provider has; `redis.pool_size`, not used but
+    // still accepted so that existing configuration loads.
+    let s = load(&[
+        ("LATCHKEY__PROVIDERS__KEYCLOAK__KIND", "oidc"),
+        (
+            "LATCHKEY__PROVIDERS__KEYCLOAK__ISSUER",
+            "https://kc.example.com/realms/x",
+        ),
+        ("LATCHKEY__PROVIDERS__KEYCLOAK__CLIENT_ID", "kc"),
+        ("LATCHKEY__PROVIDERS__KEYCLOAK__CLIENT_SECRET", "kc-secret"),
+        ("LATCHKEY__REDIS__POOL_SIZE", "8"),
+        (
+            "LATCHKEY__LOGIN__SUCCESS_REDIRECT",
+            "https://app.example.com/ok",
+        ),
+        ("LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ("LATCHKEY__REDIS__CLUSTER_NODES", ""),
+    ])
+    .expect("loads");
+    assert!(s.providers["keycloak"].is_enabled());
+    assert_eq!(s.redis.pool_size, 8);
+}
+
+#[test]
+fn log_level_takes_a_filter_and_refuses_anything_else() {
+    for good in [
+        "debug",
+        "WARN",
+        "off",
+        "info,latchkey=debug",
+        "latchkey=trace",
+        "warn,actix_web=info,",
+    ] {
+        let s = load(&[("LATCHKEY__LOG__LEVEL", good)])
+            .unwrap_or_else(|e| panic!("{good} is a filter: {e}"));
+        assert_eq!(s.log.level, good);
+    }
+    for bad in [
+        "verbose",
+        "warning",
+        "",
+        " , ",
+        "info,chatty",
+        "latchkey=loud",
+    ] {
+        let message = load_err(&[("LATCHKEY__LOG__LEVEL", bad)]);
+        assert!(message.starts_with("log.level:"), "{bad:?}: {message}");
+    }
+}
+
+/// Every `LATCHKEY__…: "…"` line of a Kubernetes manifest that is not commented out.
+fn manifest_vars(path: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("LATCHKEY__"))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().trim_matches('"').to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_shipped_environment_and_the_kubernetes_configuration_load() {
+    let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut environments: Vec<String> = std::fs::read_dir(&config_dir)
+        .expect("config/")
+        .filter_map(|e| e.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .filter(|name| name != "default")
+        .collect();
+    environments.sort();
+    assert_eq!(environments, ["development", "production", "test"]);
+    // Production, as deploy/kubernetes configures it: the ConfigMap, the overlay that
+    // replaces some of its values, then the Secret (its example, with placeholders).
+    let mut deployed: BTreeMap<String, String> = BTreeMap::new();
+    for manifest in [
+        "deploy/kubernetes/base/configmap.yaml",
+        "deploy/kubernetes/overlays/production/config.yaml",
+        "deploy/kubernetes/base/secret.example.yaml",
+    ] {
+        let vars = manifest_vars(manifest);
+        assert!(!vars.is_empty(), "{manifest} sets LATCHKEY__ variables");
+        deployed.extend(vars);
+    }
+    for environment in &environments {
+        let vars = if environment == "production" {
+            deployed.clone()
+        } else {
+            BTreeMap::new()
+        };
+        let loaded = Settings::load(&Sources {
+            environment: Some(environment.clone()),
+            config_dir: config_dir.clone(),
+            config_file: None,
+            env_vars: vars,
+        });
+        if let Err(e) = loaded {
+            panic!("the {environment} environment does not load: {e}");
+        }
+    }
+}
