@@ -3,6 +3,7 @@
 //! [`crate::admin`] and print its results; they load the configuration exactly as `serve`
 //! does and talk to Redis and the database directly, so they work while no server runs.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -259,7 +260,8 @@ impl Failure {
             Self::Domain(e) => (e, 1),
             Self::Usage(e) => (e, 2),
         };
-        eprintln!("error: {}", one_line(&error));
+        // The error can quote what a provider sent (an email), so it is made printable too.
+        eprintln!("error: {}", printable(&one_line(&error)));
         code
     }
 }
@@ -436,19 +438,78 @@ fn when_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(when).unwrap_or_else(|| "-".to_owned())
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header(header.iter().copied());
-    table
+/// A table for the operator's terminal. Every cell goes through [`printable`] in [`row`]:
+/// names, emails and user agents come from providers and browsers, and a control sequence in
+/// one must be shown, not obeyed by the terminal.
+///
+/// [`row`]: TextTable::row
+struct TextTable(Table);
+
+impl TextTable {
+    fn new(header: &[&str]) -> Self {
+        let mut table = Self::plain();
+        table.0.set_header(header.iter().copied());
+        table
+    }
+
+    /// A table without a header (`users show`'s key and value pairs).
+    fn plain() -> Self {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        Self(table)
+    }
+
+    fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.0.add_row(
+            cells
+                .into_iter()
+                .map(|c| printable(c.as_ref()).into_owned()),
+        );
+    }
+}
+
+impl std::fmt::Display for TextTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `text` safe to print on a terminal: every character that a terminal would act on rather
+/// than show is written as an escape. These are the C0 controls (ESC starts the sequences that
+/// clear the screen, move the cursor or set the window title; CR rewrites a line), DEL, the C1
+/// controls U+0080–U+009F (CSI and OSC in one byte on some terminals), and the bidirectional
+/// overrides and isolates U+202A–U+202E and U+2066–U+2069, which reorder the text shown after
+/// them. Tab, newline and CR read `\t`, `\n`, `\r`, the others their code point (ESC reads
+/// `\u{1b}`), and a backslash is doubled, so that no text can pose as an escape.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\\' => shown.push_str("\\\\"),
+            '\t' => shown.push_str("\\t"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if needs_escape(c) => shown.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    // `is_control` is the Cc category: C0, DEL and C1.
+    c == '\\' || c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn plural(n: impl Into<u64>, what: &str) -> String {
     format!("{} {what}(s)", n.into())
 }
 
-fn session_table(rows: &[SessionRow]) -> Table {
-    let mut t = table(&[
+fn session_table(rows: &[SessionRow]) -> TextTable {
+    let mut t = TextTable::new(&[
         "ID",
         "USER",
         "CREATED",
@@ -458,7 +519,7 @@ fn session_table(rows: &[SessionRow]) -> Table {
         "IP",
     ]);
     for r in rows {
-        t.add_row([
+        t.row([
             r.id.to_string(),
             r.email.clone().unwrap_or_else(|| r.user_id.to_string()),
             when(r.created_at),
@@ -616,8 +677,8 @@ fn confirm_all(yes: bool) -> Result<(), Failure> {
     }
 }
 
-fn user_row(t: &mut Table, u: &UserSummary) {
-    t.add_row([
+fn user_row(t: &mut TextTable, u: &UserSummary) {
+    t.row([
         u.id.to_string(),
         u.email.clone().unwrap_or_default(),
         u.name.clone().unwrap_or_default(),
@@ -656,7 +717,7 @@ async fn users_list(ops: &Ops, json: bool) -> Result<(), Failure> {
         }
         return finish(array.end());
     }
-    let mut t = table(&USER_HEADER);
+    let mut t = TextTable::new(&USER_HEADER);
     let mut count: u64 = 0;
     while let Some(page) = pages.next_page().await? {
         for user in &page {
@@ -689,8 +750,7 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
         );
     }
     let u = &detail.summary;
-    let mut about = Table::new();
-    about.load_preset(presets::UTF8_FULL_CONDENSED);
+    let mut about = TextTable::plain();
     for (k, v) in [
         ("id", u.id.to_string()),
         ("email", u.email.clone().unwrap_or_default()),
@@ -709,11 +769,12 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
         ("disabled", when_opt(u.disabled_at)),
         ("created", when(u.created_at)),
     ] {
-        about.add_row([k.to_owned(), v]);
+        about.row([k.to_owned(), v]);
     }
-    let mut identities = table(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
+    let mut identities =
+        TextTable::new(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
     for i in &detail.identities {
-        identities.add_row([
+        identities.row([
             i.provider.clone(),
             i.subject.clone(),
             i.email.clone().unwrap_or_default(),
@@ -721,9 +782,9 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
             when(i.updated_at),
         ]);
     }
-    let mut subscriptions = table(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
+    let mut subscriptions = TextTable::new(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
     for s in &detail.subscriptions {
-        subscriptions.add_row([
+        subscriptions.row([
             s.id.clone(),
             s.customer_id.clone(),
             s.status.clone(),
@@ -745,10 +806,11 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
     })())
 }
 
-/// How a user is named in messages: their email and id, or the id alone.
+/// How a user is named in messages: their email and id, or the id alone. The email came
+/// from a provider, so it is made [`printable`] as table cells are.
 fn who(user: &entity::users::Model) -> String {
     match &user.email {
-        Some(email) => format!("{email} ({})", user.id),
+        Some(email) => format!("{} ({})", printable(email), user.id),
         None => user.id.to_string(),
     }
 }

@@ -723,6 +723,116 @@ async fn users_list_and_show_print_tables_and_json() {
     assert!(text.ok().contains("github"), "{text:?}");
 }
 
+/// Characters a terminal acts on instead of showing: what no table or message may print raw.
+fn acted_on(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[test]
+fn printable_escapes_what_a_terminal_acts_on_and_nothing_else() {
+    use latchkey::cli::printable;
+    assert_eq!(
+        printable("Ada Lovelace, café, 日本"),
+        "Ada Lovelace, café, 日本"
+    );
+    assert_eq!(
+        printable("a\u{1b}[2J\u{1b}]0;t\u{7}\r\n\t\u{7f}\u{85}\u{9b}b"),
+        r"a\u{1b}[2J\u{1b}]0;t\u{7}\r\n\t\u{7f}\u{85}\u{9b}b"
+    );
+    assert_eq!(
+        printable("x\u{202a}\u{202e}\u{2066}\u{2069}y"),
+        r"x\u{202a}\u{202e}\u{2066}\u{2069}y"
+    );
+    // A backslash is doubled, so text cannot pose as an escape.
+    assert_eq!(printable(r"C:\u{1b}"), r"C:\\u{1b}");
+    for c in (0..=0x10ffff).filter_map(char::from_u32) {
+        let shown = printable(c.encode_utf8(&mut [0; 4])).into_owned();
+        assert!(
+            !shown.chars().any(acted_on),
+            "{:x}: {shown:?}",
+            u32::from(c)
+        );
+    }
+}
+
+/// A name, email and user agent holding terminal controls (clear the screen, set the window
+/// title, return to the start of the line, reverse the text) are shown escaped in every
+/// table and message, and kept exactly in `--json`.
+#[tokio::test]
+async fn tables_show_terminal_controls_escaped() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let name = "Mallory\u{1b}[2J\u{1b}]0;owned\u{7}\rAda \u{202e}fdp.exe\u{2066}\u{85}\u{7f}";
+    let email = "mallory\u{1b}[8m@example.com";
+    let user = insert_free_user(&db, email, name).await;
+    identities::ActiveModel {
+        user_id: Set(user.id),
+        provider: Set("github".to_owned()),
+        subject: Set("mallory\u{9b}2J".to_owned()),
+        email: Set(Some(email.to_owned())),
+        email_verified: Set(true),
+        created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .expect("insert identity");
+    let agent = "Mozilla\u{1b}[1A\u{1b}[2K\r\u{202d}evil";
+    let client = ClientInfo {
+        user_agent: agent.into(),
+        ip: "192.0.2.8".into(),
+    };
+    let profile = accounts::profile(&db, &user).await.unwrap();
+    app.sessions.start(user.id, profile, &client).await.unwrap();
+    let id = user.id.to_string();
+
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "list", "--user", &id],
+        &["users", "list"],
+        &["users", "show", &id],
+    ] {
+        let run = cli(&app, args).await;
+        let out = run.ok();
+        assert!(!out.chars().any(acted_on), "{args:?}: {out:?}");
+        assert!(run.stderr.is_empty(), "{args:?}: {run:?}");
+        assert!(
+            out.contains(r"mallory\u{1b}[8m@example.com"),
+            "{args:?}: {out}"
+        );
+    }
+    let listed = cli(&app, &["sessions", "list"]).await;
+    assert!(listed.stdout.contains(r"Mozilla\u{1b}[1A"), "{listed:?}");
+    for args in [&["users", "disable", &id][..], &["users", "enable", &id]] {
+        let run = cli(&app, args).await;
+        assert!(!run.ok().chars().any(acted_on), "{args:?}: {run:?}");
+        assert!(
+            run.stdout.contains(r"mallory\u{1b}[8m@example.com"),
+            "{run:?}"
+        );
+    }
+    let shown = cli(&app, &["users", "show", &id]).await;
+    for escaped in [
+        r"Mallory\u{1b}[2J",
+        r"\rAda \u{202e}fdp",
+        r"mallory\u{9b}2J",
+    ] {
+        assert!(shown.stdout.contains(escaped), "{escaped}: {shown:?}");
+    }
+    // An error line that quotes the email is escaped too.
+    sign_in_user(&app, &db, &user).await;
+    cli(&app, &["sessions", "revoke", "--user", &id]).await.ok();
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert!(run.fails(1).contains(r"\u{1b}[8m"), "{run:?}");
+    assert!(!run.stderr.chars().any(acted_on), "{run:?}");
+
+    // JSON keeps the exact text (its strings escape controls by JSON's rules).
+    let doc = cli(&app, &["users", "show", &id, "--json"]).await.json();
+    assert_eq!(doc["user"]["name"], name);
+    assert_eq!(doc["user"]["email"], email);
+}
+
 #[tokio::test]
 async fn the_cli_works_while_no_server_runs() {
     // A database and a Redis prefix, and no server at all: migrate with the binary, arrange
