@@ -15,7 +15,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use crate::admin::{self, AdminError, SessionRow, SessionWalk, UserPages, UserSummary};
-use crate::config::{Settings, Sources, StoreKind};
+use crate::config::{Environment, Settings, Sources, StoreKind};
 use crate::db::{self, MigrateAction, Migrated};
 use crate::session::Sessions;
 use crate::startup::{self, Application, Options};
@@ -91,10 +91,19 @@ pub enum Command {
     },
     /// Apply, roll back or inspect database migrations.
     ///
-    /// Example: latchkey migrate status
+    /// `down` and `fresh` destroy data: on a terminal they ask first unless --yes; off a
+    /// terminal they need --yes; with LATCHKEY_ENV=production they need --yes always.
+    ///
+    /// Examples:
+    ///   latchkey migrate status
+    ///   latchkey migrate down --yes
+    #[command(verbatim_doc_comment)]
     Migrate {
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
         action: MigrateAction,
+        /// Confirm `down` or `fresh` without being asked.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// List and revoke live sessions.
     ///
@@ -302,7 +311,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             serve(settings, !no_migrate).await
         }
-        Command::Migrate { action } => migrate(&settings, action).await,
+        Command::Migrate { action, yes } => migrate(&settings, action, yes).await,
         Command::Sessions { command } => {
             let ops = Ops::connect(&settings).await?;
             match command {
@@ -343,12 +352,35 @@ async fn serve(settings: Settings, migrate: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::Domain(e.into()))
 }
 
-async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Failure> {
+async fn migrate(settings: &Settings, action: MigrateAction, yes: bool) -> Result<(), Failure> {
+    if let Some(what) = destroys(action) {
+        let consent = if settings.environment == Environment::Production {
+            Consent::YesOnly(" (always, with LATCHKEY_ENV=production)")
+        } else {
+            Consent::AskElseRefuse
+        };
+        confirm(yes, what, "the database was not changed", consent)?;
+    }
     let conn = db::connect(&settings.database)
         .await
         .map_err(Failure::Usage)?;
     let done = db::migrate(&conn, action).await.map_err(Failure::Domain)?;
     finish(print_migrated(io::stdout().lock(), &done))
+}
+
+/// What a migrate action destroys, for its confirmation; `None` for those that keep all data.
+fn destroys(action: MigrateAction) -> Option<&'static str> {
+    match action {
+        MigrateAction::Up | MigrateAction::Status => None,
+        MigrateAction::Down => Some(
+            "`migrate down` rolls back the latest migration, dropping what it created and the \
+             data in it",
+        ),
+        MigrateAction::Fresh => Some(
+            "`migrate fresh` drops every table of the database and all their data, then applies \
+             every migration",
+        ),
+    }
 }
 
 /// What `migrate` did, on stdout whatever the log level: one line per migration for `status`
@@ -621,7 +653,12 @@ async fn sessions_revoke(
     yes: bool,
 ) -> Result<(), Failure> {
     let revoked = if all {
-        confirm_all(yes)?;
+        confirm(
+            yes,
+            "This revokes every session of the deployment and signs every user out",
+            "nothing was revoked",
+            Consent::AskElseGo,
+        )?;
         admin::revoke_all(&ops.sessions).await
     } else {
         let user = match user {
@@ -655,13 +692,40 @@ async fn sessions_revoke(
     }
 }
 
-/// `--all` signs every user out. On a terminal it asks first unless `--yes`; off a terminal
-/// (`kubectl exec` without `-t`, a Job, a script) there is no one to ask and it goes ahead.
-fn confirm_all(yes: bool) -> Result<(), Failure> {
-    if yes || !io::stdin().is_terminal() {
+/// When a command that destroys or ends something may go ahead without `--yes`.
+enum Consent {
+    /// Ask on a terminal; off one (`kubectl exec` without `-t`, a Job, a script) there is no
+    /// one to ask, and the command goes ahead.
+    AskElseGo,
+    /// Ask on a terminal; off one, refuse.
+    AskElseRefuse,
+    /// Refuse, terminal or not: only `--yes` will do. Says why, after "add --yes to confirm".
+    YesOnly(&'static str),
+}
+
+/// The one confirmation of every destructive command: `Ok` to go ahead. Without `--yes`,
+/// `consent` says whether to ask on a terminal or to refuse (bad usage, exit status 2); an
+/// answer other than `yes` is exit status 1 and `untouched` says what was left alone.
+fn confirm(yes: bool, what: &str, untouched: &str, consent: Consent) -> Result<(), Failure> {
+    if yes {
         return Ok(());
     }
-    eprint!("This revokes every session of the deployment and signs every user out. Type yes to continue: ");
+    let on_terminal = io::stdin().is_terminal();
+    match consent {
+        Consent::YesOnly(why) => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "{what}; add --yes to confirm{why}"
+            )))
+        }
+        Consent::AskElseRefuse if !on_terminal => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "{what}; add --yes to confirm (there is no terminal to ask on)"
+            )))
+        }
+        Consent::AskElseGo if !on_terminal => return Ok(()),
+        Consent::AskElseGo | Consent::AskElseRefuse => {}
+    }
+    eprint!("{what}. Type yes to continue: ");
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin()
@@ -672,7 +736,7 @@ fn confirm_all(yes: bool) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Domain(anyhow::anyhow!(
-            "not confirmed: nothing was revoked"
+            "not confirmed: {untouched}"
         )))
     }
 }

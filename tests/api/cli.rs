@@ -59,10 +59,10 @@ impl Run {
     }
 }
 
-/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod.
-pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
+/// `program` with a test's configuration in its environment, as an operator's pod has it.
+fn configured(program: &str, vars: &BTreeMap<String, String>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
         .env("LATCHKEY_ENV", "test")
         .env(
             "LATCHKEY_CONFIG_DIR",
@@ -71,16 +71,56 @@ pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
         .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE")
         .envs(vars.iter())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the latchkey binary runs");
+        .kill_on_drop(true);
+    command
+}
+
+fn finished(out: std::process::Output) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod, with
+/// stdin off a terminal (as under `kubectl exec` without `-t`).
+pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
+    let out = configured(env!("CARGO_BIN_EXE_latchkey"), vars)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("the latchkey binary runs");
+    finished(out)
+}
+
+/// Runs `latchkey <args>` on a terminal, as under `kubectl exec -it`: util-linux `script`
+/// gives it a pseudo-terminal and `typed` is what the operator types. What the terminal
+/// shows (stdout, stderr, the echo of `typed`) comes back in `stdout`, with CR LF line ends.
+async fn latchkey_on_terminal(vars: &BTreeMap<String, String>, args: &[&str], typed: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_latchkey"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = configured("script", vars)
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) is installed");
+    let mut stdin = child.stdin.take().expect("script's stdin");
+    stdin.write_all(typed.as_bytes()).await.expect("type");
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command ends")
+        .expect("script runs");
+    finished(out)
 }
 
 async fn cli(app: &TestApp, args: &[&str]) -> Run {
@@ -367,7 +407,7 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     assert!(run.ok().starts_with("applied 0 migration(s)"), "{run:?}");
 
     // down rolls back the latest one only.
-    let run = cli(&app, &["migrate", "down"]).await;
+    let run = cli(&app, &["migrate", "down", "--yes"]).await;
     assert_eq!(run.ok().trim(), format!("rolled back {latest}"));
     let status = migration_status(&cli(&app, &["migrate", "status"]).await);
     let mut expected = all_applied.clone();
@@ -385,7 +425,7 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     // fresh drops everything and applies every migration.
     let db = app.db().await;
     insert_user(&db, "ada@example.com").await;
-    let run = cli(&app, &["migrate", "fresh"]).await;
+    let run = cli(&app, &["migrate", "fresh", "--yes"]).await;
     assert_eq!(
         run.ok().trim(),
         format!("database recreated, {} migration(s) applied", names.len())
@@ -394,6 +434,101 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     assert_eq!(left, 0, "fresh empties the tables");
     let status = migration_status(&cli(&app, &["migrate", "status"]).await);
     assert_eq!(status, all_applied);
+}
+
+async fn user_count(db: &DatabaseConnection) -> u64 {
+    users::Entity::find().count(db).await.expect("count users")
+}
+
+/// Off a terminal nobody can be asked, so `down` and `fresh` need `--yes`: without it they
+/// are refused as bad usage (exit 2) and the database is left as it was.
+#[tokio::test]
+async fn migrate_down_and_fresh_off_a_terminal_need_yes() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let before = cli(&app, &["migrate", "status"]).await.ok().to_owned();
+
+    for action in ["down", "fresh"] {
+        let run = cli(&app, &["migrate", action]).await;
+        let line = run.fails(2);
+        assert!(line.contains("--yes"), "{run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+    assert_eq!(user_count(&db).await, 1, "no table was dropped");
+    assert_eq!(cli(&app, &["migrate", "status"]).await.ok(), before);
+    // What keeps the data needs no confirmation.
+    cli(&app, &["migrate", "up"]).await.ok();
+
+    cli(&app, &["migrate", "fresh", "--yes"]).await.ok();
+    assert_eq!(user_count(&db).await, 0);
+}
+
+/// On a terminal `down`, `fresh` and `sessions revoke --all` ask, through one confirmation:
+/// any answer but `yes` leaves everything as it was (exit 1), `yes` goes ahead.
+#[tokio::test]
+async fn destructive_commands_ask_on_a_terminal() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let browser = sign_in_user(&app, &db, &ada).await;
+    let vars = &app.config.vars;
+
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh"], "no\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("Type yes to continue"), "{run:?}");
+    assert!(run.stdout.contains("not confirmed"), "{run:?}");
+    assert_eq!(user_count(&db).await, 1);
+    let run = latchkey_on_terminal(vars, &["sessions", "revoke", "--all"], "\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("signs every user out"), "{run:?}");
+    assert_eq!(status(&app, &browser).await, 200);
+
+    let run = latchkey_on_terminal(vars, &["sessions", "revoke", "--all"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("revoked 1 session(s)"), "{run:?}");
+    assert_eq!(status(&app, &browser).await, 401);
+    let run = latchkey_on_terminal(vars, &["migrate", "down"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("rolled back"), "{run:?}");
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("database recreated"), "{run:?}");
+    assert_eq!(user_count(&db).await, 0);
+    // --yes is not asked.
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh", "--yes"], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("Type yes"), "{run:?}");
+}
+
+/// With `LATCHKEY_ENV=production`, `down` and `fresh` need `--yes` even on a terminal: they
+/// are refused (exit 2) without asking, and the data is kept.
+#[tokio::test]
+async fn migrate_down_and_fresh_in_production_need_yes_always() {
+    let db = TestDb::new().await;
+    let config = TestConfig::new(&db)
+        .set("LATCHKEY_ENV", "production")
+        .set("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com")
+        .set("LATCHKEY__VISION__API_KEY", "sk-test");
+    latchkey(&config.vars, &["migrate"]).await.ok();
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    insert_user(&conn, "ada@example.com").await;
+
+    for action in ["down", "fresh"] {
+        let run = latchkey_on_terminal(&config.vars, &["migrate", action], "yes\n").await;
+        assert_eq!(run.code, 2, "{action}: {run:?}");
+        assert!(run.stdout.contains("--yes"), "{action}: {run:?}");
+        assert!(run.stdout.contains("production"), "{action}: {run:?}");
+        assert!(!run.stdout.contains("Type yes"), "not asked: {run:?}");
+        let run = latchkey(&config.vars, &["migrate", action]).await;
+        assert!(run.fails(2).contains("--yes"), "{action}: {run:?}");
+    }
+    assert_eq!(user_count(&conn).await, 1, "no table was dropped");
+    latchkey(&config.vars, &["migrate", "status"]).await.ok();
+
+    let run = latchkey(&config.vars, &["migrate", "fresh", "--yes"]).await;
+    assert!(run.ok().contains("database recreated"), "{run:?}");
+    assert_eq!(user_count(&conn).await, 0);
 }
 
 #[tokio::test]
