@@ -162,7 +162,8 @@ pub enum SessionsCommand {
         #[arg(value_name = "SESSION_ID", conflicts_with = "all")]
         id: Option<String>,
         /// Every session of this user (an email, or a user id); with SESSION_ID, look for
-        /// that session among this user's only.
+        /// that session among this user's only. A user id no longer in the database reaches
+        /// the sessions left behind, and drops that id's profile cache too.
         #[arg(long, value_name = "EMAIL_OR_ID", conflicts_with = "all")]
         user: Option<String>,
         /// Every session of the deployment: signs every user out.
@@ -212,6 +213,10 @@ pub enum UsersCommand {
     },
     /// Erase a user (an erasure request): sessions, the user, identities and usage.
     /// Subscriptions' billing records are kept, detached from the user.
+    ///
+    /// The user is disabled first and their sessions end before any row goes; if Redis or the
+    /// database fails half-way, the error names the command to run again (with the user id),
+    /// which finishes the erasure.
     ///
     /// Example: latchkey users delete ada@example.com --yes
     Delete {
@@ -594,8 +599,8 @@ impl<W: Write> JsonArray<W> {
 async fn sessions_list(ops: &Ops, user: Option<&str>, json: bool) -> Result<(), Failure> {
     let mut rows = match user {
         Some(who) => {
-            let user = admin::find_user(&ops.db, who).await?;
-            admin::user_sessions(&ops.sessions, &user).await?
+            let owner = admin::find_owner(&ops.db, who).await?;
+            admin::user_sessions(&ops.sessions, &owner).await?
         }
         None if json => return stream_all_sessions(ops).await,
         None => {
@@ -661,16 +666,18 @@ async fn sessions_revoke(
         )?;
         admin::revoke_all(&ops.sessions).await
     } else {
-        let user = match user {
-            Some(who) => Some(admin::find_user(&ops.db, who).await?),
+        // A user id need not be in the database: an erasure that stopped half-way leaves
+        // sessions in Redis whose user no longer has a row.
+        let owner = match user {
+            Some(who) => Some(admin::find_owner(&ops.db, who).await?),
             None => None,
         };
-        match (id, user) {
-            (Some(id), user) => {
+        match (id, owner) {
+            (Some(id), owner) => {
                 let id = admin::parse_session_id(id)?;
-                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await
+                admin::revoke_session(&ops.sessions, &id, owner.as_ref()).await
             }
-            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await,
+            (None, Some(owner)) => admin::revoke_user(&ops.sessions, &owner).await,
             (None, None) => {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "name a session id, --user or --all"
@@ -909,13 +916,27 @@ async fn users_enable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Erases a user, or finishes the erasure of a user id whose rows are already gone (a run
+/// that stopped half-way tells the operator to run it again with the id).
 async fn users_delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
-    if !yes {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "deleting a user erases them for good; add --yes to confirm"
-        )));
-    }
-    let user = admin::find_user(&ops.db, who_arg).await?;
+    confirm(
+        yes,
+        "`users delete` erases a user for good",
+        "nothing was erased",
+        Consent::YesOnly(""),
+    )?;
+    let user = match admin::find_owner(&ops.db, who_arg).await? {
+        admin::Owner::User(user) => user,
+        admin::Owner::Gone(id) => {
+            let revoked = admin::erase_leftovers(&ops.sessions, id).await?;
+            println!(
+                "no user {id} in the database; ended what was left in the session store: \
+                 revoked {}, dropped the profile cache",
+                plural(revoked, "session")
+            );
+            return Ok(());
+        }
+    };
     let name = who(&user);
     let done = admin::delete_user(&ops.db, &ops.sessions, user).await?;
     println!(

@@ -817,6 +817,197 @@ async fn delete_erases_the_user_and_keeps_billing_records_detached() {
         .fails(1);
 }
 
+/// The test's configuration with Redis where nothing listens: as for an operator whose Redis
+/// is down, every session store call of the command fails.
+fn redis_stopped(app: &TestApp) -> BTreeMap<String, String> {
+    let mut vars = app.config.vars.clone();
+    vars.insert(
+        "LATCHKEY__REDIS__URL".into(),
+        format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+    );
+    vars.insert("LATCHKEY__REDIS__TIMEOUT".into(), "1s".into());
+    vars
+}
+
+/// Whether Redis still holds a session or the profile cache (name, email) of `user`.
+async fn left_in_redis(app: &TestApp, user: Uuid) -> Vec<String> {
+    let tag = app.user_tag(user);
+    app.redis_keys()
+        .await
+        .into_iter()
+        .filter(|k| *k == format!("{tag}:p") || k.starts_with(&format!("{tag}:s:")))
+        .collect()
+}
+
+async fn stored(db: &DatabaseConnection, user: &users::Model) -> Option<users::Model> {
+    users::Entity::find_by_id(user.id)
+        .one(db)
+        .await
+        .expect("read the user")
+}
+
+/// Redis stopped during `users delete`: the command fails before any row goes, with the user
+/// disabled so that no login can start a session meanwhile; once Redis is back, running it
+/// again (with the id it names) erases them and their cookie answers 401.
+#[tokio::test]
+async fn delete_with_redis_stopped_fails_and_the_rerun_finishes_the_erasure() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
+    let bobs = sign_in_user(&app, &db, &bob).await;
+
+    let run = latchkey(
+        &redis_stopped(&app),
+        &["users", "delete", "ada@example.com", "--yes"],
+    )
+    .await;
+    let line = run.fails(1);
+    assert!(line.contains("stopped half-way"), "{run:?}");
+    assert!(
+        line.contains(&format!("latchkey users delete {} --yes", ada.id)),
+        "the error names the rerun: {run:?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:?}");
+    // Nothing is erased, and logins are refused from now on.
+    let kept = stored(&db, &ada).await.expect("the user is still there");
+    assert!(kept.disabled_at.is_some(), "{kept:?}");
+    assert!(matches!(
+        accounts::sign_in(&db, &identity_of(&ada)).await,
+        Err(AccountError::Disabled)
+    ));
+
+    // Redis back: the rerun the error named erases the user.
+    let run = cli(&app, &["users", "delete", &ada.id.to_string(), "--yes"]).await;
+    let out = run.ok();
+    assert!(out.contains("deleted ada@example.com"), "{out}");
+    assert!(out.contains("revoked 2 session(s)"), "{out}");
+    for b in [&laptop, &phone] {
+        assert_error(app.user_info(&mut b.clone()).await, 401, "unauthenticated").await;
+    }
+    assert!(stored(&db, &ada).await.is_none());
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    assert_eq!(status(&app, &bobs).await, 200);
+}
+
+/// `BEFORE DELETE` on `users` fails every deletion of a user row: the database failing at the
+/// step of `users delete` that removes the rows.
+async fn refuse_user_deletion(db: &DatabaseConnection, refuse: bool) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let statements: &[&str] = match (db.get_database_backend(), refuse) {
+        (DbBackend::Postgres, true) => &[
+            "CREATE FUNCTION keep_users() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'kept by the test'; END $$",
+            "CREATE TRIGGER keep_users BEFORE DELETE ON users \
+             FOR EACH ROW EXECUTE FUNCTION keep_users()",
+        ],
+        (DbBackend::Postgres, false) => &[
+            "DROP TRIGGER keep_users ON users",
+            "DROP FUNCTION keep_users()",
+        ],
+        (_, true) => &["CREATE TRIGGER keep_users BEFORE DELETE ON users \
+             BEGIN SELECT RAISE(ABORT, 'kept by the test'); END"],
+        (_, false) => &["DROP TRIGGER keep_users"],
+    };
+    for sql in statements {
+        db.execute_unprepared(sql).await.expect(sql);
+    }
+}
+
+/// The database failing when the rows go: the user's sessions have ended already (their
+/// cookie answers 401) and the rows are all there, so the rerun finishes the erasure.
+#[tokio::test]
+async fn delete_that_fails_in_the_database_has_ended_the_sessions_and_the_rerun_finishes() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let browser = sign_in_user(&app, &db, &ada).await;
+
+    refuse_user_deletion(&db, true).await;
+    let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
+    assert!(run.fails(1).contains("stopped half-way"), "{run:?}");
+    assert_error(
+        app.user_info(&mut browser.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let kept = stored(&db, &ada).await.expect("the rows are kept");
+    assert!(kept.disabled_at.is_some(), "{kept:?}");
+    let identities_left = identities::Entity::find()
+        .filter(identities::Column::UserId.eq(ada.id))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(identities_left, 1, "the transaction rolled back");
+
+    refuse_user_deletion(&db, false).await;
+    let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
+    assert!(run.ok().contains("deleted ada@example.com"), "{run:?}");
+    assert!(stored(&db, &ada).await.is_none());
+}
+
+/// A user whose rows are gone while Redis still holds their sessions (what an erasure that
+/// failed after the rows went leaves, or a row deleted by hand): their id still reaches the
+/// sessions, with `sessions revoke --user` and with `users delete`.
+#[tokio::test]
+async fn sessions_of_a_user_no_longer_in_the_database_can_be_ended_by_id() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
+    users::Entity::delete_by_id(ada.id)
+        .exec(&db)
+        .await
+        .expect("delete the row");
+    assert_eq!(
+        status(&app, &laptop).await,
+        200,
+        "Redis alone signs them in"
+    );
+    let id = ada.id.to_string();
+
+    let listed = cli(&app, &["sessions", "list", "--user", &id, "--json"])
+        .await
+        .json();
+    assert_eq!(listed["count"], 2, "{listed}");
+    let run = cli(
+        &app,
+        &["sessions", "revoke", &public_id(&laptop), "--user", &id],
+    )
+    .await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_eq!(status(&app, &laptop).await, 401);
+    assert_eq!(status(&app, &phone).await, 200);
+
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_error(
+        app.user_info(&mut phone.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // `users delete` with the id ends what is left in Redis too.
+    let again = sign_in_user(&app, &db, &ada).await;
+    let run = cli(&app, &["users", "delete", &id, "--yes"]).await;
+    let out = run.ok();
+    assert!(out.contains("revoked 1 session(s)"), "{out}");
+    assert_eq!(status(&app, &again).await, 401);
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let run = cli(&app, &["users", "delete", &id, "--yes"]).await;
+    assert!(run.fails(1).contains("no user"), "{run:?}");
+}
+
 #[tokio::test]
 async fn users_list_and_show_print_tables_and_json() {
     let app = spawn_app().await;
