@@ -7,7 +7,9 @@
 //!
 //! Order of writes: the database first (the durable record, and what refuses new logins),
 //! then Redis (what live sessions read), so that a failure half-way leaves the database right
-//! and running the command again finishes the job.
+//! and running the command again finishes the job. Erasure is the one exception: its
+//! database write removes the user that a rerun would look up, so [`delete_user`] ends
+//! everything in Redis before the rows go (see there).
 
 use std::collections::{HashMap, HashSet};
 
@@ -63,6 +65,21 @@ pub enum AdminError {
         #[source]
         source: StoreError,
     },
+    /// An erasure stopped at one of its steps; what is done is a state from which running
+    /// `users delete` again with the user id finishes it.
+    #[error(
+        "erasing {id} stopped half-way ({done}); run `latchkey users delete {id} --yes` again \
+         once this is fixed"
+    )]
+    Unfinished {
+        id: Uuid,
+        done: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An id that is in neither the database nor the session store.
+    #[error("no user {0}: not in the database, and no live session in the session store")]
+    NothingLeft(Uuid),
 }
 
 impl AdminError {
@@ -70,6 +87,18 @@ impl AdminError {
     /// something that does not exist or failed (exit status 1).
     pub fn is_usage(&self) -> bool {
         matches!(self, Self::BadSessionId(_) | Self::UntilInPast(_))
+    }
+
+    /// Turns the failure of one step of an erasure into [`Self::Unfinished`].
+    fn unfinished<E>(id: Uuid, done: &'static str) -> impl FnOnce(E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        move |source| Self::Unfinished {
+            id,
+            done,
+            source: Box::new(source),
+        }
     }
 
     /// Whether a revocation found no session to revoke (exit status 1, "revoked 0").
@@ -106,6 +135,55 @@ pub async fn find_user(db: &DatabaseConnection, who: &str) -> Result<users::Mode
                 .collect::<Vec<_>>()
                 .join(", "),
         }),
+    }
+}
+
+/// Whose sessions a command names: a user of the database, or a user id that is no longer
+/// there. Sessions and the profile cache live in Redis, keyed by the user id, and outlive the
+/// rows when an erasure stopped half-way or a row was removed by hand; an operator must still
+/// be able to end them.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    User(users::Model),
+    Gone(Uuid),
+}
+
+impl Owner {
+    pub fn id(&self) -> Uuid {
+        match self {
+            Self::User(user) => user.id,
+            Self::Gone(id) => *id,
+        }
+    }
+
+    fn email(&self) -> Option<String> {
+        match self {
+            Self::User(user) => user.email.clone(),
+            Self::Gone(_) => None,
+        }
+    }
+
+    /// How messages name them: email and id, the id alone, or the id of no user.
+    fn label(&self) -> String {
+        match self {
+            Self::User(users::Model {
+                email: Some(email),
+                id,
+                ..
+            }) => format!("{email} ({id})"),
+            Self::User(user) => user.id.to_string(),
+            Self::Gone(id) => format!("{id} (no user in the database)"),
+        }
+    }
+}
+
+/// The owner of the sessions `who` names: the user it names, or, for a user id that is in no
+/// row, that id. An email must name a user: without a row there is no way from it to an id.
+pub async fn find_owner(db: &DatabaseConnection, who: &str) -> Result<Owner> {
+    match (find_user(db, who).await, UserRef::parse(who)) {
+        (Ok(user), _) => Ok(Owner::User(user)),
+        (Err(AdminError::UnknownUser(_)), UserRef::Id(id)) => Ok(Owner::Gone(id)),
+        (Err(e), _) => Err(e),
     }
 }
 
@@ -370,17 +448,7 @@ pub async fn disable_user(
     sessions: &Sessions,
     user: users::Model,
 ) -> Result<Disabled> {
-    let (since, already) = match user.disabled_at {
-        Some(since) => (since, true),
-        None => {
-            let now = Utc::now();
-            let mut active: users::ActiveModel = user.clone().into();
-            active.disabled_at = Set(Some(now));
-            active.updated_at = Set(now);
-            active.update(db).await?;
-            (now, false)
-        }
-    };
+    let (since, already) = refuse_logins(db, &user).await?;
     let revoked =
         end_everything(sessions, user.id)
             .await
@@ -393,6 +461,23 @@ pub async fn disable_user(
         already,
         revoked,
     })
+}
+
+/// Sets `disabled_at` unless it is set: from the commit on, the login callback refuses the
+/// user. Returns since when they are disabled and whether they already were.
+async fn refuse_logins(
+    db: &DatabaseConnection,
+    user: &users::Model,
+) -> Result<(DateTime<Utc>, bool)> {
+    if let Some(since) = user.disabled_at {
+        return Ok((since, true));
+    }
+    let now = Utc::now();
+    let mut active: users::ActiveModel = user.clone().into();
+    active.disabled_at = Set(Some(now));
+    active.updated_at = Set(now);
+    active.update(db).await?;
+    Ok((now, false))
 }
 
 /// Lets a disabled user log in again. Returns whether they were disabled.
@@ -417,14 +502,55 @@ pub struct Deleted {
     pub detached_subscriptions: u64,
 }
 
+/// What an erasure has done when a step fails, for [`AdminError::Unfinished`].
+const ERASE_DISABLED: &str =
+    "the user is disabled, so logins are refused, but their sessions are not ended and nothing \
+     is erased";
+const ERASE_ENDED: &str =
+    "the user is disabled and their sessions ended, but their rows are not deleted";
+const ERASE_DELETED: &str =
+    "the rows are deleted, but the last sweep of the session store for a racing login failed";
+
 /// Erases a user (an erasure request): their sessions and profile cache, the user row and with
 /// it their identities and usage; subscriptions stay, detached, for the books.
+///
+/// The steps are ordered so that a failure at any of them leaves a state from which running
+/// `users delete <user id> --yes` again finishes the erasure:
+///
+/// 1. **Disable** the user in SQL (committed alone): from now on the login callback refuses
+///    them, so no new session can start.
+/// 2. **End every session and drop the profile cache** in Redis. If Redis fails, nothing is
+///    erased yet and the user is still in SQL for the rerun to find.
+/// 3. **Delete the rows** in one transaction. If SQL fails, the rows are all still there.
+/// 4. **End every session again**: a login that read the user before step 1 and started its
+///    session after step 2 would otherwise keep a session, with the profile cache its start
+///    wrote, after the rows are gone. If Redis fails here, the rerun finds no user but is given
+///    the id, and [`erase_leftovers`] ends what is left in Redis.
+///
+/// Deleting the rows first, as the other commands write SQL first, would leave a failure in
+/// Redis with a signed-in user that no command could find any more.
 pub async fn delete_user(
     db: &DatabaseConnection,
     sessions: &Sessions,
     user: users::Model,
 ) -> Result<Deleted> {
     let user_id = user.id;
+    refuse_logins(db, &user).await?;
+    let revoked = end_everything(sessions, user_id)
+        .await
+        .map_err(AdminError::unfinished(user_id, ERASE_DISABLED))?;
+    let mut deleted = delete_rows(db, user_id)
+        .await
+        .map_err(AdminError::unfinished(user_id, ERASE_ENDED))?;
+    let late = end_everything(sessions, user_id)
+        .await
+        .map_err(AdminError::unfinished(user_id, ERASE_DELETED))?;
+    deleted.revoked = revoked + late;
+    Ok(deleted)
+}
+
+/// Deletes the user's rows in one transaction; counts what went (`revoked` is left at 0).
+async fn delete_rows(db: &DatabaseConnection, user_id: Uuid) -> Result<Deleted, DbErr> {
     let txn = db.begin().await?;
     let identities = identities::Entity::find()
         .filter(identities::Column::UserId.eq(user_id))
@@ -458,19 +584,22 @@ pub async fn delete_user(
         .await?;
     users::Entity::delete_by_id(user_id).exec(&txn).await?;
     txn.commit().await?;
-    let revoked =
-        end_everything(sessions, user_id)
-            .await
-            .map_err(|source| AdminError::Partial {
-                done: format!("{user_id} is deleted"),
-                source,
-            })?;
     Ok(Deleted {
-        revoked,
+        revoked: 0,
         identities,
         usage_events,
         detached_subscriptions,
     })
+}
+
+/// Finishes the erasure of a user id that is no longer in the database: ends its sessions
+/// and drops its profile cache in Redis. Returns how many sessions were ended; none is
+/// [`AdminError::NothingLeft`] (the profile cache, if there was one, is dropped all the same).
+pub async fn erase_leftovers(sessions: &Sessions, user_id: Uuid) -> Result<u64> {
+    match end_everything(sessions, user_id).await? {
+        0 => Err(AdminError::NothingLeft(user_id)),
+        revoked => Ok(revoked),
+    }
 }
 
 /// Ends every session of a user and drops their profile cache, so that a session created by
@@ -513,13 +642,17 @@ impl SessionRow {
     }
 }
 
-/// The live sessions of one user, oldest first.
-pub async fn user_sessions(sessions: &Sessions, user: &users::Model) -> Result<Vec<SessionRow>> {
-    Ok(sessions
-        .list(user.id)
-        .await?
+/// The live sessions of one user, oldest first. An id no longer in the database with no
+/// session either names nothing: [`AdminError::NothingLeft`].
+pub async fn user_sessions(sessions: &Sessions, owner: &Owner) -> Result<Vec<SessionRow>> {
+    let (id, email) = (owner.id(), owner.email());
+    let listed = sessions.list(id).await?;
+    if listed.is_empty() && matches!(owner, Owner::Gone(_)) {
+        return Err(AdminError::NothingLeft(id));
+    }
+    Ok(listed
         .iter()
-        .map(|s| SessionRow::new(user.id, user.email.clone(), s))
+        .map(|s| SessionRow::new(id, email.clone(), s))
         .collect())
 }
 
@@ -581,18 +714,18 @@ pub fn parse_session_id(raw: &str) -> Result<PublicId> {
         .ok_or_else(|| AdminError::BadSessionId(raw.to_owned()))
 }
 
-/// Revokes the session with this public id: among one user's sessions when `user` is given,
+/// Revokes the session with this public id: among one user's sessions when `owner` is given,
 /// else wherever it is in the deployment (a walk over every session). Returns how many were
 /// revoked; no match is [`AdminError::NoSuchSession`].
 pub async fn revoke_session(
     sessions: &Sessions,
     id: &PublicId,
-    user: Option<&users::Model>,
+    owner: Option<&Owner>,
 ) -> Result<u64> {
-    let revoked = match user {
-        Some(user) => {
+    let revoked = match owner {
+        Some(owner) => {
             sessions
-                .revoke(user.id, &Revoke::ByPublicId(id.clone()))
+                .revoke(owner.id(), &Revoke::ByPublicId(id.clone()))
                 .await?
         }
         None => {
@@ -617,14 +750,16 @@ pub async fn revoke_session(
     Ok(revoked)
 }
 
-/// Revokes every session of one user. Returns how many were revoked; none is
-/// [`AdminError::UserHasNoSession`].
-pub async fn revoke_user(sessions: &Sessions, user: &users::Model) -> Result<u64> {
-    match sessions.revoke(user.id, &Revoke::All).await? {
-        0 => Err(AdminError::UserHasNoSession(match &user.email {
-            Some(email) => format!("{email} ({})", user.id),
-            None => user.id.to_string(),
-        })),
+/// Revokes every session of one user. For an id no longer in the database it also drops the
+/// profile cache: no session of theirs may live on, and it holds their name and email. Returns
+/// how many were revoked; none is [`AdminError::UserHasNoSession`].
+pub async fn revoke_user(sessions: &Sessions, owner: &Owner) -> Result<u64> {
+    let revoked = match owner {
+        Owner::User(user) => sessions.revoke(user.id, &Revoke::All).await?,
+        Owner::Gone(id) => end_everything(sessions, *id).await?,
+    };
+    match revoked {
+        0 => Err(AdminError::UserHasNoSession(owner.label())),
         revoked => Ok(revoked),
     }
 }

@@ -3,6 +3,7 @@
 //! [`crate::admin`] and print its results; they load the configuration exactly as `serve`
 //! does and talk to Redis and the database directly, so they work while no server runs.
 
+use std::borrow::Cow;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -14,7 +15,7 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 use crate::admin::{self, AdminError, SessionRow, SessionWalk, UserPages, UserSummary};
-use crate::config::{Settings, Sources, StoreKind};
+use crate::config::{Environment, Settings, Sources, StoreKind};
 use crate::db::{self, MigrateAction, Migrated};
 use crate::session::Sessions;
 use crate::startup::{self, Application, Options};
@@ -90,10 +91,19 @@ pub enum Command {
     },
     /// Apply, roll back or inspect database migrations.
     ///
-    /// Example: latchkey migrate status
+    /// `down` and `fresh` destroy data: on a terminal they ask first unless --yes; off a
+    /// terminal they need --yes; with LATCHKEY_ENV=production they need --yes always.
+    ///
+    /// Examples:
+    ///   latchkey migrate status
+    ///   latchkey migrate down --yes
+    #[command(verbatim_doc_comment)]
     Migrate {
         #[arg(value_enum, default_value_t = MigrateAction::Up)]
         action: MigrateAction,
+        /// Confirm `down` or `fresh` without being asked.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// List and revoke live sessions.
     ///
@@ -171,7 +181,8 @@ pub enum SessionsCommand {
         #[arg(value_name = "SESSION_ID", conflicts_with = "all")]
         id: Option<String>,
         /// Every session of this user (an email, or a user id); with SESSION_ID, look for
-        /// that session among this user's only.
+        /// that session among this user's only. A user id no longer in the database reaches
+        /// the sessions left behind, and drops that id's profile cache too.
         #[arg(long, value_name = "EMAIL_OR_ID", conflicts_with = "all")]
         user: Option<String>,
         /// Every session of the deployment: signs every user out.
@@ -221,6 +232,10 @@ pub enum UsersCommand {
     },
     /// Erase a user (an erasure request): sessions, the user, identities and usage.
     /// Subscriptions' billing records are kept, detached from the user.
+    ///
+    /// The user is disabled first and their sessions end before any row goes; if Redis or the
+    /// database fails half-way, the error names the command to run again (with the user id),
+    /// which finishes the erasure.
     ///
     /// Example: latchkey users delete ada@example.com --yes
     Delete {
@@ -278,7 +293,8 @@ impl Failure {
             Self::Domain(e) => (e, 1),
             Self::Usage(e) => (e, 2),
         };
-        eprintln!("error: {}", one_line(&error));
+        // The error can quote what a provider sent (an email), so it is made printable too.
+        eprintln!("error: {}", printable(&one_line(&error)));
         code
     }
 }
@@ -319,7 +335,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             serve(settings, !no_migrate).await
         }
-        Command::Migrate { action } => migrate(&settings, action).await,
+        Command::Migrate { action, yes } => migrate(&settings, action, yes).await,
         Command::Sessions { command } => {
             let ops = Ops::connect(&settings).await?;
             match command {
@@ -363,12 +379,35 @@ async fn serve(settings: Settings, migrate: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::Domain(e.into()))
 }
 
-async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), Failure> {
+async fn migrate(settings: &Settings, action: MigrateAction, yes: bool) -> Result<(), Failure> {
+    if let Some(what) = destroys(action) {
+        let consent = if settings.environment == Environment::Production {
+            Consent::YesOnly(" (always, with LATCHKEY_ENV=production)")
+        } else {
+            Consent::AskElseRefuse
+        };
+        confirm(yes, what, "the database was not changed", consent)?;
+    }
     let conn = db::connect(&settings.database)
         .await
         .map_err(Failure::Usage)?;
     let done = db::migrate(&conn, action).await.map_err(Failure::Domain)?;
     finish(print_migrated(io::stdout().lock(), &done))
+}
+
+/// What a migrate action destroys, for its confirmation; `None` for those that keep all data.
+fn destroys(action: MigrateAction) -> Option<&'static str> {
+    match action {
+        MigrateAction::Up | MigrateAction::Status => None,
+        MigrateAction::Down => Some(
+            "`migrate down` rolls back the latest migration, dropping what it created and the \
+             data in it",
+        ),
+        MigrateAction::Fresh => Some(
+            "`migrate fresh` drops every table of the database and all their data, then applies \
+             every migration",
+        ),
+    }
 }
 
 /// What `migrate` did, on stdout whatever the log level: one line per migration for `status`
@@ -458,19 +497,78 @@ fn when_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(when).unwrap_or_else(|| "-".to_owned())
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED);
-    table.set_header(header.iter().copied());
-    table
+/// A table for the operator's terminal. Every cell goes through [`printable`] in [`row`]:
+/// names, emails and user agents come from providers and browsers, and a control sequence in
+/// one must be shown, not obeyed by the terminal.
+///
+/// [`row`]: TextTable::row
+struct TextTable(Table);
+
+impl TextTable {
+    fn new(header: &[&str]) -> Self {
+        let mut table = Self::plain();
+        table.0.set_header(header.iter().copied());
+        table
+    }
+
+    /// A table without a header (`users show`'s key and value pairs).
+    fn plain() -> Self {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        Self(table)
+    }
+
+    fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.0.add_row(
+            cells
+                .into_iter()
+                .map(|c| printable(c.as_ref()).into_owned()),
+        );
+    }
+}
+
+impl std::fmt::Display for TextTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `text` safe to print on a terminal: every character that a terminal would act on rather
+/// than show is written as an escape. These are the C0 controls (ESC starts the sequences that
+/// clear the screen, move the cursor or set the window title; CR rewrites a line), DEL, the C1
+/// controls U+0080–U+009F (CSI and OSC in one byte on some terminals), and the bidirectional
+/// overrides and isolates U+202A–U+202E and U+2066–U+2069, which reorder the text shown after
+/// them. Tab, newline and CR read `\t`, `\n`, `\r`, the others their code point (ESC reads
+/// `\u{1b}`), and a backslash is doubled, so that no text can pose as an escape.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\\' => shown.push_str("\\\\"),
+            '\t' => shown.push_str("\\t"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if needs_escape(c) => shown.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    // `is_control` is the Cc category: C0, DEL and C1.
+    c == '\\' || c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn plural(n: impl Into<u64>, what: &str) -> String {
     format!("{} {what}(s)", n.into())
 }
 
-fn session_table(rows: &[SessionRow]) -> Table {
-    let mut t = table(&[
+fn session_table(rows: &[SessionRow]) -> TextTable {
+    let mut t = TextTable::new(&[
         "ID",
         "USER",
         "CREATED",
@@ -480,7 +578,7 @@ fn session_table(rows: &[SessionRow]) -> Table {
         "IP",
     ]);
     for r in rows {
-        t.add_row([
+        t.row([
             r.id.to_string(),
             r.email.clone().unwrap_or_else(|| r.user_id.to_string()),
             when(r.created_at),
@@ -523,8 +621,8 @@ impl<W: Write> JsonArray<W> {
 async fn sessions_list(ops: &Ops, user: Option<&str>, json: bool) -> Result<(), Failure> {
     let mut rows = match user {
         Some(who) => {
-            let user = admin::find_user(&ops.db, who).await?;
-            admin::user_sessions(&ops.sessions, &user).await?
+            let owner = admin::find_owner(&ops.db, who).await?;
+            admin::user_sessions(&ops.sessions, &owner).await?
         }
         None if json => return stream_all_sessions(ops).await,
         None => {
@@ -582,19 +680,26 @@ async fn sessions_revoke(
     yes: bool,
 ) -> Result<(), Failure> {
     let revoked = if all {
-        confirm_all(yes)?;
+        confirm(
+            yes,
+            "This revokes every session of the deployment and signs every user out",
+            "nothing was revoked",
+            Consent::AskElseGo,
+        )?;
         admin::revoke_all(&ops.sessions).await
     } else {
-        let user = match user {
-            Some(who) => Some(admin::find_user(&ops.db, who).await?),
+        // A user id need not be in the database: an erasure that stopped half-way leaves
+        // sessions in Redis whose user no longer has a row.
+        let owner = match user {
+            Some(who) => Some(admin::find_owner(&ops.db, who).await?),
             None => None,
         };
-        match (id, user) {
-            (Some(id), user) => {
+        match (id, owner) {
+            (Some(id), owner) => {
                 let id = admin::parse_session_id(id)?;
-                admin::revoke_session(&ops.sessions, &id, user.as_ref()).await
+                admin::revoke_session(&ops.sessions, &id, owner.as_ref()).await
             }
-            (None, Some(user)) => admin::revoke_user(&ops.sessions, &user).await,
+            (None, Some(owner)) => admin::revoke_user(&ops.sessions, &owner).await,
             (None, None) => {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "name a session id, --user or --all"
@@ -616,13 +721,40 @@ async fn sessions_revoke(
     }
 }
 
-/// `--all` signs every user out. On a terminal it asks first unless `--yes`; off a terminal
-/// (`kubectl exec` without `-t`, a Job, a script) there is no one to ask and it goes ahead.
-fn confirm_all(yes: bool) -> Result<(), Failure> {
-    if yes || !io::stdin().is_terminal() {
+/// When a command that destroys or ends something may go ahead without `--yes`.
+enum Consent {
+    /// Ask on a terminal; off one (`kubectl exec` without `-t`, a Job, a script) there is no
+    /// one to ask, and the command goes ahead.
+    AskElseGo,
+    /// Ask on a terminal; off one, refuse.
+    AskElseRefuse,
+    /// Refuse, terminal or not: only `--yes` will do. Says why, after "add --yes to confirm".
+    YesOnly(&'static str),
+}
+
+/// The one confirmation of every destructive command: `Ok` to go ahead. Without `--yes`,
+/// `consent` says whether to ask on a terminal or to refuse (bad usage, exit status 2); an
+/// answer other than `yes` is exit status 1 and `untouched` says what was left alone.
+fn confirm(yes: bool, what: &str, untouched: &str, consent: Consent) -> Result<(), Failure> {
+    if yes {
         return Ok(());
     }
-    eprint!("This revokes every session of the deployment and signs every user out. Type yes to continue: ");
+    let on_terminal = io::stdin().is_terminal();
+    match consent {
+        Consent::YesOnly(why) => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "{what}; add --yes to confirm{why}"
+            )))
+        }
+        Consent::AskElseRefuse if !on_terminal => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "{what}; add --yes to confirm (there is no terminal to ask on)"
+            )))
+        }
+        Consent::AskElseGo if !on_terminal => return Ok(()),
+        Consent::AskElseGo | Consent::AskElseRefuse => {}
+    }
+    eprint!("{what}. Type yes to continue: ");
     let _ = io::stderr().flush();
     let mut answer = String::new();
     io::stdin()
@@ -633,13 +765,13 @@ fn confirm_all(yes: bool) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Domain(anyhow::anyhow!(
-            "not confirmed: nothing was revoked"
+            "not confirmed: {untouched}"
         )))
     }
 }
 
-fn user_row(t: &mut Table, u: &UserSummary) {
-    t.add_row([
+fn user_row(t: &mut TextTable, u: &UserSummary) {
+    t.row([
         u.id.to_string(),
         u.email.clone().unwrap_or_default(),
         u.name.clone().unwrap_or_default(),
@@ -678,7 +810,7 @@ async fn users_list(ops: &Ops, json: bool) -> Result<(), Failure> {
         }
         return finish(array.end());
     }
-    let mut t = table(&USER_HEADER);
+    let mut t = TextTable::new(&USER_HEADER);
     let mut count: u64 = 0;
     while let Some(page) = pages.next_page().await? {
         for user in &page {
@@ -711,8 +843,7 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
         );
     }
     let u = &detail.summary;
-    let mut about = Table::new();
-    about.load_preset(presets::UTF8_FULL_CONDENSED);
+    let mut about = TextTable::plain();
     for (k, v) in [
         ("id", u.id.to_string()),
         ("email", u.email.clone().unwrap_or_default()),
@@ -731,11 +862,12 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
         ("disabled", when_opt(u.disabled_at)),
         ("created", when(u.created_at)),
     ] {
-        about.add_row([k.to_owned(), v]);
+        about.row([k.to_owned(), v]);
     }
-    let mut identities = table(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
+    let mut identities =
+        TextTable::new(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
     for i in &detail.identities {
-        identities.add_row([
+        identities.row([
             i.provider.clone(),
             i.subject.clone(),
             i.email.clone().unwrap_or_default(),
@@ -743,9 +875,9 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
             when(i.updated_at),
         ]);
     }
-    let mut subscriptions = table(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
+    let mut subscriptions = TextTable::new(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
     for s in &detail.subscriptions {
-        subscriptions.add_row([
+        subscriptions.row([
             s.id.clone(),
             s.customer_id.clone(),
             s.status.clone(),
@@ -767,10 +899,11 @@ async fn users_show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
     })())
 }
 
-/// How a user is named in messages: their email and id, or the id alone.
+/// How a user is named in messages: their email and id, or the id alone. The email came
+/// from a provider, so it is made [`printable`] as table cells are.
 fn who(user: &entity::users::Model) -> String {
     match &user.email {
-        Some(email) => format!("{email} ({})", user.id),
+        Some(email) => format!("{} ({})", printable(email), user.id),
         None => user.id.to_string(),
     }
 }
@@ -805,13 +938,27 @@ async fn users_enable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Erases a user, or finishes the erasure of a user id whose rows are already gone (a run
+/// that stopped half-way tells the operator to run it again with the id).
 async fn users_delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
-    if !yes {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "deleting a user erases them for good; add --yes to confirm"
-        )));
-    }
-    let user = admin::find_user(&ops.db, who_arg).await?;
+    confirm(
+        yes,
+        "`users delete` erases a user for good",
+        "nothing was erased",
+        Consent::YesOnly(""),
+    )?;
+    let user = match admin::find_owner(&ops.db, who_arg).await? {
+        admin::Owner::User(user) => user,
+        admin::Owner::Gone(id) => {
+            let revoked = admin::erase_leftovers(&ops.sessions, id).await?;
+            println!(
+                "no user {id} in the database; ended what was left in the session store: \
+                 revoked {}, dropped the profile cache",
+                plural(revoked, "session")
+            );
+            return Ok(());
+        }
+    };
     let name = who(&user);
     let done = admin::delete_user(&ops.db, &ops.sessions, user).await?;
     println!(

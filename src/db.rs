@@ -60,7 +60,7 @@ pub enum MigrateAction {
     /// Apply every pending migration.
     #[default]
     Up,
-    /// Roll back the last applied migration.
+    /// Roll back the last applied migration (destroys what it created, data included).
     Down,
     /// Show which migrations are applied.
     Status,

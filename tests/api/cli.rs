@@ -59,10 +59,10 @@ impl Run {
     }
 }
 
-/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod.
-pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(args)
+/// `program` with a test's configuration in its environment, as an operator's pod has it.
+fn configured(program: &str, vars: &BTreeMap<String, String>) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
         .env("LATCHKEY_ENV", "test")
         .env(
             "LATCHKEY_CONFIG_DIR",
@@ -71,16 +71,56 @@ pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
         .env_remove("RUST_LOG")
         .env_remove("RUST_BACKTRACE")
         .envs(vars.iter())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("the latchkey binary runs");
+        .kill_on_drop(true);
+    command
+}
+
+fn finished(out: std::process::Output) -> Run {
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod, with
+/// stdin off a terminal (as under `kubectl exec` without `-t`).
+pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
+    let out = configured(env!("CARGO_BIN_EXE_latchkey"), vars)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("the latchkey binary runs");
+    finished(out)
+}
+
+/// Runs `latchkey <args>` on a terminal, as under `kubectl exec -it`: util-linux `script`
+/// gives it a pseudo-terminal and `typed` is what the operator types. What the terminal
+/// shows (stdout, stderr, the echo of `typed`) comes back in `stdout`, with CR LF line ends.
+async fn latchkey_on_terminal(vars: &BTreeMap<String, String>, args: &[&str], typed: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_latchkey"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = configured("script", vars)
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) is installed");
+    let mut stdin = child.stdin.take().expect("script's stdin");
+    stdin.write_all(typed.as_bytes()).await.expect("type");
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the command ends")
+        .expect("script runs");
+    finished(out)
 }
 
 async fn cli(app: &TestApp, args: &[&str]) -> Run {
@@ -367,7 +407,7 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     assert!(run.ok().starts_with("applied 0 migration(s)"), "{run:?}");
 
     // down rolls back the latest one only.
-    let run = cli(&app, &["migrate", "down"]).await;
+    let run = cli(&app, &["migrate", "down", "--yes"]).await;
     assert_eq!(run.ok().trim(), format!("rolled back {latest}"));
     let status = migration_status(&cli(&app, &["migrate", "status"]).await);
     let mut expected = all_applied.clone();
@@ -385,7 +425,7 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     // fresh drops everything and applies every migration.
     let db = app.db().await;
     insert_user(&db, "ada@example.com").await;
-    let run = cli(&app, &["migrate", "fresh"]).await;
+    let run = cli(&app, &["migrate", "fresh", "--yes"]).await;
     assert_eq!(
         run.ok().trim(),
         format!("database recreated, {} migration(s) applied", names.len())
@@ -394,6 +434,101 @@ async fn migrate_prints_status_and_summaries_on_stdout() {
     assert_eq!(left, 0, "fresh empties the tables");
     let status = migration_status(&cli(&app, &["migrate", "status"]).await);
     assert_eq!(status, all_applied);
+}
+
+async fn user_count(db: &DatabaseConnection) -> u64 {
+    users::Entity::find().count(db).await.expect("count users")
+}
+
+/// Off a terminal nobody can be asked, so `down` and `fresh` need `--yes`: without it they
+/// are refused as bad usage (exit 2) and the database is left as it was.
+#[tokio::test]
+async fn migrate_down_and_fresh_off_a_terminal_need_yes() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    insert_user(&db, "ada@example.com").await;
+    let before = cli(&app, &["migrate", "status"]).await.ok().to_owned();
+
+    for action in ["down", "fresh"] {
+        let run = cli(&app, &["migrate", action]).await;
+        let line = run.fails(2);
+        assert!(line.contains("--yes"), "{run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
+    }
+    assert_eq!(user_count(&db).await, 1, "no table was dropped");
+    assert_eq!(cli(&app, &["migrate", "status"]).await.ok(), before);
+    // What keeps the data needs no confirmation.
+    cli(&app, &["migrate", "up"]).await.ok();
+
+    cli(&app, &["migrate", "fresh", "--yes"]).await.ok();
+    assert_eq!(user_count(&db).await, 0);
+}
+
+/// On a terminal `down`, `fresh` and `sessions revoke --all` ask, through one confirmation:
+/// any answer but `yes` leaves everything as it was (exit 1), `yes` goes ahead.
+#[tokio::test]
+async fn destructive_commands_ask_on_a_terminal() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let browser = sign_in_user(&app, &db, &ada).await;
+    let vars = &app.config.vars;
+
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh"], "no\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("Type yes to continue"), "{run:?}");
+    assert!(run.stdout.contains("not confirmed"), "{run:?}");
+    assert_eq!(user_count(&db).await, 1);
+    let run = latchkey_on_terminal(vars, &["sessions", "revoke", "--all"], "\n").await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("signs every user out"), "{run:?}");
+    assert_eq!(status(&app, &browser).await, 200);
+
+    let run = latchkey_on_terminal(vars, &["sessions", "revoke", "--all"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("revoked 1 session(s)"), "{run:?}");
+    assert_eq!(status(&app, &browser).await, 401);
+    let run = latchkey_on_terminal(vars, &["migrate", "down"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("rolled back"), "{run:?}");
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh"], "yes\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("database recreated"), "{run:?}");
+    assert_eq!(user_count(&db).await, 0);
+    // --yes is not asked.
+    let run = latchkey_on_terminal(vars, &["migrate", "fresh", "--yes"], "").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("Type yes"), "{run:?}");
+}
+
+/// With `LATCHKEY_ENV=production`, `down` and `fresh` need `--yes` even on a terminal: they
+/// are refused (exit 2) without asking, and the data is kept.
+#[tokio::test]
+async fn migrate_down_and_fresh_in_production_need_yes_always() {
+    let db = TestDb::new().await;
+    let config = TestConfig::new(&db)
+        .set("LATCHKEY_ENV", "production")
+        .set("LATCHKEY__SERVER__PUBLIC_URL", "https://auth.example.com")
+        .set("LATCHKEY__VISION__API_KEY", "sk-test");
+    latchkey(&config.vars, &["migrate"]).await.ok();
+    let conn = sea_orm::Database::connect(&db.url).await.unwrap();
+    insert_user(&conn, "ada@example.com").await;
+
+    for action in ["down", "fresh"] {
+        let run = latchkey_on_terminal(&config.vars, &["migrate", action], "yes\n").await;
+        assert_eq!(run.code, 2, "{action}: {run:?}");
+        assert!(run.stdout.contains("--yes"), "{action}: {run:?}");
+        assert!(run.stdout.contains("production"), "{action}: {run:?}");
+        assert!(!run.stdout.contains("Type yes"), "not asked: {run:?}");
+        let run = latchkey(&config.vars, &["migrate", action]).await;
+        assert!(run.fails(2).contains("--yes"), "{action}: {run:?}");
+    }
+    assert_eq!(user_count(&conn).await, 1, "no table was dropped");
+    latchkey(&config.vars, &["migrate", "status"]).await.ok();
+
+    let run = latchkey(&config.vars, &["migrate", "fresh", "--yes"]).await;
+    assert!(run.ok().contains("database recreated"), "{run:?}");
+    assert_eq!(user_count(&conn).await, 0);
 }
 
 #[tokio::test]
@@ -682,6 +817,197 @@ async fn delete_erases_the_user_and_keeps_billing_records_detached() {
         .fails(1);
 }
 
+/// The test's configuration with Redis where nothing listens: as for an operator whose Redis
+/// is down, every session store call of the command fails.
+fn redis_stopped(app: &TestApp) -> BTreeMap<String, String> {
+    let mut vars = app.config.vars.clone();
+    vars.insert(
+        "LATCHKEY__REDIS__URL".into(),
+        format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+    );
+    vars.insert("LATCHKEY__REDIS__TIMEOUT".into(), "1s".into());
+    vars
+}
+
+/// Whether Redis still holds a session or the profile cache (name, email) of `user`.
+async fn left_in_redis(app: &TestApp, user: Uuid) -> Vec<String> {
+    let tag = app.user_tag(user);
+    app.redis_keys()
+        .await
+        .into_iter()
+        .filter(|k| *k == format!("{tag}:p") || k.starts_with(&format!("{tag}:s:")))
+        .collect()
+}
+
+async fn stored(db: &DatabaseConnection, user: &users::Model) -> Option<users::Model> {
+    users::Entity::find_by_id(user.id)
+        .one(db)
+        .await
+        .expect("read the user")
+}
+
+/// Redis stopped during `users delete`: the command fails before any row goes, with the user
+/// disabled so that no login can start a session meanwhile; once Redis is back, running it
+/// again (with the id it names) erases them and their cookie answers 401.
+#[tokio::test]
+async fn delete_with_redis_stopped_fails_and_the_rerun_finishes_the_erasure() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let bob = insert_user(&db, "bob@example.com").await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
+    let bobs = sign_in_user(&app, &db, &bob).await;
+
+    let run = latchkey(
+        &redis_stopped(&app),
+        &["users", "delete", "ada@example.com", "--yes"],
+    )
+    .await;
+    let line = run.fails(1);
+    assert!(line.contains("stopped half-way"), "{run:?}");
+    assert!(
+        line.contains(&format!("latchkey users delete {} --yes", ada.id)),
+        "the error names the rerun: {run:?}"
+    );
+    assert!(run.stdout.is_empty(), "{run:?}");
+    // Nothing is erased, and logins are refused from now on.
+    let kept = stored(&db, &ada).await.expect("the user is still there");
+    assert!(kept.disabled_at.is_some(), "{kept:?}");
+    assert!(matches!(
+        accounts::sign_in(&db, &identity_of(&ada)).await,
+        Err(AccountError::Disabled)
+    ));
+
+    // Redis back: the rerun the error named erases the user.
+    let run = cli(&app, &["users", "delete", &ada.id.to_string(), "--yes"]).await;
+    let out = run.ok();
+    assert!(out.contains("deleted ada@example.com"), "{out}");
+    assert!(out.contains("revoked 2 session(s)"), "{out}");
+    for b in [&laptop, &phone] {
+        assert_error(app.user_info(&mut b.clone()).await, 401, "unauthenticated").await;
+    }
+    assert!(stored(&db, &ada).await.is_none());
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    assert_eq!(status(&app, &bobs).await, 200);
+}
+
+/// `BEFORE DELETE` on `users` fails every deletion of a user row: the database failing at the
+/// step of `users delete` that removes the rows.
+async fn refuse_user_deletion(db: &DatabaseConnection, refuse: bool) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let statements: &[&str] = match (db.get_database_backend(), refuse) {
+        (DbBackend::Postgres, true) => &[
+            "CREATE FUNCTION keep_users() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'kept by the test'; END $$",
+            "CREATE TRIGGER keep_users BEFORE DELETE ON users \
+             FOR EACH ROW EXECUTE FUNCTION keep_users()",
+        ],
+        (DbBackend::Postgres, false) => &[
+            "DROP TRIGGER keep_users ON users",
+            "DROP FUNCTION keep_users()",
+        ],
+        (_, true) => &["CREATE TRIGGER keep_users BEFORE DELETE ON users \
+             BEGIN SELECT RAISE(ABORT, 'kept by the test'); END"],
+        (_, false) => &["DROP TRIGGER keep_users"],
+    };
+    for sql in statements {
+        db.execute_unprepared(sql).await.expect(sql);
+    }
+}
+
+/// The database failing when the rows go: the user's sessions have ended already (their
+/// cookie answers 401) and the rows are all there, so the rerun finishes the erasure.
+#[tokio::test]
+async fn delete_that_fails_in_the_database_has_ended_the_sessions_and_the_rerun_finishes() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let browser = sign_in_user(&app, &db, &ada).await;
+
+    refuse_user_deletion(&db, true).await;
+    let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
+    assert!(run.fails(1).contains("stopped half-way"), "{run:?}");
+    assert_error(
+        app.user_info(&mut browser.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let kept = stored(&db, &ada).await.expect("the rows are kept");
+    assert!(kept.disabled_at.is_some(), "{kept:?}");
+    let identities_left = identities::Entity::find()
+        .filter(identities::Column::UserId.eq(ada.id))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(identities_left, 1, "the transaction rolled back");
+
+    refuse_user_deletion(&db, false).await;
+    let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
+    assert!(run.ok().contains("deleted ada@example.com"), "{run:?}");
+    assert!(stored(&db, &ada).await.is_none());
+}
+
+/// A user whose rows are gone while Redis still holds their sessions (what an erasure that
+/// failed after the rows went leaves, or a row deleted by hand): their id still reaches the
+/// sessions, with `sessions revoke --user` and with `users delete`.
+#[tokio::test]
+async fn sessions_of_a_user_no_longer_in_the_database_can_be_ended_by_id() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let ada = insert_user(&db, "ada@example.com").await;
+    let laptop = sign_in_user(&app, &db, &ada).await;
+    let phone = sign_in_user(&app, &db, &ada).await;
+    users::Entity::delete_by_id(ada.id)
+        .exec(&db)
+        .await
+        .expect("delete the row");
+    assert_eq!(
+        status(&app, &laptop).await,
+        200,
+        "Redis alone signs them in"
+    );
+    let id = ada.id.to_string();
+
+    let listed = cli(&app, &["sessions", "list", "--user", &id, "--json"])
+        .await
+        .json();
+    assert_eq!(listed["count"], 2, "{listed}");
+    let run = cli(
+        &app,
+        &["sessions", "revoke", &public_id(&laptop), "--user", &id],
+    )
+    .await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_eq!(status(&app, &laptop).await, 401);
+    assert_eq!(status(&app, &phone).await, 200);
+
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_error(
+        app.user_info(&mut phone.clone()).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert!(run.fails(1).contains("no live session"), "{run:?}");
+    assert_eq!(run.stdout.trim(), "revoked 0 session(s)", "{run:?}");
+
+    // `users delete` with the id ends what is left in Redis too.
+    let again = sign_in_user(&app, &db, &ada).await;
+    let run = cli(&app, &["users", "delete", &id, "--yes"]).await;
+    let out = run.ok();
+    assert!(out.contains("revoked 1 session(s)"), "{out}");
+    assert_eq!(status(&app, &again).await, 401);
+    assert_eq!(left_in_redis(&app, ada.id).await, Vec::<String>::new());
+    let run = cli(&app, &["users", "delete", &id, "--yes"]).await;
+    assert!(run.fails(1).contains("no user"), "{run:?}");
+}
+
 #[tokio::test]
 async fn users_list_and_show_print_tables_and_json() {
     let app = spawn_app().await;
@@ -721,6 +1047,116 @@ async fn users_list_and_show_print_tables_and_json() {
     assert!(user["subscriptions"].as_array().unwrap().is_empty());
     let text = cli(&app, &["users", "show", "ada@example.com"]).await;
     assert!(text.ok().contains("github"), "{text:?}");
+}
+
+/// Characters a terminal acts on instead of showing: what no table or message may print raw.
+fn acted_on(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[test]
+fn printable_escapes_what_a_terminal_acts_on_and_nothing_else() {
+    use latchkey::cli::printable;
+    assert_eq!(
+        printable("Ada Lovelace, café, 日本"),
+        "Ada Lovelace, café, 日本"
+    );
+    assert_eq!(
+        printable("a\u{1b}[2J\u{1b}]0;t\u{7}\r\n\t\u{7f}\u{85}\u{9b}b"),
+        r"a\u{1b}[2J\u{1b}]0;t\u{7}\r\n\t\u{7f}\u{85}\u{9b}b"
+    );
+    assert_eq!(
+        printable("x\u{202a}\u{202e}\u{2066}\u{2069}y"),
+        r"x\u{202a}\u{202e}\u{2066}\u{2069}y"
+    );
+    // A backslash is doubled, so text cannot pose as an escape.
+    assert_eq!(printable(r"C:\u{1b}"), r"C:\\u{1b}");
+    for c in (0..=0x10ffff).filter_map(char::from_u32) {
+        let shown = printable(c.encode_utf8(&mut [0; 4])).into_owned();
+        assert!(
+            !shown.chars().any(acted_on),
+            "{:x}: {shown:?}",
+            u32::from(c)
+        );
+    }
+}
+
+/// A name, email and user agent holding terminal controls (clear the screen, set the window
+/// title, return to the start of the line, reverse the text) are shown escaped in every
+/// table and message, and kept exactly in `--json`.
+#[tokio::test]
+async fn tables_show_terminal_controls_escaped() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let name = "Mallory\u{1b}[2J\u{1b}]0;owned\u{7}\rAda \u{202e}fdp.exe\u{2066}\u{85}\u{7f}";
+    let email = "mallory\u{1b}[8m@example.com";
+    let user = insert_free_user(&db, email, name).await;
+    identities::ActiveModel {
+        user_id: Set(user.id),
+        provider: Set("github".to_owned()),
+        subject: Set("mallory\u{9b}2J".to_owned()),
+        email: Set(Some(email.to_owned())),
+        email_verified: Set(true),
+        created_at: Set(Utc::now()),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .expect("insert identity");
+    let agent = "Mozilla\u{1b}[1A\u{1b}[2K\r\u{202d}evil";
+    let client = ClientInfo {
+        user_agent: agent.into(),
+        ip: "192.0.2.8".into(),
+    };
+    let profile = accounts::profile(&db, &user).await.unwrap();
+    app.sessions.start(user.id, profile, &client).await.unwrap();
+    let id = user.id.to_string();
+
+    for args in [
+        &["sessions", "list"][..],
+        &["sessions", "list", "--user", &id],
+        &["users", "list"],
+        &["users", "show", &id],
+    ] {
+        let run = cli(&app, args).await;
+        let out = run.ok();
+        assert!(!out.chars().any(acted_on), "{args:?}: {out:?}");
+        assert!(run.stderr.is_empty(), "{args:?}: {run:?}");
+        assert!(
+            out.contains(r"mallory\u{1b}[8m@example.com"),
+            "{args:?}: {out}"
+        );
+    }
+    let listed = cli(&app, &["sessions", "list"]).await;
+    assert!(listed.stdout.contains(r"Mozilla\u{1b}[1A"), "{listed:?}");
+    for args in [&["users", "disable", &id][..], &["users", "enable", &id]] {
+        let run = cli(&app, args).await;
+        assert!(!run.ok().chars().any(acted_on), "{args:?}: {run:?}");
+        assert!(
+            run.stdout.contains(r"mallory\u{1b}[8m@example.com"),
+            "{run:?}"
+        );
+    }
+    let shown = cli(&app, &["users", "show", &id]).await;
+    for escaped in [
+        r"Mallory\u{1b}[2J",
+        r"\rAda \u{202e}fdp",
+        r"mallory\u{9b}2J",
+    ] {
+        assert!(shown.stdout.contains(escaped), "{escaped}: {shown:?}");
+    }
+    // An error line that quotes the email is escaped too.
+    sign_in_user(&app, &db, &user).await;
+    cli(&app, &["sessions", "revoke", "--user", &id]).await.ok();
+    let run = cli(&app, &["sessions", "revoke", "--user", &id]).await;
+    assert!(run.fails(1).contains(r"\u{1b}[8m"), "{run:?}");
+    assert!(!run.stderr.chars().any(acted_on), "{run:?}");
+
+    // JSON keeps the exact text (its strings escape controls by JSON's rules).
+    let doc = cli(&app, &["users", "show", &id, "--json"]).await.json();
+    assert_eq!(doc["user"]["name"], name);
+    assert_eq!(doc["user"]["email"], email);
 }
 
 #[tokio::test]
