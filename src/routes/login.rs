@@ -388,9 +388,14 @@ async fn settle(
         .one(&state.db)
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
+    // Disabled or erased while this login ran: the session just started ends, and so does the
+    // profile cache its start wrote (an erased user's name and email must not stay in Redis).
+    // Because this read comes after the session was stored, and disable and delete change SQL
+    // before they sweep Redis, either this read sees the change or their sweep sees the session.
     let Some(fresh) = fresh.filter(|u| u.disabled_at.is_none()) else {
         let revoke = Revoke::One(started.token.hash());
         let _ = state.sessions.revoke(user_id, &revoke).await;
+        let _ = state.sessions.store().delete_profile(user_id).await;
         return Err(Refusal::AccountDisabled);
     };
     let current = accounts::profile(&state.db, &fresh)
