@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod billing;
 pub mod cli;
@@ -14,10 +15,7 @@ pub mod db;
 pub mod dev;
 pub mod http;
 pub mod metrics;
-pub mod openapi;
-pub mod proxy;
-pub mod routes;
 pub mod session;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
+pub mod vision;

@@ -13,20 +13,21 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::api;
+use crate::api::extract::CSRF_HEADER;
+use crate::api::middleware::observe::observe;
+use crate::api::middleware::origin::{origin_policy, AllowedOrigins};
+use crate::api::middleware::renew_cookie::renew_session_cookie;
+use crate::api::middleware::security_headers::security_headers;
+use crate::api::state::AppState;
 use crate::auth::Providers;
 use crate::config::{Settings, StoreKind};
 use crate::db::{self, MigrateAction};
-use crate::http::cookies::{renew_session_cookie, CookiePolicy};
+use crate::http::cookies::CookiePolicy;
 use crate::http::error::{envelope_framework_errors, ApiError};
-use crate::http::extract::CSRF_HEADER;
-use crate::http::headers::security_headers;
-use crate::http::observe::observe;
-use crate::http::origin::{origin_policy, AllowedOrigins};
 use crate::metrics::Metrics;
-use crate::proxy::VisionClient;
-use crate::routes;
 use crate::session::{MemoryStore, Policy, RedisStore, SessionStore, Sessions};
-use crate::state::AppState;
+use crate::vision::VisionClient;
 
 /// Largest request body accepted by routes that do not set their own limit.
 const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -186,7 +187,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                         .into()
                     }),
             )
-            .configure(routes::configure)
+            .configure(api::configure)
             .wrap(from_fn(renew_session_cookie))
             .wrap(cors(&settings))
             .wrap(from_fn(origin_policy))

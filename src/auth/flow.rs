@@ -15,8 +15,9 @@ use crate::session::{now_ms, random_secret, SessionStore, StoreError};
 /// How long a started login may take.
 pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// The cookie binding a flow to the browser that started it.
-pub const BINDING_COOKIE: &str = "__Host-latchkey_login";
+/// The cookie binding a flow to the browser that started it (its attributes are the cookie
+/// policy's).
+pub use crate::http::cookies::BINDING_COOKIE;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flow {

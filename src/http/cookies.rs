@@ -4,14 +4,13 @@
 //! Built with the `cookie` crate 0.18 rather than the one actix-web re-exports, which predates
 //! the `Partitioned` attribute (CHIPS); handlers append the rendered `Set-Cookie` header.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue, CACHE_CONTROL, SET_COOKIE};
-use actix_web::middleware::Next;
-use actix_web::HttpMessage;
+use actix_web::http::header::{HeaderName, SET_COOKIE};
 use cookie::{time, Cookie, SameSite as CookieSameSite};
 
 use crate::config::{SameSite, SessionSettings};
+
+/// The cookie binding a login flow to the browser that started it.
+pub const BINDING_COOKIE: &str = "__Host-latchkey_login";
 
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
@@ -85,7 +84,7 @@ impl CookiePolicy {
     }
 
     fn binding_base(&self, value: String) -> Cookie<'static> {
-        let mut cookie = self.base(crate::auth::flow::BINDING_COOKIE, value);
+        let mut cookie = self.base(BINDING_COOKIE, value);
         cookie.set_same_site(self.binding_same_site);
         cookie
     }
@@ -99,49 +98,6 @@ impl CookiePolicy {
 
 /// A `Set-Cookie` header, for `HttpResponseBuilder::append_header`.
 pub type SetCookie = (HeaderName, String);
-
-/// Left in the request's extensions by the `Authenticated` extractor when the request slid the
-/// session's idle expiry: the session cookie to send again, with its new `Max-Age`.
-pub struct RenewSessionCookie {
-    pub name: String,
-    pub header: SetCookie,
-}
-
-/// Sends the session cookie again when the request slid the session, so that the browser's
-/// copy lives as long as the server's record (contract §4: `Max-Age` follows the idle
-/// timeout) instead of dying `idle_timeout` after the login. This happens at most once per
-/// refresh step, like the store's write. A handler that set the session cookie itself
-/// (logout, revoking the current session) wins.
-pub async fn renew_session_cookie(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let mut res = next.call(req).await?;
-    let renewal = res
-        .request()
-        .extensions_mut()
-        .remove::<RenewSessionCookie>();
-    let Some(RenewSessionCookie { name, header }) = renewal else {
-        return Ok(res);
-    };
-    let prefix = format!("{name}=");
-    let handler_set_it = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .any(|v| v.as_bytes().starts_with(prefix.as_bytes()));
-    if handler_set_it {
-        return Ok(res);
-    }
-    if let Ok(value) = HeaderValue::from_str(&header.1) {
-        let headers = res.headers_mut();
-        headers.append(SET_COOKIE, value);
-        // A response that carries a session token is nobody's to cache.
-        if !headers.contains_key(CACHE_CONTROL) {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        }
-    }
-    Ok(res)
-}
 
 fn header(cookie: Cookie<'_>) -> SetCookie {
     (SET_COOKIE, cookie.to_string())

@@ -1,13 +1,8 @@
-//! What every route shares: the error envelope, cookies, extractors and the origin guard.
+//! The HTTP toolkit: what any HTTP code needs and that knows nothing of the application's
+//! state: the error envelope, cookie building, the client's address.
 
 pub mod client_addr;
 pub mod cookies;
 pub mod error;
-pub mod extract;
-pub mod headers;
-pub mod observe;
-pub mod origin;
-pub mod ratelimit;
 
 pub use error::ApiError;
-pub use extract::{Authenticated, CsrfVerified};

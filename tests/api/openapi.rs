@@ -1,5 +1,5 @@
 //! `GET /openapi.json` (contract §3): an OpenAPI 3 document that matches what the server
-//! serves, both ways. The served side is `latchkey::routes::ROUTES`, the table that
+//! serves, both ways. The served side is `latchkey::api::ROUTES`, the table that
 //! `routes::configure` registers from (so it is the router itself, not a copy of it), and each
 //! entry is also asked of the running app.
 
@@ -78,7 +78,8 @@ async fn openapi_json_is_an_openapi_3_document() {
     assert!(!typed.paths.paths.is_empty());
     // What is served is what the code generates.
     let generated =
-        serde_json::to_value(<latchkey::openapi::ApiDoc as utoipa::OpenApi>::openapi()).unwrap();
+        serde_json::to_value(<latchkey::api::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+            .unwrap();
     assert_eq!(doc, generated);
 
     // Every reference resolves, every operation id is unique, every `{param}` of a path is
@@ -124,13 +125,13 @@ async fn openapi_json_is_an_openapi_3_document() {
 async fn every_served_route_is_documented_and_every_documented_route_is_served() {
     let app = spawn_app().await;
     let doc = document(&app).await;
-    let served: BTreeSet<(String, String)> = latchkey::routes::ROUTES
+    let served: BTreeSet<(String, String)> = latchkey::api::ROUTES
         .iter()
         .map(|e| (e.method.as_str().to_owned(), e.path.to_owned()))
         .collect();
     assert_eq!(
         served.len(),
-        latchkey::routes::ROUTES.len(),
+        latchkey::api::ROUTES.len(),
         "a route is registered twice"
     );
     let documented = documented(&doc);
@@ -345,7 +346,7 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
 async fn every_limited_route_documents_its_429() {
     let app = spawn_app().await;
     let doc = document(&app).await;
-    let limited: Vec<_> = latchkey::routes::ROUTES
+    let limited: Vec<_> = latchkey::api::ROUTES
         .iter()
         .filter(|e| e.limit.is_some())
         .collect();

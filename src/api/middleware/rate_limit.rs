@@ -2,7 +2,7 @@
 //! (CSRF token, login, callback), the vision proxy and the session routes. Fixed windows
 //! counted in the session store, so every replica shares them.
 //!
-//! Each route declares its limit in the route table (`crate::routes::ROUTES`) and the limit
+//! Each route declares its limit in the route table (`crate::api::ROUTES`) and the limit
 //! wraps that route's handler, so it runs after the router has matched the request: whatever
 //! spelling of a path reaches a handler (`/auth/csrf-toke%6E` is `/auth/csrf-token` to the
 //! router) has passed its limit. Choosing the limit from the raw path in front of the router
@@ -17,11 +17,10 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError};
 
-use super::client_addr;
-use super::error::ApiError;
-use super::extract::{client_ip, session_token};
+use crate::api::extract::{client_ip, session_token};
+use crate::api::state::AppState;
+use crate::http::{client_addr, ApiError};
 use crate::session::now_ms;
-use crate::state::AppState;
 
 /// The limits a route is subject to, declared with the route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +34,7 @@ pub enum LimitScope {
     Sessions,
 }
 
-/// The middleware for one route's limit; `crate::routes::configure` wraps each limited route
+/// The middleware for one route's limit; `crate::api::configure` wraps each limited route
 /// in it.
 pub async fn enforce(
     scope: LimitScope,

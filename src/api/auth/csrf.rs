@@ -3,10 +3,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Succeeded;
-use crate::openapi::RateLimited;
+use crate::api::responses::RateLimited;
+use crate::api::responses::Succeeded;
+use crate::api::state::AppState;
 use crate::session::random_secret;
-use crate::state::AppState;
 
 /// `GET /auth/csrf-token`'s answer.
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,16 +11,17 @@ use sea_orm::EntityTrait;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{Done, Succeeded};
 use crate::accounts::{self, AccountError};
+use crate::api::extract::CsrfVerified;
+use crate::api::extract::{client_info, session_token};
+use crate::api::responses::{Done, Succeeded};
+use crate::api::responses::{RateLimited, StoreUnavailable};
+use crate::api::state::AppState;
 use crate::auth::flow::{self, Flow, BINDING_COOKIE};
 use crate::auth::{AuthRequest, Provider, ProviderError};
 use crate::http::error::{error_chain, ErrorBody, Failed};
-use crate::http::extract::{client_info, session_token};
-use crate::http::{ApiError, CsrfVerified};
-use crate::openapi::{RateLimited, StoreUnavailable};
+use crate::http::ApiError;
 use crate::session::{random_secret, Revoke};
-use crate::state::AppState;
 
 /// `GET /auth/{provider}/login`'s answer.
 #[derive(Debug, Serialize, ToSchema)]

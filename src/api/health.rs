@@ -2,9 +2,9 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Succeeded;
+use crate::api::responses::Succeeded;
+use crate::api::state::AppState;
 use crate::http::error::Failed;
-use crate::state::AppState;
 
 /// `/healthz` and `/readyz` when all is well.
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,7 +18,7 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
-use super::error::ApiError;
+use crate::http::ApiError;
 
 /// Paths that no browser calls and that prove themselves otherwise (a signed webhook).
 const EXEMPT_PATHS: &[&str] = &["/webhooks/stripe"];

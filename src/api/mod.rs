@@ -1,12 +1,17 @@
-//! The routes of contract §3, one module per area, and [`ROUTES`], the one list of what the
-//! application serves.
+//! The HTTP surface: [`ROUTES`], the one list of what the application serves (each route with
+//! its limit), the state and extractors handlers use, the middleware, the OpenAPI document,
+//! and one module per area of routes. Handlers extract, call one service, and map the result
+//! to HTTP; the use cases live outside this module (`crate::login`, `crate::vision`,
+//! `crate::billing`, `crate::session`).
 
-pub(crate) mod csrf;
+pub mod auth;
+pub mod extract;
 pub(crate) mod health;
-pub(crate) mod login;
-pub(crate) mod logout;
-pub(crate) mod openapi;
+pub mod middleware;
+pub mod openapi;
+pub mod responses;
 pub(crate) mod sessions;
+pub mod state;
 pub(crate) mod user;
 pub(crate) mod vision;
 pub(crate) mod webhooks;
@@ -14,12 +19,8 @@ pub(crate) mod webhooks;
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{web, Resource, Route};
-use serde::{Serialize, Serializer};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::RefOr;
-use utoipa::{PartialSchema, ToSchema};
 
-use crate::http::ratelimit::{enforce, LimitScope};
+use self::middleware::rate_limit::{enforce, LimitScope};
 
 /// One method on one path, and the handler that answers it.
 pub struct Endpoint {
@@ -72,18 +73,18 @@ pub static ROUTES: &[Endpoint] = &[
         web::route().to(openapi::document)
     }),
     Endpoint::new(Method::GET, "/auth/csrf-token", || {
-        web::route().to(csrf::csrf_token)
+        web::route().to(auth::csrf::csrf_token)
     })
     .limited(LimitScope::SignIn),
     Endpoint::new(Method::POST, "/auth/logout", || {
-        web::route().to(logout::logout)
+        web::route().to(auth::logout::logout)
     }),
     Endpoint::new(Method::GET, "/auth/{provider}/login", || {
-        web::route().to(login::login)
+        web::route().to(auth::login::login)
     })
     .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/auth/{provider}/callback", || {
-        web::route().to(login::callback)
+        web::route().to(auth::login::callback)
     })
     .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/api/user/info", || {
@@ -131,38 +132,4 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }
         cfg.service(resource);
     }
-}
-
-/// The `success` flag of an answer that succeeded: always `true`
-/// (`{"type": "boolean", "enum": [true]}` in the OpenAPI document).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Succeeded;
-
-impl Serialize for Succeeded {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bool(true)
-    }
-}
-
-impl PartialSchema for Succeeded {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Boolean)
-            .enum_values(Some([true]))
-            .into()
-    }
-}
-
-impl ToSchema for Succeeded {}
-
-/// `{"success": true}`, the answer of routes with nothing else to say.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Done {
-    pub success: Succeeded,
-}
-
-/// A time in Unix milliseconds as RFC 3339, for JSON answers.
-fn rfc3339(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }

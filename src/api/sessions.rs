@@ -2,12 +2,13 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{rfc3339, Succeeded};
+use crate::api::extract::{Authenticated, CsrfVerified};
+use crate::api::responses::{rfc3339, Succeeded};
+use crate::api::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
+use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
-use crate::http::{ApiError, Authenticated, CsrfVerified};
-use crate::openapi::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
+use crate::http::ApiError;
 use crate::session::{PublicId, Revoke};
-use crate::state::AppState;
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
 #[derive(Serialize, ToSchema)]

@@ -7,11 +7,11 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::Succeeded;
+use crate::api::responses::Succeeded;
+use crate::api::state::AppState;
 use crate::billing::{self, BillingError, Event, Handled};
 use crate::http::error::ErrorBody;
 use crate::http::ApiError;
-use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 

@@ -1,8 +1,6 @@
 //! The vision proxy: calls an OpenAI-compatible chat-completions API to read the subtitle in a
 //! video frame, so that the API key stays on the server (contract §3, §5).
 
-mod image;
-
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -12,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 
-pub use image::ImageKind;
+use super::image::ImageKind;
 
 use crate::config::VisionSettings;
 

@@ -1,11 +1,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{Done, Succeeded};
-use crate::http::extract::session_token;
-use crate::http::{ApiError, CsrfVerified};
-use crate::openapi::{CsrfRefused, StoreUnavailable};
+use crate::api::extract::session_token;
+use crate::api::extract::CsrfVerified;
+use crate::api::responses::{CsrfRefused, StoreUnavailable};
+use crate::api::responses::{Done, Succeeded};
+use crate::api::state::AppState;
+use crate::http::ApiError;
 use crate::session::Revoke;
-use crate::state::AppState;
 
 /// Revokes this request's session and clears the cookie. Answers 200 without a session too,
 /// so a client can always call it to reach the signed-out state.

@@ -1,19 +1,20 @@
-//! The OpenAPI 3 document of contract §3, served at `GET /openapi.json`.
+//! The OpenAPI 3 document of every route, served at `GET /openapi.json`.
 //!
 //! It is generated from the code: each handler carries its `#[utoipa::path]`, each JSON body is
 //! the `#[derive(Serialize, ToSchema)]` struct the handler actually serialises, and [`ApiDoc`]
 //! lists the handlers. `tests/api/openapi.rs` checks that the operations listed here are exactly
-//! the routes in [`crate::routes::ROUTES`], which is what the server registers.
+//! the routes in [`super::ROUTES`], which is what the server registers. The handlers import
+//! nothing from here: what they share with the document is in [`super::responses`].
 
-use utoipa::openapi::header::Header;
+use actix_web::{web, HttpResponse};
 use utoipa::openapi::path::ParameterIn;
-use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr};
-use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes;
+use super::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
+use super::state::AppState;
+use super::{auth, health, sessions, user, vision, webhooks};
 
 /// Names of the security schemes, as the handlers' `security(...)` attributes use them.
 pub mod scheme {
@@ -39,20 +40,20 @@ pub mod scheme {
             `method_not_allowed`."
     ),
     paths(
-        routes::csrf::csrf_token,
-        routes::login::login,
-        routes::login::callback,
-        routes::logout::logout,
-        routes::user::info,
-        routes::sessions::list,
-        routes::sessions::revoke_others,
-        routes::sessions::revoke_one,
-        routes::vision::extract_subtitles,
-        routes::webhooks::stripe,
-        routes::health::healthz,
-        routes::health::readyz,
-        routes::health::metrics,
-        routes::openapi::document,
+        auth::csrf::csrf_token,
+        auth::login::login,
+        auth::login::callback,
+        auth::logout::logout,
+        user::info,
+        sessions::list,
+        sessions::revoke_others,
+        sessions::revoke_one,
+        vision::extract_subtitles,
+        webhooks::stripe,
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        document,
     ),
     components(
         schemas(crate::http::error::ErrorBody),
@@ -165,74 +166,6 @@ fn csrf_cookie_scheme(name: &str) -> SecurityScheme {
     )))
 }
 
-/// A JSON error answer: the envelope, with what the status means on this route.
-pub fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
-    )
-}
-
-/// The `Retry-After` header of 429 and 503 answers.
-pub fn retry_after() -> Header {
-    let mut header = Header::new(
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(1)),
-    );
-    header.description = Some("Seconds to wait before trying again.".into());
-    header
-}
-
-macro_rules! reusable_response {
-    ($(#[$doc:meta])* $name:ident => $build:expr) => {
-        $(#[$doc])*
-        pub struct $name;
-
-        impl<'r> ToResponse<'r> for $name {
-            fn response() -> (&'r str, RefOr<Response>) {
-                (stringify!($name), RefOr::T($build))
-            }
-        }
-    };
-}
-
-reusable_response!(
-    /// 401 `unauthenticated`.
-    Unauthenticated => error_response(
-        "`unauthenticated`: no session cookie, a malformed one, or a session that is unknown, \
-         expired or revoked.",
-    )
-    .build()
-);
-
-reusable_response!(
-    /// 403 on a state-changing route of a session.
-    CsrfRefused => error_response(
-        "`csrf_failed`: `X-CSRF-Token` is missing or does not equal the CSRF cookie; or \
-         `origin_not_allowed`: the request's `Origin` is not an allowed one.",
-    )
-    .build()
-);
-
-reusable_response!(
-    /// 429 `rate_limited`.
-    RateLimited => error_response(
-        "`rate_limited`: a `limits.*` budget is spent for this client.",
-    )
-    .header("Retry-After", retry_after())
-    .build()
-);
-
-reusable_response!(
-    /// 503 `session_store_unavailable`.
-    StoreUnavailable => error_response(
-        "`session_store_unavailable`: Redis did not answer in time.",
-    )
-    .header("Retry-After", retry_after())
-    .build()
-);
-
 /// The document as served, as JSON. Built per request: it is asked for rarely, and what it
 /// says depends on the configuration.
 pub fn render(facts: &ServerFacts<'_>) -> String {
@@ -240,4 +173,48 @@ pub fn render(facts: &ServerFacts<'_>) -> String {
     ApiDoc::for_server(facts)
         .to_json()
         .unwrap_or_else(|_| "{}".into())
+}
+
+/// The outline of an OpenAPI 3 document (the specification describes the rest).
+#[derive(ToSchema)]
+#[allow(dead_code)] // rendered by utoipa, never built: this is only its schema
+pub struct OpenApiDocument {
+    /// The OpenAPI version, `3.x.y`.
+    #[schema(pattern = "^3\\.", example = "3.1.0")]
+    openapi: String,
+    #[schema(value_type = Object)]
+    info: (),
+    #[schema(value_type = Object)]
+    paths: (),
+    #[schema(value_type = Object)]
+    components: (),
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    summary = "This document",
+    description = "The OpenAPI 3 document of every route, with this server's cookie names and \
+        sign-in providers.",
+    responses(
+        (status = 200, description = "The OpenAPI document.", body = OpenApiDocument),
+    )
+)]
+pub async fn document(state: web::Data<AppState>) -> HttpResponse {
+    let providers = state
+        .settings
+        .providers
+        .keys()
+        .filter(|name| state.providers.get(name).is_some())
+        .cloned()
+        .collect();
+    let facts = ServerFacts {
+        session_cookie: &state.cookies.session_name,
+        csrf_cookie: &state.cookies.csrf_name,
+        providers,
+    };
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(render(&facts))
 }

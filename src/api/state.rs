@@ -8,8 +8,8 @@ use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
 use crate::metrics::Metrics;
-use crate::proxy::VisionClient;
 use crate::session::Sessions;
+use crate::vision::VisionClient;
 
 pub struct AppState {
     pub settings: Arc<Settings>,

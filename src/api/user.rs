@@ -2,11 +2,11 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{rfc3339, Succeeded};
-use crate::http::Authenticated;
-use crate::openapi::{StoreUnavailable, Unauthenticated};
+use crate::api::extract::Authenticated;
+use crate::api::responses::{rfc3339, Succeeded};
+use crate::api::responses::{StoreUnavailable, Unauthenticated};
+use crate::api::state::AppState;
 use crate::session::now_ms;
-use crate::state::AppState;
 
 /// The user as the extension shows it; built from the session store alone (no SQL), so it
 /// keeps answering while the database is down.

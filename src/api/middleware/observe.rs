@@ -14,9 +14,8 @@ use actix_web::middleware::Next;
 use actix_web::web;
 use tracing::Instrument;
 
-use super::client_addr;
-use super::error::ApiError;
-use crate::state::AppState;
+use crate::api::state::AppState;
+use crate::http::{client_addr, ApiError};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

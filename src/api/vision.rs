@@ -13,13 +13,14 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::user::daily_limit;
-use super::Succeeded;
+use crate::api::extract::Authenticated;
+use crate::api::responses::Succeeded;
+use crate::api::responses::Unauthenticated;
+use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
-use crate::http::{ApiError, Authenticated};
-use crate::openapi::Unauthenticated;
-use crate::proxy::{ImageKind, UpstreamError};
+use crate::http::ApiError;
 use crate::session::{now_ms, usage_counter};
-use crate::state::AppState;
+use crate::vision::{ImageKind, UpstreamError};
 
 /// Room for the multipart framing and small fields beside the image.
 const MULTIPART_OVERHEAD: usize = 16 * 1024;

@@ -12,12 +12,11 @@ use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
-use super::client_addr;
-use super::cookies::RenewSessionCookie;
-use super::error::ApiError;
-use super::headers::Personal;
+use crate::api::middleware::renew_cookie::RenewSessionCookie;
+use crate::api::middleware::security_headers::Personal;
+use crate::api::state::AppState;
+use crate::http::{client_addr, ApiError};
 use crate::session::{ClientInfo, Current, SessionToken};
-use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
