@@ -291,6 +291,14 @@ impl std::fmt::Display for UserRef {
     }
 }
 
+/// The user with this id, if there is one.
+pub async fn find_user<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<users::Model>, DbErr> {
+    users::Entity::find_by_id(id).one(db).await
+}
+
 /// The users `who` names, oldest first: at most one for an id; for an email every user that
 /// has it, since an unverified address may be on more than one account.
 pub async fn find_users<C: ConnectionTrait>(

@@ -6,6 +6,7 @@ use crate::api::extract::Authenticated;
 use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
+use crate::plan;
 use crate::session::now_ms;
 
 /// The user as the extension shows it; built from the session store alone (no SQL), so it
@@ -93,7 +94,7 @@ pub async fn info(
             .filter(|_| subscribed)
             .and_then(rfc3339),
         today_ocr_count: current.today_count,
-        daily_ocr_limit: daily_limit(&state, plan),
+        daily_ocr_limit: plan::daily_limit(plan, state.settings.plans.free.daily_ocr_limit),
         profile: image,
         current_plan: plan,
         exp: current.expires_ms.div_euclid(1000),
@@ -102,11 +103,6 @@ pub async fn info(
         success: Succeeded,
         user,
     })
-}
-
-/// The daily vision quota of a plan: `pro` is unlimited, every other plan has the free limit.
-pub fn daily_limit(state: &AppState, plan: &str) -> Option<u32> {
-    (plan != "pro").then_some(state.settings.plans.free.daily_ocr_limit)
 }
 
 /// The profile cache stores "" for a missing value; clients get null.

@@ -6,28 +6,24 @@ use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::error::PayloadError;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{Duration as Days, Utc};
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::user::daily_limit;
 use crate::api::extract::Authenticated;
 use crate::api::responses::Succeeded;
 use crate::api::responses::Unauthenticated;
 use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
 use crate::http::ApiError;
-use crate::session::{now_ms, usage_counter};
+use crate::session::now_ms;
+use crate::vision::quota::{Quota, QuotaError};
 use crate::vision::{ImageKind, UpstreamError};
 
 /// Room for the multipart framing and small fields beside the image.
 const MULTIPART_OVERHEAD: usize = 16 * 1024;
 /// The most parts an upload may have: the extension sends one.
 const MAX_PARTS: usize = 8;
-/// A daily counter outlives its day by one, so that a request at midnight still finds it.
-const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// The multipart form the extension posts.
 #[derive(ToSchema)]
@@ -94,21 +90,25 @@ pub async fn extract_subtitles(
     let kind = ImageKind::sniff(&image).ok_or(ApiError::NotAnImage)?;
 
     let plan = current.profile.effective_plan(now_ms());
-    let daily = daily_limit(&state, plan).map(u64::from);
-    let today = Utc::now().date_naive();
-    let counter = usage_counter(today);
-    let store = state.sessions.store();
-    if store
-        .reserve(current.user_id, &counter, daily, COUNTER_TTL_MS)
-        .await?
-        .is_none()
-    {
-        state.metrics.quota_refusals.inc();
-        return Err(ApiError::QuotaExceeded {
-            limit: daily.unwrap_or_default(),
-            retry_after_secs: seconds_until_next_utc_day(),
-        });
-    }
+    let quota = Quota {
+        store: state.sessions.store(),
+        db: &state.db,
+        free_limit: state.settings.plans.free.daily_ocr_limit,
+    };
+    let unit = match quota.take(current.user_id, plan).await {
+        Ok(unit) => unit,
+        Err(QuotaError::Exceeded {
+            limit,
+            retry_after_secs,
+        }) => {
+            state.metrics.quota_refusals.inc();
+            return Err(ApiError::QuotaExceeded {
+                limit,
+                retry_after_secs,
+            });
+        }
+        Err(QuotaError::Store(e)) => return Err(e.into()),
+    };
 
     let started = std::time::Instant::now();
     let result = state.vision.read_subtitles(kind, &image).await;
@@ -129,17 +129,14 @@ pub async fn extract_subtitles(
         .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(subtitles) => {
-            record_usage(&state, current.user_id);
+            quota.used(unit);
             Ok(HttpResponse::Ok().json(Subtitles {
                 success: Succeeded,
                 subtitles,
             }))
         }
         Err(e) => {
-            // A failed call does not count against the quota.
-            if let Err(release) = store.release(current.user_id, &counter).await {
-                tracing::warn!(error = %release, "could not give back a quota unit");
-            }
+            quota.give_back(unit).await;
             tracing::warn!(error = %crate::http::error::error_chain(&e), "vision call failed");
             Err(match e {
                 UpstreamError::Timeout(_) => ApiError::UpstreamTimeout,
@@ -231,24 +228,4 @@ fn multipart_error(e: MultipartError, image_limit: usize) -> ApiError {
         code: "invalid_multipart",
         message: format!("The body is not a valid multipart/form-data upload: {e}"),
     }
-}
-
-/// Writes the usage event after the answer is on its way: the database is the record, the
-/// Redis counter the quota, and a slow database must not slow the response.
-fn record_usage(state: &web::Data<AppState>, user_id: Uuid) {
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        if let Err(e) = crate::accounts::record_usage(&db, user_id, "ocr").await {
-            tracing::warn!(%user_id, error = %e, "could not record a usage event");
-        }
-    });
-}
-
-fn seconds_until_next_utc_day() -> i64 {
-    let now = Utc::now();
-    let tomorrow = (now.date_naive() + Days::days(1))
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or(now);
-    (tomorrow - now).num_seconds().max(1)
 }

@@ -3,6 +3,7 @@
 
 mod client;
 mod image;
+pub mod quota;
 
 pub use self::client::{UpstreamError, VisionClient};
 pub use self::image::ImageKind;

@@ -3,3 +3,4 @@
 pub(crate) mod csrf;
 pub(crate) mod login;
 pub(crate) mod logout;
+mod page;

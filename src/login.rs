@@ -1,0 +1,212 @@
+//! Finishing a sign-in: the use case behind `GET /auth/{provider}/callback`, apart from HTTP.
+//!
+//! It takes the flow stored under `state` (single use, whatever else is wrong), checks that it
+//! belongs to this provider and to this browser, exchanges the code, finds or creates the
+//! user, ends any session the browser already had (no fixation), starts a new one, and reads
+//! the user again once the session exists. Each way it can fail is a [`Refusal`]; the handler
+//! maps them to pages, JSON and metrics.
+
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::accounts::{self, AccountError};
+use crate::auth::flow;
+use crate::auth::{Provider, ProviderError};
+use crate::http::error::error_chain;
+use crate::session::{ClientInfo, Profile, Revoke, SessionStore, SessionToken, Sessions, Started};
+
+/// What the browser brought back from the provider, and what it already had.
+pub struct Callback<'a> {
+    /// The provider whose callback route this is.
+    pub provider_name: &'a str,
+    pub state: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// Set by the provider when the user did not consent.
+    pub error: Option<&'a str>,
+    /// The login binding cookie.
+    pub binding: Option<&'a str>,
+    /// A session this browser already had: ended before the new one starts.
+    pub old_session: Option<SessionToken>,
+    pub client: ClientInfo,
+}
+
+/// What finishing a sign-in needs.
+pub struct Deps<'a> {
+    pub sessions: &'a Sessions,
+    /// Where the flows of `crate::auth::flow` are kept.
+    pub flows: &'a dyn SessionStore,
+    pub db: &'a DatabaseConnection,
+}
+
+/// A sign-in that succeeded: the user and their new session.
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub started: Started,
+}
+
+/// Why a callback did not sign anyone in; none leaves a session behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    ConsentDenied,
+    InvalidState,
+    BindingMismatch,
+    MissingCode,
+    CodeRejected,
+    NoVerifiedEmail,
+    AccountDisabled,
+    ProviderError,
+    StoreUnavailable,
+    DatabaseUnavailable,
+}
+
+impl Refusal {
+    /// The stable code the page, the JSON answer and the metric carry.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::ConsentDenied => "consent_denied",
+            Self::InvalidState => "invalid_state",
+            Self::BindingMismatch => "binding_mismatch",
+            Self::MissingCode => "missing_code",
+            Self::CodeRejected => "code_rejected",
+            Self::NoVerifiedEmail => "email_not_verified",
+            Self::AccountDisabled => "account_disabled",
+            Self::ProviderError => "provider_error",
+            Self::StoreUnavailable => "session_store_unavailable",
+            Self::DatabaseUnavailable => "database_unavailable",
+        }
+    }
+
+    /// What the person in the sign-in tab reads.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::ConsentDenied => "Sign-in was cancelled at the provider. You can close this tab and try again.",
+            Self::InvalidState => "This sign-in link has expired or was already used. Start again from the extension.",
+            Self::BindingMismatch => "This sign-in was started in another browser. Start again from the extension in this one.",
+            Self::MissingCode => "The provider did not return an authorization code. Start again from the extension.",
+            Self::CodeRejected => "The provider refused this sign-in. Start again from the extension.",
+            Self::NoVerifiedEmail => "Your account has no verified email address. Verify one with the provider and try again.",
+            Self::AccountDisabled => "This account is disabled.",
+            Self::ProviderError => "The sign-in provider did not answer as expected. Try again in a moment.",
+            Self::StoreUnavailable | Self::DatabaseUnavailable => "Signing in is unavailable right now. Try again in a moment.",
+        }
+    }
+
+    /// The dependency whose failure this is, if any: `redis` or `database`.
+    pub fn dependency(self) -> Option<&'static str> {
+        match self {
+            Self::StoreUnavailable => Some("redis"),
+            Self::DatabaseUnavailable => Some("database"),
+            _ => None,
+        }
+    }
+}
+
+impl From<ProviderError> for Refusal {
+    fn from(e: ProviderError) -> Self {
+        match e {
+            ProviderError::CodeRejected(_) => Self::CodeRejected,
+            ProviderError::NoVerifiedEmail => Self::NoVerifiedEmail,
+            ProviderError::InvalidIdToken(_) | ProviderError::Unavailable(_) => Self::ProviderError,
+        }
+    }
+}
+
+/// Finishes the sign-in `callback` describes with `provider`.
+pub async fn finish(
+    deps: &Deps<'_>,
+    provider: &Provider,
+    callback: Callback<'_>,
+) -> Result<SignedIn, Refusal> {
+    let flow_state = callback.state.ok_or(Refusal::InvalidState)?;
+    // Taken first, whatever else is wrong, so that a state is never usable twice.
+    let login = flow::take(deps.flows, flow_state)
+        .await
+        .map_err(|_| Refusal::StoreUnavailable)?
+        .ok_or(Refusal::InvalidState)?;
+    if login.provider != callback.provider_name {
+        return Err(Refusal::InvalidState);
+    }
+    if !callback.binding.is_some_and(|b| login.is_bound_to(b)) {
+        return Err(Refusal::BindingMismatch);
+    }
+    if callback.error.is_some() {
+        return Err(Refusal::ConsentDenied);
+    }
+    let code = callback
+        .code
+        .filter(|c| !c.is_empty())
+        .ok_or(Refusal::MissingCode)?;
+
+    let identity = provider
+        .identify(code, &login.pkce_verifier, &login.nonce)
+        .await
+        .inspect_err(|e| {
+            tracing::warn!(provider = %callback.provider_name, error = %error_chain(e), "provider exchange failed");
+        })?;
+    let user = accounts::sign_in(deps.db, &identity)
+        .await
+        .map_err(|e| match e {
+            AccountError::Disabled => Refusal::AccountDisabled,
+            AccountError::Db(e) => {
+                tracing::error!(error = %e, "database error during login");
+                Refusal::DatabaseUnavailable
+            }
+        })?;
+    let profile = accounts::profile(deps.db, &user)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+
+    // No fixation: whatever session this browser had is revoked before a new one starts.
+    if let Some(old) = callback.old_session {
+        let _ = deps
+            .sessions
+            .revoke(old.user_id(), &Revoke::One(old.hash()))
+            .await;
+    }
+    let started = deps
+        .sessions
+        .start(user.id, profile.clone(), &callback.client)
+        .await
+        .map_err(|_| Refusal::StoreUnavailable)?;
+    settle(deps, user.id, &started, &profile).await?;
+    Ok(SignedIn {
+        user_id: user.id,
+        started,
+    })
+}
+
+/// An operator's `users disable`, `users delete` or `plan set` may commit while this login
+/// runs, between our SQL read and the session's creation, and then revoke or refresh before
+/// our session exists. Reading the user again once the session exists closes that window:
+/// those commands write SQL before they touch Redis, so whatever they did is visible now.
+async fn settle(
+    deps: &Deps<'_>,
+    user_id: Uuid,
+    started: &Started,
+    profile: &Profile,
+) -> Result<(), Refusal> {
+    let fresh = accounts::find_user(deps.db, user_id)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+    // Disabled or erased meanwhile: the session just started ends, and so does the profile
+    // cache its start wrote (an erased user's name and email must not stay in Redis). Either
+    // this read sees the change, or it came before it, and then the session existed before
+    // the command's sweep of Redis.
+    let Some(fresh) = fresh.filter(|u| u.disabled_at.is_none()) else {
+        let revoke = Revoke::One(started.token.hash());
+        let _ = deps.sessions.revoke(user_id, &revoke).await;
+        let _ = deps.sessions.store().delete_profile(user_id).await;
+        return Err(Refusal::AccountDisabled);
+    };
+    let current = accounts::profile(deps.db, &fresh)
+        .await
+        .map_err(|_| Refusal::DatabaseUnavailable)?;
+    if current != *profile {
+        let _ = deps
+            .sessions
+            .store()
+            .update_profile(user_id, &current)
+            .await;
+    }
+    Ok(())
+}

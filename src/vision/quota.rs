@@ -1,0 +1,90 @@
+//! The daily quota of vision calls: a per-user counter in the session store for each UTC day,
+//! taken before the upstream call and given back when it fails, so that only successful calls
+//! count and concurrent calls never pass the limit together; and the usage record in SQL,
+//! written off the request's path.
+
+use chrono::{Duration as Days, NaiveDate, Utc};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::plan;
+use crate::session::{usage_counter, SessionStore, StoreError};
+
+/// A day's counter outlives its day by one, so that a request at midnight still finds it.
+const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
+
+/// The quota, for one request.
+pub struct Quota<'a> {
+    pub store: &'a dyn SessionStore,
+    pub db: &'a DatabaseConnection,
+    /// `plans.free.daily_ocr_limit`.
+    pub free_limit: u32,
+}
+
+/// One unit of a user's quota for today, taken and not yet used or given back.
+#[must_use = "a unit is either used or given back"]
+pub struct Unit {
+    user_id: Uuid,
+    counter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuotaError {
+    /// Today's quota is used up; it renews at the next UTC midnight.
+    #[error("the daily quota of {limit} is used up")]
+    Exceeded { limit: u64, retry_after_secs: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Quota<'_> {
+    /// Takes one unit of today's quota of a user on `plan`.
+    pub async fn take(&self, user_id: Uuid, plan: &str) -> Result<Unit, QuotaError> {
+        let daily = plan::daily_limit(plan, self.free_limit).map(u64::from);
+        let counter = usage_counter(today());
+        let taken = self
+            .store
+            .reserve(user_id, &counter, daily, COUNTER_TTL_MS)
+            .await?;
+        match taken {
+            Some(_) => Ok(Unit { user_id, counter }),
+            None => Err(QuotaError::Exceeded {
+                limit: daily.unwrap_or_default(),
+                retry_after_secs: seconds_until_next_utc_day(),
+            }),
+        }
+    }
+
+    /// The call the unit was taken for succeeded: it stays counted, and a usage event is
+    /// written after the answer is on its way (the database is the record, the counter the
+    /// quota, and a slow database must not slow the response).
+    pub fn used(&self, unit: Unit) {
+        let db = self.db.clone();
+        let user_id = unit.user_id;
+        tokio::spawn(async move {
+            if let Err(e) = crate::accounts::record_usage(&db, user_id, "ocr").await {
+                tracing::warn!(%user_id, error = %e, "could not record a usage event");
+            }
+        });
+    }
+
+    /// The call failed: it does not count against the quota.
+    pub async fn give_back(&self, unit: Unit) {
+        if let Err(e) = self.store.release(unit.user_id, &unit.counter).await {
+            tracing::warn!(error = %e, "could not give back a quota unit");
+        }
+    }
+}
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+fn seconds_until_next_utc_day() -> i64 {
+    let now = Utc::now();
+    let tomorrow = (now.date_naive() + Days::days(1))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    (tomorrow - now).num_seconds().max(1)
+}
