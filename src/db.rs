@@ -185,3 +185,53 @@ pub fn is_conflict(e: &DbErr) -> bool {
     .iter()
     .any(|m| text.contains(m))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+    use crate::accounts::AccountError;
+
+    /// Runs a transaction that fails with `failures` in turn, then succeeds; how many attempts
+    /// it took, or the error it ended with.
+    async fn attempts(failures: Vec<AccountError>) -> Result<usize, AccountError> {
+        let calls = Cell::new(0);
+        let failures = RefCell::new(failures.into_iter());
+        retry_on_conflict(|| {
+            calls.set(calls.get() + 1);
+            let next = failures.borrow_mut().next();
+            async move { next.map_or(Ok(()), Err) }
+        })
+        .await
+        .map(|()| calls.get())
+    }
+
+    fn db(text: &str) -> AccountError {
+        AccountError::Db(DbErr::Custom(text.to_owned()))
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_of_any_database_is_run_again() {
+        let races = vec![
+            db("database is locked"),
+            db("could not serialize access due to concurrent update"),
+            db("deadlock detected"),
+        ];
+        assert_eq!(attempts(races).await.ok(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn other_failures_are_not_run_again() {
+        let refused = attempts(vec![AccountError::Disabled]).await;
+        assert!(matches!(refused, Err(AccountError::Disabled)));
+        let broken = attempts(vec![db("no such table: users")]).await;
+        assert!(matches!(broken, Err(AccountError::Db(_))));
+    }
+
+    #[tokio::test]
+    async fn a_race_lost_six_times_is_given_up() {
+        let races = (0..6).map(|_| db("database is locked")).collect();
+        assert!(matches!(attempts(races).await, Err(AccountError::Db(_))));
+    }
+}
