@@ -1,10 +1,13 @@
-//! The SQL database: connecting and migrating. Queries live with the feature that owns them.
+//! The SQL database: connecting, migrating, and retrying a transaction that lost a race.
+//! Queries live with the module that owns their tables (`accounts` for users and profiles,
+//! `billing` for subscriptions and Stripe events).
 
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use migration::{MigrationStatus, Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
@@ -127,4 +130,108 @@ async fn applied(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
         .iter()
         .map(|m| m.name().to_owned())
         .collect())
+}
+
+/// How many times [`retry_on_conflict`] runs a transaction again after a lost race.
+const RETRIES: u64 = 5;
+
+/// An error that may be a lost race between two writers (see [`is_conflict`]).
+pub trait SqlFailure {
+    /// The database's error, if this is one.
+    fn db_err(&self) -> Option<&DbErr>;
+}
+
+impl SqlFailure for DbErr {
+    fn db_err(&self) -> Option<&DbErr> {
+        Some(self)
+    }
+}
+
+/// Runs `transaction` again, up to five more times with a short growing pause, while it
+/// fails with a lost race ([`is_conflict`]). The transaction must roll back on failure (a
+/// `DatabaseTransaction` dropped uncommitted does), so each attempt starts from what is
+/// committed and sees the winner's rows: the identity another login just created, the
+/// event another delivery just recorded.
+pub async fn retry_on_conflict<T, E, F, Fut>(mut transaction: F) -> Result<T, E>
+where
+    E: SqlFailure,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match transaction().await {
+            Err(e) if attempt < RETRIES && e.db_err().is_some_and(is_conflict) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Two writers met: a unique key raced, SQLite refused a second writer, or PostgreSQL
+/// detected a deadlock or could not serialise the transaction and asks for a retry.
+pub fn is_conflict(e: &DbErr) -> bool {
+    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let text = e.to_string();
+    [
+        "database is locked",
+        "deadlock detected",
+        "could not serialize access",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+    use crate::accounts::AccountError;
+
+    /// Runs a transaction that fails with `failures` in turn, then succeeds; how many attempts
+    /// it took, or the error it ended with.
+    async fn attempts(failures: Vec<AccountError>) -> Result<usize, AccountError> {
+        let calls = Cell::new(0);
+        let failures = RefCell::new(failures.into_iter());
+        retry_on_conflict(|| {
+            calls.set(calls.get() + 1);
+            let next = failures.borrow_mut().next();
+            async move { next.map_or(Ok(()), Err) }
+        })
+        .await
+        .map(|()| calls.get())
+    }
+
+    fn db(text: &str) -> AccountError {
+        AccountError::Db(DbErr::Custom(text.to_owned()))
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_of_any_database_is_run_again() {
+        let races = vec![
+            db("database is locked"),
+            db("could not serialize access due to concurrent update"),
+            db("deadlock detected"),
+        ];
+        assert_eq!(attempts(races).await.ok(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn other_failures_are_not_run_again() {
+        let refused = attempts(vec![AccountError::Disabled]).await;
+        assert!(matches!(refused, Err(AccountError::Disabled)));
+        let broken = attempts(vec![db("no such table: users")]).await;
+        assert!(matches!(broken, Err(AccountError::Db(_))));
+    }
+
+    #[tokio::test]
+    async fn a_race_lost_six_times_is_given_up() {
+        let races = (0..6).map(|_| db("database is locked")).collect();
+        assert!(matches!(attempts(races).await, Err(AccountError::Db(_))));
+    }
 }

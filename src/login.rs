@@ -9,7 +9,7 @@
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::accounts::{self, AccountError};
+use crate::accounts::{self, AccountError, PublishError};
 use crate::auth::flow;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
@@ -185,7 +185,7 @@ async fn settle(
     started: &Started,
     profile: &Profile,
 ) -> Result<(), Refusal> {
-    let fresh = accounts::find_user(deps.db, user_id)
+    let fresh = accounts::users::find_by_id(deps.db, user_id)
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
     // Disabled or erased meanwhile: the session just started ends, and so does the profile
@@ -198,15 +198,11 @@ async fn settle(
         let _ = deps.sessions.store().delete_profile(user_id).await;
         return Err(Refusal::AccountDisabled);
     };
-    let current = accounts::profile(deps.db, &fresh)
-        .await
-        .map_err(|_| Refusal::DatabaseUnavailable)?;
-    if current != *profile {
-        let _ = deps
-            .sessions
-            .store()
-            .update_profile(user_id, &current)
-            .await;
+    // A plan change that committed meanwhile: the cache gets what SQL now says. A cache that
+    // cannot be written is no reason to refuse the login; the next change pushes again.
+    match accounts::publish_if_changed(deps.db, deps.sessions, &fresh, profile).await {
+        Ok(_) | Err(PublishError::Store(_)) => {}
+        Err(PublishError::Db(_)) => return Err(Refusal::DatabaseUnavailable),
     }
     Ok(())
 }

@@ -1,20 +1,19 @@
 //! Applying Stripe events to SQL, each in one transaction with the `webhook_events` row that
 //! records it, then refreshing the profile cache of every user whose plan may have changed.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use entity::{subscriptions, users, webhook_events};
+use entity::{subscriptions, webhook_events};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait, TryInsertResult,
+    EntityTrait, QueryFilter, Set, TransactionTrait, TryInsertResult,
 };
 use uuid::Uuid;
 
 use super::event::{CheckoutSession, Event, EventBody, Invoice, Subscription};
-use crate::accounts;
-use crate::session::{Profile, Sessions, StoreError};
+use crate::accounts::{self, PublishError};
+use crate::db;
+use crate::session::{Sessions, StoreError};
 
 /// Subscription statuses Stripe never leaves: an event of the same second cannot undo them.
 const TERMINAL_STATUSES: &[&str] = &["canceled", "incomplete_expired"];
@@ -78,7 +77,8 @@ pub enum Handled {
 /// the event again.
 #[derive(Debug, thiserror::Error)]
 pub enum BillingError {
-    /// Nothing of the event was kept.
+    /// Nothing of the event was kept; or it was, and reading the new profiles afterwards
+    /// failed, which the redelivery (a duplicate) makes up for as below.
     #[error("the database failed: {0}")]
     Database(#[from] DbErr),
     /// SQL has the change but live sessions do not see it yet. The redelivery is a duplicate
@@ -96,45 +96,24 @@ pub async fn handle(
     sessions: &Sessions,
     event: &Event,
 ) -> Result<Handled, BillingError> {
-    let mut attempt = 0;
-    let (handled, profiles) = loop {
-        match apply(db, event).await {
-            Err(e) if attempt < 5 && is_retryable(&e) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+    let (handled, concerned) = db::retry_on_conflict(|| apply(db, event)).await?;
+    for user in accounts::users_by_ids(db, &concerned).await? {
+        match accounts::publish(db, sessions, &user).await {
+            Ok(_) => {}
+            Err(PublishError::Db(e)) => return Err(e.into()),
+            Err(PublishError::Store(e)) => {
+                tracing::warn!(
+                    user_id = %user.id,
+                    event_id = %event.id,
+                    error = %e,
+                    "plan changed in the database but the profile cache was not refreshed; \
+                     answering 503 so that Stripe delivers the event again"
+                );
+                return Err(e.into());
             }
-            other => break other?,
-        }
-    };
-    for (user_id, profile) in profiles {
-        if let Err(e) = sessions.store().update_profile(user_id, &profile).await {
-            tracing::warn!(
-                %user_id,
-                event_id = %event.id,
-                error = %e,
-                "plan changed in the database but the profile cache was not refreshed; \
-                 answering 503 so that Stripe delivers the event again"
-            );
-            return Err(e.into());
         }
     }
     Ok(handled)
-}
-
-/// Two writers met: a unique key raced (the retry then sees the winner's row, e.g. the
-/// event already recorded), SQLite refused a second writer, or PostgreSQL asks for a retry.
-fn is_retryable(e: &DbErr) -> bool {
-    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
-        return true;
-    }
-    let text = e.to_string();
-    [
-        "database is locked",
-        "deadlock detected",
-        "could not serialize access",
-    ]
-    .iter()
-    .any(|m| text.contains(m))
 }
 
 /// What applying an event did: its outcome and the users whose plan may have changed.
@@ -152,23 +131,25 @@ impl Effect {
     }
 }
 
-/// One transaction: record the event id (a redelivery stops here), apply, note the outcome,
-/// and read the new profiles of the users concerned.
-async fn apply(
-    db: &DatabaseConnection,
-    event: &Event,
-) -> Result<(Handled, Vec<(Uuid, Profile)>), DbErr> {
+/// One transaction: record the event id (a redelivery stops here), apply, note the outcome.
+/// Returns the users whose plan may have changed, for [`handle`] to publish their profiles
+/// once the transaction is committed: for a redelivery, the users of its customer.
+async fn apply(db: &DatabaseConnection, event: &Event) -> Result<(Handled, Vec<Uuid>), DbErr> {
     let txn = db.begin().await?;
     // First statement of the transaction, so that a concurrent delivery of the same event
     // waits on this key (PostgreSQL) or on the write lock (SQLite) and then finds it.
     if !record(&txn, event).await? {
         txn.rollback().await?;
         tracing::info!(event_id = %event.id, event_type = %event.kind, "duplicate Stripe event");
-        let profiles = match event.customer_id() {
-            Some(customer) => customer_profiles(db, customer).await?,
+        let concerned = match event.customer_id() {
+            Some(customer) => accounts::users::with_customer(db, customer)
+                .await?
+                .iter()
+                .map(|u| u.id)
+                .collect(),
             None => Vec::new(),
         };
-        return Ok((Handled::Duplicate, profiles));
+        return Ok((Handled::Duplicate, concerned));
     }
     let effect = match &event.body {
         EventBody::CheckoutCompleted(checkout) => link_customer(&txn, checkout).await?,
@@ -191,12 +172,6 @@ async fn apply(
         .filter(webhook_events::Column::Id.eq(&event.id))
         .exec(&txn)
         .await?;
-    let mut profiles = Vec::new();
-    for user_id in effect.users {
-        if let Some(user) = users::Entity::find_by_id(user_id).one(&txn).await? {
-            profiles.push((user.id, accounts::profile(&txn, &user).await?));
-        }
-    }
     txn.commit().await?;
     if outcome == Outcome::CustomerConflict {
         tracing::warn!(
@@ -211,23 +186,7 @@ async fn apply(
         outcome = outcome.as_str(),
         "Stripe event"
     );
-    Ok((Handled::Processed(outcome), profiles))
-}
-
-/// The current profiles of the users linked to a Stripe customer (one, or none yet).
-async fn customer_profiles(
-    db: &DatabaseConnection,
-    customer: &str,
-) -> Result<Vec<(Uuid, Profile)>, DbErr> {
-    let linked = users::Entity::find()
-        .filter(users::Column::StripeCustomerId.eq(customer))
-        .all(db)
-        .await?;
-    let mut profiles = Vec::with_capacity(linked.len());
-    for user in linked {
-        profiles.push((user.id, accounts::profile(db, &user).await?));
-    }
-    Ok(profiles)
+    Ok((Handled::Processed(outcome), effect.users))
 }
 
 /// Inserts the event's row; false when the id is already there.
@@ -259,28 +218,16 @@ async fn link_customer(
         return Ok(Effect::none(Outcome::Ignored));
     };
     let user = match checkout.user_id {
-        Some(id) => users::Entity::find_by_id(id).one(txn).await?,
+        Some(id) => accounts::users::find_by_id(txn, id).await?,
         None => None,
     };
     let Some(user) = user else {
         return Ok(Effect::none(Outcome::UnknownUser));
     };
-    let taken = users::Entity::find()
-        .filter(users::Column::StripeCustomerId.eq(customer))
-        .filter(users::Column::Id.ne(user.id))
-        .one(txn)
-        .await?;
-    if taken.is_some() {
+    if accounts::users::customer_taken(txn, customer, user.id).await? {
         return Ok(Effect::none(Outcome::CustomerConflict));
     }
-    if user.stripe_customer_id.as_deref() != Some(customer) {
-        users::Entity::update_many()
-            .col_expr(users::Column::StripeCustomerId, Expr::value(customer))
-            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
-            .filter(users::Column::Id.eq(user.id))
-            .exec(txn)
-            .await?;
-    }
+    accounts::users::link_customer(txn, &user, customer).await?;
     subscriptions::Entity::update_many()
         .col_expr(subscriptions::Column::UserId, Expr::value(user.id))
         .col_expr(subscriptions::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -301,11 +248,7 @@ async fn upsert_subscription(
     created: DateTime<Utc>,
     s: &Subscription,
 ) -> Result<Effect, DbErr> {
-    let owner = users::Entity::find()
-        .filter(users::Column::StripeCustomerId.eq(&s.customer_id))
-        .one(txn)
-        .await?
-        .map(|u| u.id);
+    let owner = accounts::users::customer_owner(txn, &s.customer_id).await?;
     let existing = subscriptions::Entity::find_by_id(s.id.clone())
         .one(txn)
         .await?;

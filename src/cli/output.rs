@@ -1,0 +1,138 @@
+//! What the operator commands print: tables whose every cell is made [`printable`], JSON
+//! listings streamed page by page, times, counts, and how a failed write to stdout ends.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{presets, Table};
+use serde::Serialize;
+
+use super::Failure;
+
+/// A failed write to stdout. A closed pipe (`latchkey sessions list | head`) is not an error:
+/// the reader has what it wanted.
+pub(super) fn output(e: io::Error) -> Failure {
+    Failure::Domain(anyhow::Error::new(e).context("cannot write the output"))
+}
+
+pub(super) fn finish(result: io::Result<()>) -> Result<(), Failure> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(output),
+    }
+}
+
+pub(super) fn when(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(super) fn when_opt(t: Option<DateTime<Utc>>) -> String {
+    t.map(when).unwrap_or_else(|| "-".to_owned())
+}
+
+/// A table for the operator's terminal. Every cell goes through [`printable`] in [`row`]:
+/// names, emails and user agents come from providers and browsers, and a control sequence in
+/// one must be shown, not obeyed by the terminal.
+///
+/// [`row`]: TextTable::row
+pub(super) struct TextTable(Table);
+
+impl TextTable {
+    pub(super) fn new(header: &[&str]) -> Self {
+        let mut table = Self::plain();
+        table.0.set_header(header.iter().copied());
+        table
+    }
+
+    /// A table without a header (`users show`'s key and value pairs).
+    pub(super) fn plain() -> Self {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED);
+        Self(table)
+    }
+
+    pub(super) fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
+        self.0.add_row(
+            cells
+                .into_iter()
+                .map(|c| printable(c.as_ref()).into_owned()),
+        );
+    }
+}
+
+impl std::fmt::Display for TextTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// `text` safe to print on a terminal: every character that a terminal would act on rather
+/// than show is written as an escape. These are the C0 controls (ESC starts the sequences that
+/// clear the screen, move the cursor or set the window title; CR rewrites a line), DEL, the C1
+/// controls U+0080–U+009F (CSI and OSC in one byte on some terminals), and the bidirectional
+/// overrides and isolates U+202A–U+202E and U+2066–U+2069, which reorder the text shown after
+/// them. Tab, newline and CR read `\t`, `\n`, `\r`, the others their code point (ESC reads
+/// `\u{1b}`), and a backslash is doubled, so that no text can pose as an escape.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\\' => shown.push_str("\\\\"),
+            '\t' => shown.push_str("\\t"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            c if needs_escape(c) => shown.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => shown.push(c),
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn needs_escape(c: char) -> bool {
+    // `is_control` is the Cc category: C0, DEL and C1.
+    c == '\\' || c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+pub(super) fn plural(n: impl Into<u64>, what: &str) -> String {
+    format!("{} {what}(s)", n.into())
+}
+
+/// Writes `{"<key>":[…],"count":n}` one element per line, page by page, so that a listing of
+/// any size is one JSON document printed in constant memory.
+pub(super) struct JsonArray<W: Write> {
+    out: W,
+    count: u64,
+}
+
+impl<W: Write> JsonArray<W> {
+    pub(super) fn start(mut out: W, key: &str) -> io::Result<Self> {
+        write!(out, "{{\"{key}\":[")?;
+        Ok(Self { out, count: 0 })
+    }
+
+    pub(super) fn push(&mut self, item: &impl Serialize) -> io::Result<()> {
+        self.out
+            .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut self.out, item)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub(super) fn end(mut self) -> io::Result<()> {
+        writeln!(self.out, "\n],\"count\":{}}}", self.count)?;
+        self.out.flush()
+    }
+}
+
+/// How a user is named in messages: their email and id, or the id alone. The email came
+/// from a provider, so it is made [`printable`] as table cells are.
+pub(super) fn who(user: &entity::users::Model) -> String {
+    match &user.email {
+        Some(email) => format!("{} ({})", printable(email), user.id),
+        None => user.id.to_string(),
+    }
+}
