@@ -412,7 +412,7 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         use secrecy::ExposeSecret;
 
-        crate::telemetry::filter(&self.log.level).map_err(|e| ConfigError::key("log.level", e))?;
+        log_filter(&self.log.level).map_err(|e| ConfigError::key("log.level", e))?;
         for origin in &self.cors.allowed_origins {
             validate_origin(origin)?;
         }
@@ -756,4 +756,35 @@ fn validate_cluster_nodes(nodes: &[SecretString]) -> Result<(), ConfigError> {
 /// for one line.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The filter a `log.level` names, in `EnvFilter` syntax (`info`, `warn,latchkey=debug`).
+///
+/// Stricter than `EnvFilter` alone: it reads a bare word that is not a level (`verbose`,
+/// `warning`) as a target name, which would show that target only and silence every other
+/// log. Such a word is refused; a target takes its level after `=`.
+pub fn log_filter(level: &str) -> Result<tracing_subscriber::EnvFilter, String> {
+    let directives: Vec<&str> = level
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    if directives.is_empty() {
+        return Err("is empty; use a level such as info".to_owned());
+    }
+    for directive in &directives {
+        let names_a_target = directive.contains(['=', '[']);
+        if !names_a_target
+            && directive
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_err()
+        {
+            return Err(format!(
+                "`{directive}` is not a level (trace, debug, info, warn, error or off); \
+                 a target takes its level after `=`, as in latchkey=debug"
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("`{level}` is not a log filter: {e}"))
 }

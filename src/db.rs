@@ -191,7 +191,22 @@ mod tests {
     use std::cell::{Cell, RefCell};
 
     use super::*;
-    use crate::accounts::AccountError;
+
+    /// A caller's error: a database failure, or a refusal of its own.
+    #[derive(Debug)]
+    enum AccountError {
+        Db(DbErr),
+        Disabled,
+    }
+
+    impl SqlFailure for AccountError {
+        fn db_err(&self) -> Option<&DbErr> {
+            match self {
+                Self::Db(e) => Some(e),
+                Self::Disabled => None,
+            }
+        }
+    }
 
     /// Runs a transaction that fails with `failures` in turn, then succeeds; how many attempts
     /// it took, or the error it ended with.

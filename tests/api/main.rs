@@ -13,6 +13,7 @@ mod headers;
 mod health;
 mod helpers;
 mod hostile;
+mod layers;
 mod logout;
 mod migrations;
 mod observability;

@@ -1,6 +1,6 @@
 //! What wraps the handlers: request ids and metrics (`observe`), security headers, the origin
 //! guard, the per-route limits, and the session cookie's renewal. The order is set in
-//! `crate::startup`; `docs/architecture.md` explains it.
+//! `startup.rs`; `docs/architecture.md` explains it.
 
 pub mod observe;
 pub mod origin;
