@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 use crate::api::responses::Succeeded;
 use crate::api::state::AppState;
 use crate::http::error::Failed;
+use crate::http::error::Flag;
 
 /// `/healthz` and `/readyz` when all is well.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,7 +57,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 )]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Status {
-        success: Succeeded,
+        success: Flag,
         status: "ok",
     })
 }
@@ -80,7 +81,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return HttpResponse::ServiceUnavailable().json(NotReady {
-            success: Failed,
+            success: Flag,
             error: "not ready: shutting down".into(),
             code: "draining",
             unavailable: None,
@@ -98,13 +99,13 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .collect();
     if down.is_empty() {
         return HttpResponse::Ok().json(Status {
-            success: Succeeded,
+            success: Flag,
             status: "ready",
         });
     }
     let message = format!("not ready: {} not answering", down.join(" and "));
     HttpResponse::ServiceUnavailable().json(NotReady {
-        success: Failed,
+        success: Flag,
         error: message,
         code: "not_ready",
         unavailable: Some(down),

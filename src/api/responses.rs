@@ -2,34 +2,14 @@
 //! flag, the plain "done" answer, and the reusable error answers of the document. A leaf: it
 //! imports no handler and no document, so both can import it without a cycle.
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Content, Ref, RefOr};
-use utoipa::{PartialSchema, ToResponse, ToSchema};
+use utoipa::{ToResponse, ToSchema};
 
-/// The `success` flag of an answer that succeeded: always `true`
-/// (`{"type": "boolean", "enum": [true]}` in the OpenAPI document).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Succeeded;
-
-impl Serialize for Succeeded {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bool(true)
-    }
-}
-
-impl PartialSchema for Succeeded {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Boolean)
-            .enum_values(Some([true]))
-            .into()
-    }
-}
-
-impl ToSchema for Succeeded {}
+pub use crate::http::error::Succeeded;
 
 /// `{"success": true}`, the answer of routes with nothing else to say.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,6 +7,7 @@ use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
+use crate::http::error::Flag;
 use crate::http::ApiError;
 use crate::session::{PublicId, Revoke};
 
@@ -80,7 +81,7 @@ pub async fn list(
         })
         .collect();
     Ok(HttpResponse::Ok().json(SessionList {
-        success: Succeeded,
+        success: Flag,
         sessions,
     }))
 }
@@ -129,7 +130,7 @@ pub async fn revoke_one(
         res.append_header(state.cookies.clear_session());
     }
     Ok(res.json(Revoked {
-        success: Succeeded,
+        success: Flag,
         revoked,
     }))
 }
@@ -162,7 +163,7 @@ pub async fn revoke_others(
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
     Ok(HttpResponse::Ok().json(Revoked {
-        success: Succeeded,
+        success: Flag,
         revoked,
     }))
 }

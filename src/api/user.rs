@@ -6,6 +6,7 @@ use crate::api::extract::Authenticated;
 use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
+use crate::http::error::Flag;
 use crate::plan;
 use crate::session::now_ms;
 
@@ -100,7 +101,7 @@ pub async fn info(
         exp: current.expires_ms.div_euclid(1000),
     };
     HttpResponse::Ok().json(UserInfoAnswer {
-        success: Succeeded,
+        success: Flag,
         user,
     })
 }

@@ -15,6 +15,7 @@ use crate::api::responses::Succeeded;
 use crate::api::responses::Unauthenticated;
 use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
+use crate::http::error::Flag;
 use crate::http::ApiError;
 use crate::session::now_ms;
 use crate::vision::quota::{Quota, QuotaError};
@@ -131,7 +132,7 @@ pub async fn extract_subtitles(
         Ok(subtitles) => {
             quota.used(unit);
             Ok(HttpResponse::Ok().json(Subtitles {
-                success: Succeeded,
+                success: Flag,
                 subtitles,
             }))
         }

@@ -11,6 +11,7 @@ use crate::api::responses::Succeeded;
 use crate::api::state::AppState;
 use crate::billing::{self, BillingError, Event, Handled};
 use crate::http::error::ErrorBody;
+use crate::http::error::Flag;
 use crate::http::ApiError;
 
 pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
@@ -125,7 +126,7 @@ pub async fn stripe(
         Handled::Duplicate => ("duplicate", true),
     };
     Ok(HttpResponse::Ok().json(WebhookReceipt {
-        success: Succeeded,
+        success: Flag,
         event_id: event.id,
         outcome,
         duplicate,

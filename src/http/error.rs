@@ -31,26 +31,37 @@ pub struct ErrorBody<'a> {
     pub code: &'a str,
 }
 
-/// The `success` flag of an error answer: always `false` (`{"type": "boolean", "enum": [false]}`).
+/// The envelope's `success` flag, fixed by the answer's type: [`Succeeded`] in every answer that
+/// succeeded, [`Failed`] in the error envelope. Serialised as the boolean and documented as
+/// `{"type": "boolean", "enum": [OK]}`, so neither a handler nor the document can get it wrong.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Failed;
+pub struct Flag<const OK: bool>;
 
-impl Serialize for Failed {
+/// `"success": true`.
+pub type Succeeded = Flag<true>;
+/// `"success": false`.
+pub type Failed = Flag<false>;
+
+impl<const OK: bool> Serialize for Flag<OK> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bool(false)
+        serializer.serialize_bool(OK)
     }
 }
 
-impl PartialSchema for Failed {
+impl<const OK: bool> PartialSchema for Flag<OK> {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Boolean)
-            .enum_values(Some([false]))
+            .enum_values(Some([OK]))
             .into()
     }
 }
 
-impl ToSchema for Failed {}
+impl<const OK: bool> ToSchema for Flag<OK> {
+    fn name() -> std::borrow::Cow<'static, str> {
+        if OK { "Succeeded" } else { "Failed" }.into()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -173,7 +184,7 @@ pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
         .json(ErrorBody {
-            success: Failed,
+            success: Flag,
             error: message,
             code,
         })

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use crate::api::responses::RateLimited;
 use crate::api::responses::Succeeded;
 use crate::api::state::AppState;
+use crate::http::error::Flag;
 use crate::session::random_secret;
 
 /// `GET /auth/csrf-token`'s answer.
@@ -45,7 +46,7 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
         .append_header(state.cookies.csrf(&token))
         .json(CsrfToken {
-            success: Succeeded,
+            success: Flag,
             csrf_token: token,
         })
 }

@@ -16,7 +16,8 @@ use crate::api::responses::{Done, RateLimited, StoreUnavailable, Succeeded};
 use crate::api::state::AppState;
 use crate::auth::flow::{self, Flow, BINDING_COOKIE};
 use crate::auth::AuthRequest;
-use crate::http::error::{error_chain, ErrorBody, Failed};
+use crate::http::error::Flag;
+use crate::http::error::{error_chain, ErrorBody};
 use crate::http::ApiError;
 use crate::login::{self, Refusal, SignedIn};
 use crate::session::random_secret;
@@ -96,7 +97,7 @@ pub async fn login(
     Ok(res
         .append_header(state.cookies.binding(&binding, flow::FLOW_TTL_MS / 1000))
         .json(AuthUrl {
-            success: Succeeded,
+            success: Flag,
             auth_url: auth_url.into(),
         }))
 }
@@ -235,7 +236,7 @@ fn signed_in_response(req: &HttpRequest, state: &AppState, signed_in: &SignedIn)
         return res.finish();
     }
     if wants_json(req) {
-        return res.json(Done { success: Succeeded });
+        return res.json(Done { success: Flag });
     }
     page(
         res,
@@ -250,7 +251,7 @@ fn refusal_response(req: &HttpRequest, state: &AppState, refusal: Refusal) -> Ht
     res.append_header(state.cookies.clear_binding());
     if wants_json(req) {
         return res.json(ErrorBody {
-            success: Failed,
+            success: Flag,
             error: refusal.message(),
             code: refusal.code(),
         });

@@ -2,9 +2,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::api::extract::session_token;
 use crate::api::extract::CsrfVerified;
+use crate::api::responses::Done;
 use crate::api::responses::{CsrfRefused, StoreUnavailable};
-use crate::api::responses::{Done, Succeeded};
 use crate::api::state::AppState;
+use crate::http::error::Flag;
 use crate::http::ApiError;
 use crate::session::Revoke;
 
@@ -42,5 +43,5 @@ pub async fn logout(
     }
     Ok(HttpResponse::Ok()
         .append_header(state.cookies.clear_session())
-        .json(Done { success: Succeeded }))
+        .json(Done { success: Flag }))
 }
