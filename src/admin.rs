@@ -415,8 +415,7 @@ pub async fn set_plan(
     let user = active.update(db).await?;
     let profile = accounts::profile(db, &user).await?;
     let cache_updated = sessions
-        .store()
-        .update_profile(user.id, &profile)
+        .refresh_profile(user.id, &profile)
         .await
         .map_err(|source| AdminError::Partial {
             done: format!("the plan of {} is set to {plan}", user.id),
@@ -605,9 +604,7 @@ pub async fn erase_leftovers(sessions: &Sessions, user_id: Uuid) -> Result<u64> 
 /// Ends every session of a user and drops their profile cache, so that a session created by
 /// a login already under way cannot read a profile either.
 async fn end_everything(sessions: &Sessions, user_id: Uuid) -> Result<u64, StoreError> {
-    let revoked = sessions.revoke(user_id, &Revoke::All).await?;
-    sessions.store().delete_profile(user_id).await?;
-    Ok(revoked)
+    sessions.end_all(user_id).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,7 +680,7 @@ impl<'a> SessionWalk<'a> {
         let Some(cursor) = self.cursor else {
             return Ok(None);
         };
-        let (next, page) = self.sessions.scan(cursor).await?;
+        let (next, page) = self.sessions.walk(cursor).await?;
         self.cursor = (next != 0).then_some(next);
         let page: Vec<(Uuid, Listed)> = page
             .into_iter()
@@ -732,7 +729,7 @@ pub async fn revoke_session(
             let mut revoked = 0;
             let mut cursor = 0;
             loop {
-                let (next, page) = sessions.scan(cursor).await?;
+                let (next, page) = sessions.walk(cursor).await?;
                 for (user_id, s) in page.iter().filter(|(_, s)| s.hash.public_id() == *id) {
                     revoked += sessions.revoke(*user_id, &Revoke::One(s.hash)).await?;
                 }
@@ -772,7 +769,7 @@ pub async fn revoke_all(sessions: &Sessions) -> Result<u64> {
     let mut revoked = 0;
     let mut cursor = 0;
     loop {
-        let (next, page) = sessions.scan(cursor).await?;
+        let (next, page) = sessions.walk(cursor).await?;
         let mut users: Vec<Uuid> = page.into_iter().map(|(id, _)| id).collect();
         users.sort_unstable();
         users.dedup();

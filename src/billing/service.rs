@@ -107,7 +107,7 @@ pub async fn handle(
         }
     };
     for (user_id, profile) in profiles {
-        if let Err(e) = sessions.store().update_profile(user_id, &profile).await {
+        if let Err(e) = sessions.refresh_profile(user_id, &profile).await {
             tracing::warn!(
                 %user_id,
                 event_id = %event.id,

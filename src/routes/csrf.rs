@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use super::Succeeded;
 use crate::openapi::RateLimited;
-use crate::session::random_secret;
+use crate::session::{is_well_formed_secret, random_secret};
 use crate::state::AppState;
 
 /// `GET /auth/csrf-token`'s answer.
@@ -39,7 +39,7 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     let existing = req
         .cookie(&state.cookies.csrf_name)
         .map(|c| c.value().to_owned())
-        .filter(|v| is_well_formed(v));
+        .filter(|v| is_well_formed_secret(v));
     let token = existing.unwrap_or_else(random_secret);
     HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
@@ -48,11 +48,4 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
             success: Succeeded,
             csrf_token: token,
         })
-}
-
-fn is_well_formed(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

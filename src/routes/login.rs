@@ -19,7 +19,7 @@ use crate::http::error::{error_chain, ErrorBody, Failed};
 use crate::http::extract::{client_info, session_token};
 use crate::http::{ApiError, CsrfVerified};
 use crate::openapi::{RateLimited, StoreUnavailable};
-use crate::session::{random_secret, Revoke};
+use crate::session::{is_well_formed_secret, random_secret, Revoke};
 use crate::state::AppState;
 
 /// `GET /auth/{provider}/login`'s answer.
@@ -74,7 +74,7 @@ pub async fn login(
     let binding = req
         .cookie(BINDING_COOKIE)
         .map(|c| c.value().to_owned())
-        .filter(|v| flow::is_well_formed(v))
+        .filter(|v| is_well_formed_secret(v))
         .unwrap_or_else(random_secret);
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let login = Flow::new(&provider_name, verifier.secret().to_owned(), &binding);
@@ -90,7 +90,7 @@ pub async fn login(
             tracing::warn!(provider = %provider_name, error = %error_chain(&e), "cannot start a login");
             ApiError::ProviderUnavailable
         })?;
-    flow::save(state.sessions.store(), &flow_state, &login).await?;
+    flow::save(&state.scratch, &flow_state, &login).await?;
 
     let mut res = HttpResponse::Ok();
     no_store(&mut res);
@@ -281,7 +281,7 @@ async fn sign_in(
     let query = query.ok_or(Refusal::InvalidState)?;
     let flow_state = query.state.as_deref().ok_or(Refusal::InvalidState)?;
     // Taken first, whatever else is wrong, so that a state is never usable twice.
-    let login = flow::take(state.sessions.store(), flow_state)
+    let login = flow::take(&state.scratch, flow_state)
         .await
         .map_err(|_| Refusal::StoreUnavailable)?
         .ok_or(Refusal::InvalidState)?;
@@ -334,7 +334,7 @@ async fn sign_in(
         .start(user.id, profile.clone(), &client_info(req))
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
-    settle(state, user.id, &started, &profile).await?;
+    settle(state, user.id, &profile).await?;
     tracing::info!(
         provider = %provider_name,
         user_id = %user.id,
@@ -381,7 +381,6 @@ async fn sign_in(
 async fn settle(
     state: &AppState,
     user_id: uuid::Uuid,
-    started: &crate::session::Started,
     profile: &crate::session::Profile,
 ) -> Result<(), Refusal> {
     let fresh = entity::users::Entity::find_by_id(user_id)
@@ -393,20 +392,14 @@ async fn settle(
     // Because this read comes after the session was stored, and disable and delete change SQL
     // before they sweep Redis, either this read sees the change or their sweep sees the session.
     let Some(fresh) = fresh.filter(|u| u.disabled_at.is_none()) else {
-        let revoke = Revoke::One(started.token.hash());
-        let _ = state.sessions.revoke(user_id, &revoke).await;
-        let _ = state.sessions.store().delete_profile(user_id).await;
+        let _ = state.sessions.end_all(user_id).await;
         return Err(Refusal::AccountDisabled);
     };
     let current = accounts::profile(&state.db, &fresh)
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
     if current != *profile {
-        let _ = state
-            .sessions
-            .store()
-            .update_profile(user_id, &current)
-            .await;
+        let _ = state.sessions.refresh_profile(user_id, &current).await;
     }
     Ok(())
 }

@@ -96,8 +96,8 @@ pub async fn extract_subtitles(
     let daily = daily_limit(&state, plan).map(u64::from);
     let today = Utc::now().date_naive();
     let counter = usage_counter(today);
-    let store = state.sessions.store();
-    if store
+    if state
+        .scratch
         .reserve(current.user_id, &counter, daily, COUNTER_TTL_MS)
         .await?
         .is_none()
@@ -136,7 +136,7 @@ pub async fn extract_subtitles(
         }
         Err(e) => {
             // A failed call does not count against the quota.
-            if let Err(release) = store.release(current.user_id, &counter).await {
+            if let Err(release) = state.scratch.release(current.user_id, &counter).await {
                 tracing::warn!(error = %release, "could not give back a quota unit");
             }
             tracing::warn!(error = %crate::http::error::error_chain(&e), "vision call failed");
