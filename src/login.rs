@@ -13,7 +13,7 @@ use crate::accounts::{self, AccountError, PublishError};
 use crate::auth::flow;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
-use crate::session::{ClientInfo, Profile, Revoke, SessionStore, SessionToken, Sessions, Started};
+use crate::session::{ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started};
 
 /// What the browser brought back from the provider, and what it already had.
 pub struct Callback<'a> {
@@ -34,7 +34,7 @@ pub struct Callback<'a> {
 pub struct Deps<'a> {
     pub sessions: &'a Sessions,
     /// Where the flows of `crate::auth::flow` are kept.
-    pub flows: &'a dyn SessionStore,
+    pub scratch: &'a Scratch,
     pub db: &'a DatabaseConnection,
 }
 
@@ -119,7 +119,7 @@ pub async fn finish(
 ) -> Result<SignedIn, Refusal> {
     let flow_state = callback.state.ok_or(Refusal::InvalidState)?;
     // Taken first, whatever else is wrong, so that a state is never usable twice.
-    let login = flow::take(deps.flows, flow_state)
+    let login = flow::take(deps.scratch, flow_state)
         .await
         .map_err(|_| Refusal::StoreUnavailable)?
         .ok_or(Refusal::InvalidState)?;
@@ -168,7 +168,7 @@ pub async fn finish(
         .start(user.id, profile.clone(), &callback.client)
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
-    settle(deps, user.id, &started, &profile).await?;
+    settle(deps, user.id, &profile).await?;
     Ok(SignedIn {
         user_id: user.id,
         started,
@@ -179,23 +179,16 @@ pub async fn finish(
 /// runs, between our SQL read and the session's creation, and then revoke or refresh before
 /// our session exists. Reading the user again once the session exists closes that window:
 /// those commands write SQL before they touch Redis, so whatever they did is visible now.
-async fn settle(
-    deps: &Deps<'_>,
-    user_id: Uuid,
-    started: &Started,
-    profile: &Profile,
-) -> Result<(), Refusal> {
+async fn settle(deps: &Deps<'_>, user_id: Uuid, profile: &Profile) -> Result<(), Refusal> {
     let fresh = accounts::users::find_by_id(deps.db, user_id)
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
-    // Disabled or erased meanwhile: the session just started ends, and so does the profile
-    // cache its start wrote (an erased user's name and email must not stay in Redis). Either
-    // this read sees the change, or it came before it, and then the session existed before
-    // the command's sweep of Redis.
+    // Disabled or erased meanwhile: every session of the user ends, the one just started
+    // included, and so does the profile cache its start wrote (an erased user's name and email
+    // must not stay in Redis). Either this read sees the change, or it came before it, and
+    // then the session existed before the command's sweep of Redis.
     let Some(fresh) = fresh.filter(|u| u.disabled_at.is_none()) else {
-        let revoke = Revoke::One(started.token.hash());
-        let _ = deps.sessions.revoke(user_id, &revoke).await;
-        let _ = deps.sessions.store().delete_profile(user_id).await;
+        let _ = deps.sessions.end_all(user_id).await;
         return Err(Refusal::AccountDisabled);
     };
     // A plan change that committed meanwhile: the cache gets what SQL now says. A cache that

@@ -26,7 +26,9 @@ use crate::db::{self, MigrateAction};
 use crate::http::cookies::CookiePolicy;
 use crate::http::error::{envelope_framework_errors, ApiError};
 use crate::metrics::Metrics;
-use crate::session::{MemoryStore, Policy, RedisStore, SessionStore, Sessions};
+use crate::session::{
+    MemoryStore, Policy, RedisStore, Scratch, ScratchStore, SessionStore, Sessions,
+};
 use crate::vision::VisionClient;
 
 /// Largest request body accepted by routes that do not set their own limit.
@@ -54,7 +56,7 @@ impl Application {
         } else {
             db::connect_lazily(&settings.database).await?
         };
-        let sessions = build_sessions(&settings)?;
+        let (sessions, scratch) = build_stores(&settings)?;
         let state = web::Data::new(AppState {
             cookies: CookiePolicy::new(&settings.session),
             providers: Providers::from_settings(&settings)?,
@@ -63,6 +65,7 @@ impl Application {
             draining: AtomicBool::new(false),
             settings: Arc::clone(&settings),
             sessions,
+            scratch,
             db,
         });
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -131,25 +134,40 @@ async fn wait_for_termination() {
 
 /// The session store the configuration names, behind the [`Sessions`] policy.
 pub fn build_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
-    let store: Arc<dyn SessionStore> = match settings.session.store {
-        StoreKind::Redis if settings.redis.is_cluster() => Arc::new(RedisStore::cluster(
+    build_stores(settings).map(|(sessions, _)| sessions)
+}
+
+/// The backend the configuration names, as its two doors: [`Sessions`] for sessions and the
+/// profile cache, [`Scratch`] for rate limits, quota counters and login flows. Both share one
+/// store, and so one connection (or, in memory, one process's maps).
+pub fn build_stores(settings: &Settings) -> anyhow::Result<(Sessions, Scratch)> {
+    let (sessions, scratch) = match settings.session.store {
+        StoreKind::Redis if settings.redis.is_cluster() => both(RedisStore::cluster(
             &settings.redis.cluster_node_urls(),
             &settings.redis.key_prefix,
             settings.redis.timeout,
         )?),
-        StoreKind::Redis => Arc::new(RedisStore::new(
+        StoreKind::Redis => both(RedisStore::new(
             settings.redis.url.expose_secret(),
             &settings.redis.key_prefix,
             settings.redis.timeout,
         )?),
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Memory => both(MemoryStore::new()),
     };
     let policy = Policy {
         idle: settings.session.idle_timeout,
         absolute: settings.session.absolute_timeout,
         max_per_user: settings.session.max_per_user,
     };
-    Ok(Sessions::new(store, policy))
+    Ok((Sessions::new(sessions, policy), Scratch::new(scratch)))
+}
+
+/// One store behind both of its traits.
+fn both<S: SessionStore + ScratchStore>(
+    store: S,
+) -> (Arc<dyn SessionStore>, Arc<dyn ScratchStore>) {
+    let store = Arc::new(store);
+    (Arc::clone(&store) as Arc<dyn SessionStore>, store)
 }
 
 fn cors(settings: &Settings) -> Cors {

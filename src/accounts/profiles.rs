@@ -157,5 +157,5 @@ pub async fn publish_if_changed<C: ConnectionTrait>(
 
 /// The one write of a profile read from SQL to the cache.
 async fn push(sessions: &Sessions, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
-    sessions.store().update_profile(user_id, profile).await
+    sessions.refresh_profile(user_id, profile).await
 }

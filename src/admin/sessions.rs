@@ -80,7 +80,7 @@ impl<'a> Scan<'a> {
         let Some(cursor) = self.cursor else {
             return Ok(None);
         };
-        let (next, page) = self.sessions.scan(cursor).await?;
+        let (next, page) = self.sessions.walk(cursor).await?;
         self.cursor = (next != 0).then_some(next);
         Ok(Some(page))
     }
@@ -176,7 +176,7 @@ pub async fn revoke_session(
 pub async fn revoke_user(sessions: &Sessions, owner: &Owner) -> Result<u64> {
     let revoked = match owner {
         Owner::User(user) => sessions.revoke(user.id, &Revoke::All).await?,
-        Owner::Gone(id) => end_everything(sessions, *id).await?,
+        Owner::Gone(id) => sessions.end_all(*id).await?,
     };
     match revoked {
         0 => Err(AdminError::UserHasNoSession(owner.label())),
@@ -206,12 +206,4 @@ pub async fn revoke_all(sessions: &Sessions) -> Result<u64> {
         0 => Err(AdminError::NoSession),
         revoked => Ok(revoked),
     }
-}
-
-/// Ends every session of a user and drops their profile cache, so that a session created by
-/// a login already under way cannot read a profile either.
-pub(super) async fn end_everything(sessions: &Sessions, user_id: Uuid) -> Result<u64, StoreError> {
-    let revoked = sessions.revoke(user_id, &Revoke::All).await?;
-    sessions.store().delete_profile(user_id).await?;
-    Ok(revoked)
 }

@@ -8,7 +8,6 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::sessions::end_everything;
 use super::{time, AdminError, Result, CONCURRENCY};
 use crate::accounts::{self, UserRef};
 use crate::session::{Profile, Sessions};
@@ -266,13 +265,13 @@ pub async fn disable_user(
     user: users::Model,
 ) -> Result<Disabled> {
     let (since, already) = accounts::users::disable(db, &user).await?;
-    let revoked =
-        end_everything(sessions, user.id)
-            .await
-            .map_err(|source| AdminError::Partial {
-                done: format!("{} is disabled", user.id),
-                source,
-            })?;
+    let revoked = sessions
+        .end_all(user.id)
+        .await
+        .map_err(|source| AdminError::Partial {
+            done: format!("{} is disabled", user.id),
+            source,
+        })?;
     Ok(Disabled {
         since,
         already,
@@ -329,13 +328,15 @@ pub async fn delete_user(
 ) -> Result<Deleted> {
     let user_id = user.id;
     accounts::users::disable(db, &user).await?;
-    let revoked = end_everything(sessions, user_id)
+    let revoked = sessions
+        .end_all(user_id)
         .await
         .map_err(AdminError::unfinished(user_id, ERASE_DISABLED))?;
     let erased = accounts::users::erase(db, user_id)
         .await
         .map_err(AdminError::unfinished(user_id, ERASE_ENDED))?;
-    let late = end_everything(sessions, user_id)
+    let late = sessions
+        .end_all(user_id)
         .await
         .map_err(AdminError::unfinished(user_id, ERASE_DELETED))?;
     Ok(Deleted {
@@ -350,7 +351,7 @@ pub async fn delete_user(
 /// and drops its profile cache in Redis. Returns how many sessions were ended; none is
 /// [`AdminError::NothingLeft`] (the profile cache, if there was one, is dropped all the same).
 pub async fn erase_leftovers(sessions: &Sessions, user_id: Uuid) -> Result<u64> {
-    match end_everything(sessions, user_id).await? {
+    match sessions.end_all(user_id).await? {
         0 => Err(AdminError::NothingLeft(user_id)),
         revoked => Ok(revoked),
     }

@@ -90,7 +90,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // Bounded like Redis' check (redis.timeout), so that the probe answers within its own
     // timeout even when the database's host does not answer at all.
     let database = tokio::time::timeout(state.settings.redis.timeout, state.db.ping());
-    let (redis, database) = tokio::join!(state.sessions.store().ping(), database);
+    let (redis, database) = tokio::join!(state.sessions.ping(), database);
     let database_ok = matches!(database, Ok(Ok(())));
     let down: Vec<&str> = [("redis", redis.is_ok()), ("database", database_ok)]
         .into_iter()

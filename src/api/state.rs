@@ -8,12 +8,14 @@ use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
 use crate::metrics::Metrics;
-use crate::session::Sessions;
+use crate::session::{Scratch, Sessions};
 use crate::vision::VisionClient;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub sessions: Sessions,
+    /// Rate-limit windows, quota counters and login flows, on the sessions' backend.
+    pub scratch: Scratch,
     pub db: DatabaseConnection,
     pub cookies: CookiePolicy,
     pub providers: Providers,

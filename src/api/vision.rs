@@ -92,7 +92,7 @@ pub async fn extract_subtitles(
 
     let plan = current.profile.effective_plan(now_ms());
     let quota = Quota {
-        store: state.sessions.store(),
+        scratch: &state.scratch,
         db: &state.db,
         free_limit: state.settings.plans.free.daily_ocr_limit,
     };

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::session::{now_ms, random_secret, SessionStore, StoreError};
+use crate::session::{is_well_formed_secret, now_ms, random_secret, Scratch, StoreError};
 
 /// How long a started login may take.
 pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
@@ -63,27 +63,19 @@ pub fn new_state() -> String {
     random_secret()
 }
 
-/// Whether a value has the shape of ours (43 base64url characters); anything else is refused
-/// before the store is asked.
-pub fn is_well_formed(value: &str) -> bool {
-    value.len() == 43
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-pub async fn save(store: &dyn SessionStore, state: &str, flow: &Flow) -> Result<(), StoreError> {
+pub async fn save(scratch: &Scratch, state: &str, flow: &Flow) -> Result<(), StoreError> {
     let value = serde_json::to_string(flow)
         .map_err(|e| StoreError::Malformed(format!("login flow: {e}")))?;
-    store.stash(&key(state), &value, FLOW_TTL_MS).await
+    scratch.stash(&key(state), &value, FLOW_TTL_MS).await
 }
 
 /// Takes the flow of `state` out of the store: it can be used once.
-pub async fn take(store: &dyn SessionStore, state: &str) -> Result<Option<Flow>, StoreError> {
-    if !is_well_formed(state) {
+pub async fn take(scratch: &Scratch, state: &str) -> Result<Option<Flow>, StoreError> {
+    // A value of another shape than ours is refused before the store is asked.
+    if !is_well_formed_secret(state) {
         return Ok(None);
     }
-    let Some(value) = store.take(&key(state)).await? else {
+    let Some(value) = scratch.take(&key(state)).await? else {
         return Ok(None);
     };
     let flow: Flow = serde_json::from_str(&value)

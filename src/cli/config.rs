@@ -67,7 +67,7 @@ async fn check_redis(settings: &Settings) -> Check {
         return Check::NotUsed("session.store is memory");
     }
     let result = match startup::build_sessions(settings) {
-        Ok(sessions) => sessions.store().ping().await.map_err(anyhow::Error::new),
+        Ok(sessions) => sessions.ping().await.map_err(anyhow::Error::new),
         Err(e) => Err(e),
     };
     match result {

@@ -1,8 +1,9 @@
-//! The development session store: everything in this process, behind one mutex.
+//! The development session and scratch store: everything in this process, behind mutexes.
 //!
 //! It keeps the Redis store's semantics (expiry, per-user index, atomic revoke) so that the
 //! shared test suite holds for both, but it is not shared between processes: configuration
-//! refuses it in production.
+//! refuses it in production. Like the Redis store it never reads the clock: every time is the
+//! caller's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -10,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::scratch::ScratchStore;
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
     TouchParams, Touched,
@@ -29,7 +31,8 @@ pub struct MemoryStore {
 struct UserEntry {
     sessions: HashMap<SessionHash, Stored>,
     profile: Option<(Profile, i64)>,
-    counters: BTreeMap<String, u64>,
+    /// Counters with their expiry (Unix ms).
+    counters: BTreeMap<String, (u64, i64)>,
 }
 
 struct Stored {
@@ -44,10 +47,14 @@ impl MemoryStore {
     }
 
     fn users(&self) -> MutexGuard<'_, HashMap<Uuid, UserEntry>> {
-        // A panic while holding the lock cannot leave a half-written entry (every update is a
-        // single insert or remove), so a poisoned lock is still safe to use.
-        self.users.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.users)
     }
+}
+
+/// A panic while holding a lock cannot leave a half-written entry (every update is a single
+/// insert, remove or increment), so a poisoned lock is still safe to use.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl UserEntry {
@@ -77,6 +84,7 @@ impl UserEntry {
         if matches!(self.profile, Some((_, until)) if until <= now_ms) {
             self.profile = None;
         }
+        self.counters.retain(|_, (_, until)| *until > now_ms);
     }
 }
 
@@ -123,7 +131,7 @@ impl SessionStore for MemoryStore {
         let Some((profile, _)) = user.profile.clone() else {
             return Ok(None);
         };
-        let counter = user.counters.get(params.counter).copied().unwrap_or(0);
+        let counter = user.counters.get(params.counter).map_or(0, |(n, _)| *n);
         let Some(stored) = user.sessions.get_mut(hash) else {
             return Ok(None);
         };
@@ -235,65 +243,73 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ScratchStore for MemoryStore {
+    async fn hit(&self, key: &str, now_ms: i64, window_ms: i64) -> Result<u64, StoreError> {
+        let mut hits = lock(&self.hits);
+        hits.retain(|_, (_, until)| *until > now_ms);
+        let (count, _) = hits
+            .entry(key.to_owned())
+            .or_insert((0, now_ms + window_ms));
+        *count += 1;
+        Ok(*count)
+    }
+
     async fn reserve(
         &self,
         user_id: Uuid,
         name: &str,
         limit: Option<u64>,
-        _ttl_ms: i64,
+        now_ms: i64,
+        ttl_ms: i64,
     ) -> Result<Option<u64>, StoreError> {
         let mut users = self.users();
-        let counter = users
-            .entry(user_id)
-            .or_default()
+        let user = users.entry(user_id).or_default();
+        user.drop_expired(now_ms);
+        let (count, _) = user
             .counters
             .entry(name.to_owned())
-            .or_default();
-        if limit.is_some_and(|limit| *counter >= limit) {
+            .or_insert((0, now_ms + ttl_ms.max(1)));
+        if limit.is_some_and(|limit| *count >= limit) {
             return Ok(None);
         }
-        *counter += 1;
-        Ok(Some(*counter))
+        *count += 1;
+        Ok(Some(*count))
     }
 
     async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError> {
-        if let Some(counter) = self
+        if let Some((count, _)) = self
             .users()
             .get_mut(&user_id)
             .and_then(|u| u.counters.get_mut(name))
         {
-            *counter = counter.saturating_sub(1);
+            *count = count.saturating_sub(1);
         }
         Ok(())
     }
 
-    async fn hit(&self, key: &str, window_ms: i64) -> Result<u64, StoreError> {
-        let now = super::now_ms();
-        let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
-        hits.retain(|_, (_, until)| *until > now);
-        let (count, _) = hits.entry(key.to_owned()).or_insert((0, now + window_ms));
-        *count += 1;
-        Ok(*count)
-    }
-
-    async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {
-        let now = super::now_ms();
-        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
-        stash.retain(|_, (_, until)| *until > now);
-        stash.insert(key.to_owned(), (value.to_owned(), now + ttl_ms));
+    async fn stash(
+        &self,
+        key: &str,
+        value: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut stash = lock(&self.stash);
+        stash.retain(|_, (_, until)| *until > now_ms);
+        stash.insert(key.to_owned(), (value.to_owned(), now_ms + ttl_ms));
         Ok(())
     }
 
-    async fn take(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let now = super::now_ms();
-        let mut stash = self.stash.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(stash
+    async fn take(&self, key: &str, now_ms: i64) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.stash)
             .remove(key)
-            .filter(|(_, until)| *until > now)
+            .filter(|(_, until)| *until > now_ms)
             .map(|(value, _)| value))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }

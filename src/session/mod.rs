@@ -1,11 +1,17 @@
 //! Sessions: opaque tokens in a cookie, records in a store (contract §4).
 //!
 //! [`Sessions`] is the policy (timeouts, sliding refresh, token generation) over a
-//! [`SessionStore`] (where records live). HTTP code talks to `Sessions` only.
+//! [`SessionStore`] (where records and the profile cache live), and the only door to them:
+//! HTTP code, billing and the operator's commands talk to `Sessions`, never to the store.
+//! [`Scratch`] is the door to the other values kept on the same backend (rate-limit windows,
+//! quota counters, login flows), over a [`ScratchStore`].
+//!
+//! Both doors read the clock; the stores never do, so the shared suite moves time at will.
 
 mod memory;
 mod packed;
 mod redis;
+mod scratch;
 mod store;
 mod token;
 
@@ -17,11 +23,12 @@ use uuid::Uuid;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
+pub use self::scratch::{Scratch, ScratchStore};
 pub use self::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
     TouchParams, Touched,
 };
-pub use self::token::{random_secret, PublicId, SessionHash, SessionToken};
+pub use self::token::{is_well_formed_secret, random_secret, PublicId, SessionHash, SessionToken};
 
 /// The timeouts a session lives by.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +91,16 @@ pub struct Listed {
     pub expires_ms: i64,
 }
 
+impl Listed {
+    fn new(hash: SessionHash, record: SessionRecord, idle_ms: i64) -> Self {
+        Self {
+            hash,
+            expires_ms: record.expires_ms(idle_ms),
+            record,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
@@ -101,10 +118,6 @@ impl Sessions {
 
     pub fn policy(&self) -> Policy {
         self.policy
-    }
-
-    pub fn store(&self) -> &dyn SessionStore {
-        self.store.as_ref()
     }
 
     /// Starts a session for a user whose profile is `profile`.
@@ -178,11 +191,7 @@ impl Sessions {
         let sessions = self.store.list(user_id, now_ms(), idle).await?;
         Ok(sessions
             .into_iter()
-            .map(|(hash, record)| Listed {
-                hash,
-                expires_ms: record.expires_ms(idle),
-                record,
-            })
+            .map(|(hash, record)| Listed::new(hash, record, idle))
             .collect())
     }
 
@@ -190,28 +199,51 @@ impl Sessions {
         self.store.revoke(user_id, which).await
     }
 
-    /// One page of every live session of the deployment (cursor 0 starts the walk; the
-    /// returned cursor is 0 after the last page). See [`SessionStore::scan`].
-    pub async fn scan(&self, cursor: u64) -> Result<(u64, Vec<(Uuid, Listed)>), StoreError> {
+    /// Ends every session of the user and drops their profile cache: for a user who is
+    /// disabled or erased. Without the profile, a session that a login under way creates
+    /// after the revocation cannot be used either (checking a session reads both), and an
+    /// erased user's name and email do not stay in Redis. Returns how many sessions ended.
+    pub async fn end_all(&self, user_id: Uuid) -> Result<u64, StoreError> {
+        let revoked = self.store.revoke(user_id, &Revoke::All).await?;
+        self.store.delete_profile(user_id).await?;
+        Ok(revoked)
+    }
+
+    /// Replaces the user's cached profile, so that every live session sees it on its next
+    /// request (a plan change, a refreshed name). Returns whether there was one: if not, the
+    /// user has no session and the next login writes it.
+    pub async fn refresh_profile(
+        &self,
+        user_id: Uuid,
+        profile: &Profile,
+    ) -> Result<bool, StoreError> {
+        self.store.update_profile(user_id, profile).await
+    }
+
+    /// One page of a walk over every live session of the deployment, for operators: start
+    /// with cursor 0 and pass back the returned cursor until it is 0 again (after the last
+    /// page). Each page is a bounded amount of work for the store, so walking a large
+    /// deployment never blocks it; a session may appear on two pages of one walk. See
+    /// [`SessionStore::scan`].
+    pub async fn walk(&self, cursor: u64) -> Result<(u64, Vec<(Uuid, Listed)>), StoreError> {
         let idle = self.policy.idle_ms();
         let page = self.store.scan(cursor, SCAN_PAGE, now_ms(), idle).await?;
         let sessions = page
             .sessions
             .into_iter()
-            .map(|(user_id, hash, record)| {
-                let listed = Listed {
-                    hash,
-                    expires_ms: record.expires_ms(idle),
-                    record,
-                };
-                (user_id, listed)
-            })
+            .map(|(user_id, hash, record)| (user_id, Listed::new(hash, record, idle)))
             .collect();
         Ok((page.cursor, sessions))
     }
+
+    /// Whether the store answers (see [`SessionStore::ping`]), for readiness and
+    /// `config check`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
 }
 
-/// How many keys one page of [`Sessions::scan`] looks at: Redis answers a `SCAN` of this size
+/// How many keys one page of [`Sessions::walk`] looks at: Redis answers a `SCAN` of this size
 /// in about a millisecond, so a walk never holds it up for longer.
 const SCAN_PAGE: u32 = 1000;
 

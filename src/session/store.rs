@@ -2,6 +2,11 @@
 //! backend (`redis` for production, `memory` for a single development process). Both pass the
 //! same test suite (`tests/api/store.rs`).
 //!
+//! It keeps sessions, the per-user index of them and the profile cache: what signing in and
+//! checking a session need. Short-lived values that are not sessions (rate-limit windows,
+//! quota counters, login flows) are the [`ScratchStore`](super::ScratchStore)'s, on the same
+//! backend.
+//!
 //! The store knows keys, records and expiry arithmetic; it knows nothing of cookies, tokens or
 //! configuration. Times are Unix milliseconds chosen by the caller, so that every replica
 //! applies the same rule and tests can move the clock.
@@ -192,31 +197,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Removes the user's profile cache, for a user who is disabled or erased.
     async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError>;
 
-    /// Adds one to the user's counter `name` unless that would pass `limit` (`None`: no
-    /// limit). Returns the new value, or `None` when the limit is reached and nothing was
-    /// taken. Atomic: concurrent reservations never pass the limit together.
-    async fn reserve(
-        &self,
-        user_id: Uuid,
-        name: &str,
-        limit: Option<u64>,
-        ttl_ms: i64,
-    ) -> Result<Option<u64>, StoreError>;
-
-    /// Gives back one unit of a reservation whose work failed.
-    async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError>;
-
-    /// Counts one hit on a shared, self-expiring counter (a rate-limit window); returns the
-    /// count including this hit.
-    async fn hit(&self, key: &str, window_ms: i64) -> Result<u64, StoreError>;
-
-    /// Keeps a short-lived, single-use value (a login flow under its `state`) for `ttl_ms`.
-    async fn stash(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError>;
-
-    /// Takes a stashed value out atomically: of two concurrent takes, one gets it and the
-    /// other `None`, so a replayed `state` finds nothing.
-    async fn take(&self, key: &str) -> Result<Option<String>, StoreError>;
-
-    /// Answers when the backend does.
+    /// Answers when the backend does: whether sessions can be served. It is here, not on
+    /// [`ScratchStore`](super::ScratchStore), because signed-in users are what readiness is
+    /// about, and because both stores keep scratch values on the same connection, so this
+    /// check answers for them too.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -14,7 +14,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 const SECRET_BYTES: usize = 32;
-const SECRET_CHARS: usize = 43; // base64url of 32 bytes, unpadded
+/// base64url of 32 bytes, unpadded: a secret, and a session hash.
+const SECRET_CHARS: usize = 43;
 const USER_CHARS: usize = 32; // a UUID in its simple (hyphen-less) form
 
 /// 256 bits from the operating system's CSPRNG, base64url without padding.
@@ -27,6 +28,24 @@ pub fn random_secret() -> String {
         .try_fill_bytes(&mut bytes)
         .expect("the operating system's random number generator failed");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `value` has the shape of what [`random_secret`] draws and [`SessionHash::encode`]
+/// writes: exactly 43 characters of the URL-safe base64 alphabet, no padding. Every value of
+/// ours that a client sends back (session secret, CSRF token, login `state`, binding cookie)
+/// is checked with this before anything is looked up, so a hostile value never reaches Redis.
+pub fn is_well_formed_secret(value: &str) -> bool {
+    value.len() == SECRET_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Lowercase hex digits only, as a user id in its simple form and a public id are written.
+fn is_lower_hex(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The secret value of a session cookie. Never logged, never stored.
@@ -48,15 +67,7 @@ impl SessionToken {
     /// rejected before it reaches Redis.
     pub fn parse(raw: &str) -> Option<Self> {
         let (user, secret) = raw.split_once('.')?;
-        if user.len() != USER_CHARS
-            || !user
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            || secret.len() != SECRET_CHARS
-            || !secret
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if user.len() != USER_CHARS || !is_lower_hex(user) || !is_well_formed_secret(secret) {
             return None;
         }
         let user_id = Uuid::try_parse(user).ok()?;
@@ -94,7 +105,7 @@ pub struct SessionHash([u8; 32]);
 
 impl SessionHash {
     /// The length of [`SessionHash::encode`]'s answer: base64url of 32 bytes, unpadded.
-    pub const ENCODED_LEN: usize = 43;
+    pub const ENCODED_LEN: usize = SECRET_CHARS;
 
     /// The form used in Redis keys and index entries: base64url without padding, 43
     /// characters where hex would take 64. Every session costs the hash twice (its key and
@@ -112,11 +123,7 @@ impl SessionHash {
     /// URL-safe alphabet, no padding, and unused low bits zero, so that one hash has exactly
     /// one spelling and a key or index entry names at most one session.
     pub fn decode(encoded: &str) -> Option<Self> {
-        if encoded.len() != Self::ENCODED_LEN
-            || !encoded
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !is_well_formed_secret(encoded) {
             return None;
         }
         // The engine rejects non-zero trailing bits (a second spelling of the same bytes).
@@ -144,10 +151,7 @@ pub struct PublicId(String);
 
 impl PublicId {
     pub fn parse(raw: &str) -> Option<Self> {
-        let valid = raw.len() == 16
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = raw.len() == 16 && is_lower_hex(raw);
         valid.then(|| Self(raw.to_owned()))
     }
 
@@ -246,6 +250,27 @@ mod tests {
             format!("{}B", &zero[..42]),
         ] {
             assert!(SessionHash::decode(&bad).is_none(), "accepted {bad:?}");
+        }
+    }
+
+    #[test]
+    fn well_formed_secrets_are_exactly_what_we_draw_and_hash() {
+        let secret = random_secret();
+        assert!(is_well_formed_secret(&secret));
+        assert!(is_well_formed_secret(
+            &SessionToken::generate(Uuid::new_v4()).hash().encode()
+        ));
+        for bad in [
+            String::new(),
+            secret[..42].to_owned(),
+            format!("{secret}A"),
+            format!("{}=", &secret[..42]),
+            format!("{}+", &secret[..42]),
+            format!("{}/", &secret[..42]),
+            format!("{}.", &secret[..42]),
+            format!("{}é", &secret[..41]),
+        ] {
+            assert!(!is_well_formed_secret(&bad), "accepted {bad:?}");
         }
     }
 

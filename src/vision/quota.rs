@@ -8,14 +8,14 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::plan;
-use crate::session::{usage_counter, SessionStore, StoreError};
+use crate::session::{usage_counter, Scratch, StoreError};
 
 /// A day's counter outlives its day by one, so that a request at midnight still finds it.
 const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
 
 /// The quota, for one request.
 pub struct Quota<'a> {
-    pub store: &'a dyn SessionStore,
+    pub scratch: &'a Scratch,
     pub db: &'a DatabaseConnection,
     /// `plans.free.daily_ocr_limit`.
     pub free_limit: u32,
@@ -43,7 +43,7 @@ impl Quota<'_> {
         let daily = plan::daily_limit(plan, self.free_limit).map(u64::from);
         let counter = usage_counter(today());
         let taken = self
-            .store
+            .scratch
             .reserve(user_id, &counter, daily, COUNTER_TTL_MS)
             .await?;
         match taken {
@@ -70,7 +70,7 @@ impl Quota<'_> {
 
     /// The call failed: it does not count against the quota.
     pub async fn give_back(&self, unit: Unit) {
-        if let Err(e) = self.store.release(unit.user_id, &unit.counter).await {
+        if let Err(e) = self.scratch.release(unit.user_id, &unit.counter).await {
             tracing::warn!(error = %e, "could not give back a quota unit");
         }
     }

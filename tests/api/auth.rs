@@ -482,9 +482,10 @@ async fn an_expired_state_finds_nothing() {
     let state = flow::new_state();
     let mut old = Flow::new("google", "v".repeat(43), &binding);
     old.created_ms -= flow::FLOW_TTL_MS + 1000;
-    flow::save(world.app.sessions.store(), &state, &old)
-        .await
-        .expect("store");
+    // Stashed through scratch values of the app's own Redis prefix.
+    let (_, scratch) =
+        latchkey::startup::build_stores(&world.app.config.settings()).expect("stores");
+    flow::save(&scratch, &state, &old).await.expect("store");
     let mut browser = json_browser().with_cookie(BINDING_COOKIE, &binding);
     let callback = Url::parse(&format!(
         "http://latchkey/auth/google/callback?code=abc&state={state}"

@@ -11,8 +11,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use latchkey::session::{
-    NewSession, Profile, RedisStore, Revoke, SessionRecord, SessionStore, SessionToken, Sessions,
-    TouchParams,
+    NewSession, Profile, RedisStore, Revoke, ScratchStore, SessionRecord, SessionStore,
+    SessionToken, Sessions, TouchParams,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -499,7 +499,7 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
         assert_eq!(store.list(*user, now, IDLE).await.expect("list").len(), 3);
         assert_eq!(
             store
-                .reserve(*user, "ocr:20270115", Some(5), 60_000)
+                .reserve(*user, "ocr:20270115", Some(5), now, 60_000)
                 .await
                 .expect("reserve"),
             Some(1)
@@ -514,16 +514,19 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
             .await
             .expect("update profile"));
         assert_eq!(
-            store.hit(&format!("rl:{user}"), 60_000).await.expect("hit"),
+            store
+                .hit(&format!("rl:{user}"), now, 60_000)
+                .await
+                .expect("hit"),
             1
         );
         store
-            .stash(&format!("flow:{user}"), "state", 60_000)
+            .stash(&format!("flow:{user}"), "state", now, 60_000)
             .await
             .expect("stash");
         assert_eq!(
             store
-                .take(&format!("flow:{user}"))
+                .take(&format!("flow:{user}"), now)
                 .await
                 .expect("take")
                 .as_deref(),

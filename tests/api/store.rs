@@ -1,12 +1,13 @@
-//! One suite, run against every session store: what the trait promises must hold for Redis,
-//! a Redis Cluster (`cluster.rs`) and memory alike. Times are passed in, so expiry is tested
-//! without sleeping.
+//! One suite, run against every store: what the traits promise (`SessionStore` for sessions
+//! and the profile cache, `ScratchStore` for counters and one-time values) must hold for
+//! Redis, a Redis Cluster (`cluster.rs`) and memory alike. Times are passed in, so expiry is
+//! tested without sleeping.
 
 use std::sync::Arc;
 
 use latchkey::session::{
-    Created, MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, SessionRecord,
-    SessionStore, SessionToken, TouchParams,
+    Created, MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, ScratchStore,
+    SessionRecord, SessionStore, SessionToken, TouchParams,
 };
 use uuid::Uuid;
 
@@ -23,7 +24,13 @@ fn t0() -> i64 {
     *START
 }
 
-fn redis_store() -> Arc<dyn SessionStore> {
+/// Every backend is both stores on one connection; the suite holds each to both traits.
+trait Backend: SessionStore + ScratchStore {}
+impl<T: SessionStore + ScratchStore> Backend for T {}
+
+type Store = Arc<dyn Backend>;
+
+fn redis_store() -> Store {
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
     Arc::new(
         RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
@@ -32,11 +39,11 @@ fn redis_store() -> Arc<dyn SessionStore> {
 }
 
 /// A store on the Redis Cluster shared by the cluster tests (started once per test binary).
-fn cluster_store() -> Arc<dyn SessionStore> {
+fn cluster_store() -> Store {
     Arc::new(crate::cluster::shared().store())
 }
 
-fn memory_store() -> Arc<dyn SessionStore> {
+fn memory_store() -> Store {
     Arc::new(MemoryStore::new())
 }
 
@@ -102,11 +109,12 @@ store_suite!(
     deleted_profile_ends_every_session,
     stashed_values_are_taken_once,
     reservations_never_pass_the_limit,
+    hits_add_up_per_key,
     a_login_beyond_the_cap_ends_the_oldest_session,
     sessions_that_already_ended_do_not_count_towards_the_cap,
 );
 
-async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStore>) {
+async fn create_then_touch_returns_record_and_profile(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     assert!(store.create(&new).await.unwrap().stored());
@@ -120,7 +128,7 @@ async fn create_then_touch_returns_record_and_profile(store: Arc<dyn SessionStor
     assert_eq!(touched.counter, 0);
 }
 
-async fn create_never_overwrites_an_existing_session(store: Arc<dyn SessionStore>) {
+async fn create_never_overwrites_an_existing_session(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     assert!(store.create(&new).await.unwrap().stored());
@@ -135,7 +143,7 @@ async fn create_never_overwrites_an_existing_session(store: Arc<dyn SessionStore
     assert_eq!(touched.record.user_agent, new.record.user_agent);
 }
 
-async fn unknown_session_or_user_is_none(store: Arc<dyn SessionStore>) {
+async fn unknown_session_or_user_is_none(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     assert!(store
@@ -158,7 +166,7 @@ async fn unknown_session_or_user_is_none(store: Arc<dyn SessionStore>) {
         .is_none());
 }
 
-async fn touch_slides_idle_expiry_only_after_refresh_step(store: Arc<dyn SessionStore>) {
+async fn touch_slides_idle_expiry_only_after_refresh_step(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
@@ -200,7 +208,7 @@ async fn touch_slides_idle_expiry_only_after_refresh_step(store: Arc<dyn Session
         .is_some());
 }
 
-async fn idle_timeout_ends_an_unused_session(store: Arc<dyn SessionStore>) {
+async fn idle_timeout_ends_an_unused_session(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
@@ -217,7 +225,7 @@ async fn idle_timeout_ends_an_unused_session(store: Arc<dyn SessionStore>) {
         .is_none());
 }
 
-async fn absolute_timeout_ends_a_used_session(store: Arc<dyn SessionStore>) {
+async fn absolute_timeout_ends_a_used_session(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
@@ -237,7 +245,7 @@ async fn absolute_timeout_ends_a_used_session(store: Arc<dyn SessionStore>) {
         .is_none());
 }
 
-async fn list_returns_live_sessions_oldest_first(store: Arc<dyn SessionStore>) {
+async fn list_returns_live_sessions_oldest_first(store: Store) {
     let user = Uuid::new_v4();
     let mut hashes = Vec::new();
     for i in 0..3 {
@@ -260,7 +268,7 @@ async fn list_returns_live_sessions_oldest_first(store: Arc<dyn SessionStore>) {
         .is_empty());
 }
 
-async fn revoke_one_by_hash_and_by_public_id(store: Arc<dyn SessionStore>) {
+async fn revoke_one_by_hash_and_by_public_id(store: Store) {
     let user = Uuid::new_v4();
     let (a, new_a) = new_session(user, t0());
     let (b, new_b) = new_session(user, t0());
@@ -293,7 +301,7 @@ async fn revoke_one_by_hash_and_by_public_id(store: Arc<dyn SessionStore>) {
     );
 }
 
-async fn revoke_all_and_all_except(store: Arc<dyn SessionStore>) {
+async fn revoke_all_and_all_except(store: Store) {
     let user = Uuid::new_v4();
     let mut tokens = Vec::new();
     for _ in 0..4 {
@@ -320,7 +328,7 @@ async fn revoke_all_and_all_except(store: Arc<dyn SessionStore>) {
     assert!(store.list(user, t0(), IDLE).await.unwrap().is_empty());
 }
 
-async fn revoke_is_scoped_to_the_user(store: Arc<dyn SessionStore>) {
+async fn revoke_is_scoped_to_the_user(store: Store) {
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
     let (a, new_a) = new_session(alice, t0());
     store.create(&new_a).await.unwrap();
@@ -342,7 +350,7 @@ async fn revoke_is_scoped_to_the_user(store: Arc<dyn SessionStore>) {
         .is_some());
 }
 
-async fn profile_update_is_seen_by_every_session(store: Arc<dyn SessionStore>) {
+async fn profile_update_is_seen_by_every_session(store: Store) {
     let user = Uuid::new_v4();
     let (a, new_a) = new_session(user, t0());
     let (b, new_b) = new_session(user, t0());
@@ -367,7 +375,7 @@ async fn profile_update_is_seen_by_every_session(store: Arc<dyn SessionStore>) {
     }
 }
 
-async fn profile_update_without_profile_does_nothing(store: Arc<dyn SessionStore>) {
+async fn profile_update_without_profile_does_nothing(store: Store) {
     let user = Uuid::new_v4();
     assert!(!store
         .update_profile(user, &profile("Ada", "pro"))
@@ -383,7 +391,7 @@ async fn profile_update_without_profile_does_nothing(store: Arc<dyn SessionStore
     assert_eq!(touched.profile.plan, "free");
 }
 
-async fn deleted_profile_ends_every_session(store: Arc<dyn SessionStore>) {
+async fn deleted_profile_ends_every_session(store: Store) {
     let user = Uuid::new_v4();
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
@@ -395,25 +403,44 @@ async fn deleted_profile_ends_every_session(store: Arc<dyn SessionStore>) {
         .is_none());
 }
 
-async fn stashed_values_are_taken_once(store: Arc<dyn SessionStore>) {
+async fn stashed_values_are_taken_once(store: Store) {
     let key = format!("suite:{}", Uuid::new_v4().simple());
-    assert_eq!(store.take(&key).await.unwrap(), None);
-    store.stash(&key, "flow", 60_000).await.unwrap();
-    let (a, b) = tokio::join!(store.take(&key), store.take(&key));
+    assert_eq!(store.take(&key, t0()).await.unwrap(), None);
+    store.stash(&key, "flow", t0(), 60_000).await.unwrap();
+    let (a, b) = tokio::join!(store.take(&key, t0() + 1), store.take(&key, t0() + 1));
     let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(
         taken,
         ["flow"],
         "exactly one concurrent take gets the value"
     );
-    assert_eq!(store.take(&key).await.unwrap(), None);
+    assert_eq!(store.take(&key, t0() + 2).await.unwrap(), None);
 }
 
-async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
+/// Hits on one key add up, each counted once however many arrive together; other keys count
+/// apart.
+async fn hits_add_up_per_key(store: Store) {
+    const WINDOW: i64 = 60_000;
+    let key = format!("rl:suite:{}", Uuid::new_v4().simple());
+    let other = format!("rl:suite:{}", Uuid::new_v4().simple());
+    assert_eq!(store.hit(&key, t0(), WINDOW).await.unwrap(), 1);
+    let hits =
+        futures_util::future::join_all((0..9).map(|_| store.hit(&key, t0() + 1, WINDOW))).await;
+    let mut counts: Vec<u64> = hits.into_iter().map(|h| h.unwrap()).collect();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (2..=10).collect::<Vec<u64>>(),
+        "every hit is counted once"
+    );
+    assert_eq!(store.hit(&other, t0() + 1, WINDOW).await.unwrap(), 1);
+}
+
+async fn reservations_never_pass_the_limit(store: Store) {
     let user = Uuid::new_v4();
     let counter = "ocr:20270115";
     let attempts = futures_util::future::join_all(
-        (0..30).map(|_| store.reserve(user, counter, Some(20), 60_000)),
+        (0..30).map(|_| store.reserve(user, counter, Some(20), t0(), 60_000)),
     )
     .await;
     let granted = attempts
@@ -423,7 +450,7 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
     assert_eq!(granted, 20);
     assert_eq!(
         store
-            .reserve(user, counter, Some(20), 60_000)
+            .reserve(user, counter, Some(20), t0(), 60_000)
             .await
             .unwrap(),
         None
@@ -431,19 +458,22 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
     store.release(user, counter).await.unwrap();
     assert_eq!(
         store
-            .reserve(user, counter, Some(20), 60_000)
+            .reserve(user, counter, Some(20), t0(), 60_000)
             .await
             .unwrap(),
         Some(20)
     );
     // No limit: always granted; another counter is independent.
     assert_eq!(
-        store.reserve(user, counter, None, 60_000).await.unwrap(),
+        store
+            .reserve(user, counter, None, t0(), 60_000)
+            .await
+            .unwrap(),
         Some(21)
     );
     assert_eq!(
         store
-            .reserve(user, "ocr:20270116", Some(1), 60_000)
+            .reserve(user, "ocr:20270116", Some(1), t0(), 60_000)
             .await
             .unwrap(),
         Some(1)
@@ -453,7 +483,7 @@ async fn reservations_never_pass_the_limit(store: Arc<dyn SessionStore>) {
     store.release(fresh, counter).await.unwrap();
     assert_eq!(
         store
-            .reserve(fresh, counter, Some(1), 60_000)
+            .reserve(fresh, counter, Some(1), t0(), 60_000)
             .await
             .unwrap(),
         Some(1)
@@ -682,7 +712,7 @@ async fn is_live(store: &dyn SessionStore, user: Uuid, token: &SessionToken, now
         .is_some()
 }
 
-async fn a_login_beyond_the_cap_ends_the_oldest_session(store: Arc<dyn SessionStore>) {
+async fn a_login_beyond_the_cap_ends_the_oldest_session(store: Store) {
     let user = Uuid::new_v4();
     let other_user = Uuid::new_v4();
     let (other, new) = capped(other_user, t0(), 2);
@@ -725,7 +755,7 @@ async fn a_login_beyond_the_cap_ends_the_oldest_session(store: Arc<dyn SessionSt
     assert!(is_live(store.as_ref(), other_user, &other, now).await);
 }
 
-async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Arc<dyn SessionStore>) {
+async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Store) {
     let user = Uuid::new_v4();
     let mut tokens = Vec::new();
     for i in 0..3 {
@@ -747,4 +777,65 @@ async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Arc<dyn
     for token in [&tokens[0], &tokens[2], &fourth] {
         assert!(is_live(store.as_ref(), user, token, later).await);
     }
+}
+
+// The memory store counts scratch lifetimes from the caller's `now_ms` (Redis counts them
+// itself from the write, see `ScratchStore`), so their ends are tested here by moving the clock.
+
+/// A value stashed so long ago that its end has passed is gone; a value within its time is
+/// there.
+#[tokio::test]
+async fn memory_a_stashed_value_ends_at_the_callers_time() {
+    const TTL: i64 = 60_000;
+    let store = MemoryStore::new();
+    store
+        .stash("flow:a", "flow", t0() - 2 * TTL, TTL)
+        .await
+        .unwrap();
+    assert_eq!(store.take("flow:a", t0()).await.unwrap(), None);
+    store.stash("flow:b", "flow", t0(), TTL).await.unwrap();
+    assert_eq!(store.take("flow:b", t0() + TTL).await.unwrap(), None);
+    store.stash("flow:c", "flow", t0(), TTL).await.unwrap();
+    assert_eq!(
+        store
+            .take("flow:c", t0() + TTL - 1)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("flow")
+    );
+}
+
+/// A counter ends `ttl` after its first reservation: the next one starts from zero, and the
+/// hot path reads it as such.
+#[tokio::test]
+async fn memory_a_counter_ends_at_the_callers_time() {
+    const TTL: i64 = 60_000;
+    let store = MemoryStore::new();
+    let user = Uuid::new_v4();
+    let counter = "ocr:20270115";
+    let long_ago = t0() - 2 * TTL;
+    for expected in [1, 2] {
+        let reserved = store.reserve(user, counter, None, long_ago, TTL).await;
+        assert_eq!(reserved.unwrap(), Some(expected));
+    }
+    let reserved = store.reserve(user, counter, Some(5), t0(), TTL).await;
+    assert_eq!(reserved.unwrap(), Some(1));
+    let (token, new) = new_session(user, t0());
+    store.create(&new).await.unwrap();
+    let touched = store.touch(user, &token.hash(), at(t0() + 1)).await;
+    assert_eq!(touched.unwrap().expect("live").counter, 1);
+}
+
+/// A rate-limit window's count starts over once the window has ended.
+#[tokio::test]
+async fn memory_a_window_starts_over_after_it_ends() {
+    const WINDOW: i64 = 60_000;
+    let store = MemoryStore::new();
+    assert_eq!(store.hit("rl:a", t0(), WINDOW).await.unwrap(), 1);
+    assert_eq!(
+        store.hit("rl:a", t0() + WINDOW - 1, WINDOW).await.unwrap(),
+        2
+    );
+    assert_eq!(store.hit("rl:a", t0() + WINDOW, WINDOW).await.unwrap(), 1);
 }

@@ -112,8 +112,7 @@ async fn a_profile_change_is_seen_on_the_next_request() {
     );
     let updated = app
         .sessions
-        .store()
-        .update_profile(user, &profile("Ada", "pro"))
+        .refresh_profile(user, &profile("Ada", "pro"))
         .await
         .expect("store answers");
     assert!(updated);

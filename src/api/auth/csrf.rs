@@ -4,10 +4,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::api::responses::RateLimited;
-use crate::api::responses::Succeeded;
 use crate::api::state::AppState;
-use crate::http::error::Flag;
-use crate::session::random_secret;
+use crate::http::error::{Flag, Succeeded};
+use crate::session::{is_well_formed_secret, random_secret};
 
 /// `GET /auth/csrf-token`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -40,7 +39,7 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
     let existing = req
         .cookie(&state.cookies.csrf_name)
         .map(|c| c.value().to_owned())
-        .filter(|v| is_well_formed(v));
+        .filter(|v| is_well_formed_secret(v));
     let token = existing.unwrap_or_else(random_secret);
     HttpResponse::Ok()
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
@@ -49,11 +48,4 @@ pub async fn csrf_token(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
             success: Flag,
             csrf_token: token,
         })
-}
-
-fn is_well_formed(token: &str) -> bool {
-    token.len() == 43
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -20,7 +20,7 @@ use crate::http::error::Flag;
 use crate::http::error::{error_chain, ErrorBody};
 use crate::http::ApiError;
 use crate::login::{self, Refusal, SignedIn};
-use crate::session::random_secret;
+use crate::session::{is_well_formed_secret, random_secret};
 
 /// `GET /auth/{provider}/login`'s answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,7 +74,7 @@ pub async fn login(
     let binding = req
         .cookie(BINDING_COOKIE)
         .map(|c| c.value().to_owned())
-        .filter(|v| flow::is_well_formed(v))
+        .filter(|v| is_well_formed_secret(v))
         .unwrap_or_else(random_secret);
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let login = Flow::new(&provider_name, verifier.secret().to_owned(), &binding);
@@ -90,7 +90,7 @@ pub async fn login(
             tracing::warn!(provider = %provider_name, error = %error_chain(&e), "cannot start a login");
             ApiError::ProviderUnavailable
         })?;
-    flow::save(state.sessions.store(), &flow_state, &login).await?;
+    flow::save(&state.scratch, &flow_state, &login).await?;
 
     let mut res = HttpResponse::Ok();
     no_store(&mut res);
@@ -181,7 +181,7 @@ pub async fn callback(
     };
     let deps = login::Deps {
         sessions: &state.sessions,
-        flows: state.sessions.store(),
+        scratch: &state.scratch,
         db: &state.db,
     };
     let outcome = login::finish(&deps, provider, callback).await;

@@ -89,7 +89,7 @@ async fn over_limit(state: &AppState, key: &str, limit: u64) -> Option<i64> {
     let now = now_ms();
     let window = now.div_euclid(window_ms);
     let key = format!("rl:{key}:{window}");
-    match state.sessions.store().hit(&key, window_ms).await {
+    match state.scratch.hit(&key, window_ms).await {
         Ok(count) if count > limit => {
             let ends = (window + 1) * window_ms;
             Some(((ends - now) / 1000).max(1))
