@@ -20,7 +20,7 @@ test:
 ## Formatting and clippy, as CI runs them.
 lint:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 ## Supply chain, by deny.toml: licences, duplicate versions (warnings), wildcards and sources,
 ## and known vulnerabilities when the RustSec advisory database can be fetched (otherwise a

@@ -1,6 +1,6 @@
 //! The integration tests' fake Google, GitHub and OpenAI servers as one standalone process, for
 //! the browser tests in `e2e/` (and for trying the example extension by hand without real
-//! providers). The fakes themselves are `tests/api/fakes/`, included here unchanged.
+//! providers). The fakes themselves are the dev-only `testkit` crate's (`testkit/src/fakes/`).
 //!
 //! ```sh
 //! cargo run --example fakes
@@ -28,18 +28,13 @@
 //! reached the vision API, and the media type of the last one's image; `GET /openai/last-image`
 //! answers that image itself.
 
-// Not every re-export of the fakes is used here (the module allows its own dead code).
-#[allow(unused_imports)]
-#[path = "../tests/api/fakes/mod.rs"]
-mod fakes;
-
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use fakes::{FakeGitHub, FakeGoogle, FakeOpenAi, GitHubEmail, GitHubUser, GoogleUser};
 use serde::Deserialize;
 use serde_json::json;
+use testkit::fakes::{FakeGitHub, FakeGoogle, FakeOpenAi, GitHubEmail, GitHubUser, GoogleUser};
 
 struct Fakes {
     google: FakeGoogle,

@@ -373,8 +373,8 @@ try:
     with open(".dockerignore") as f:
         patterns = [l.strip() for l in f if l.strip() and not l.startswith("#")]
     needed = ["Cargo.toml", "Cargo.lock", "src/main.rs", "entity/Cargo.toml", "migration/Cargo.toml",
-              "config/default.toml", "config/production.toml", "benches/http.rs", "tests/api/main.rs",
-              "examples/fakes.rs"]
+              "config/default.toml", "config/production.toml", "benches/http/main.rs", "tests/api/main.rs",
+              "examples/fakes.rs", "testkit/Cargo.toml", "testkit/src/lib.rs"]
     kept_out = [p for p in needed if dockerignored(p, patterns)]
     check(not kept_out, ".dockerignore keeps what the build needs", "excludes " + ", ".join(kept_out))
     leaked = [p for p in ["target/release/latchkey", ".git/HEAD", "data/latchkey.db", "latchkey.env",

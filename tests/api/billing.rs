@@ -10,11 +10,13 @@ use reqwest::Response;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use serde_json::{json, Value};
 use sha2::Sha256;
+use testkit::redis::{RedisOptions, RedisServer};
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_error, client, insert_free_user, json, sign_in_user, spawn_app_with, Browser, TestApp,
-};
+use crate::support::app::{client, spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::response::{assert_error, json};
+use crate::support::users::{insert_free_user, sign_in_user};
 
 const SECRET: &str = "whsec_latchkey_billing_tests";
 const ROUTE: &str = "/webhooks/stripe";
@@ -129,12 +131,6 @@ fn rfc3339(secs: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A free user `name` with the address `<name>@example.com`.
-async fn insert_user(db: &DatabaseConnection, name: &str) -> users::Model {
-    let email = format!("{}@example.com", name.to_lowercase());
-    insert_free_user(db, &email, name).await
-}
-
 async fn stored_user(db: &DatabaseConnection, id: Uuid) -> users::Model {
     users::Entity::find_by_id(id)
         .one(db)
@@ -151,7 +147,7 @@ async fn signed_in_customer(
     customer: &str,
 ) -> (users::Model, Browser, i64) {
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
     let browser = sign_in_user(app, &db, &user).await;
     let t = now();
     deliver_ok(
@@ -332,7 +328,7 @@ async fn a_signed_body_that_is_not_an_event_is_400_invalid_event() {
 async fn a_subscription_makes_a_live_session_pro_at_once_and_deletion_makes_it_free() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
     let mut browser = sign_in_user(&app, &db, &user).await;
     let before = info(&app, &mut browser).await;
     assert_eq!(before["plan"], "free");
@@ -503,7 +499,7 @@ async fn concurrent_deliveries_of_one_event_apply_it_once() {
 async fn an_older_event_never_overwrites_a_newer_state() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
     let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now() - 600;
     deliver_ok(
@@ -593,7 +589,7 @@ async fn an_older_event_never_overwrites_a_newer_state() {
 async fn an_unknown_customer_is_recorded_then_linked_by_a_later_checkout() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
     let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now();
     let period_end = t + 30 * DAY;
@@ -635,8 +631,8 @@ async fn an_unknown_customer_is_recorded_then_linked_by_a_later_checkout() {
 async fn checkouts_that_cannot_be_linked_are_recorded() {
     let app = billing_app().await;
     let db = app.db().await;
-    let ada = insert_user(&db, "Ada").await;
-    let bob = insert_user(&db, "Bob").await;
+    let ada = insert_free_user(&db, "ada@example.com", "Ada").await;
+    let bob = insert_free_user(&db, "bob@example.com", "Bob").await;
     let t = now();
     for (id, object) in [
         ("evt_nobody", checkout(Some(Uuid::new_v4()), "cus_x")),
@@ -682,7 +678,7 @@ async fn checkouts_that_cannot_be_linked_are_recorded() {
 async fn a_paid_invoice_extends_the_period() {
     let app = billing_app().await;
     let db = app.db().await;
-    let user = insert_user(&db, "Ada").await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
     let mut browser = sign_in_user(&app, &db, &user).await;
     let t = now();
     let first_end = t + 30 * DAY;
@@ -838,7 +834,7 @@ async fn a_database_error_is_503_so_that_stripe_retries() {
 // The profile cache
 
 /// Sets `app`'s Redis user's permission to run scripts: `-` takes it away, `+` gives it back.
-async fn scripts_allowed(redis: &crate::redis_down::OwnRedis, allowed: bool) {
+async fn scripts_allowed(redis: &RedisServer, allowed: bool) {
     let mut conn = redis::Client::open(redis.url())
         .expect("Redis URL")
         .get_multiplexed_async_connection()
@@ -860,26 +856,10 @@ async fn scripts_allowed(redis: &crate::redis_down::OwnRedis, allowed: bool) {
 /// duplicate in SQL and refreshes the cache, so live sessions see the plan without a login.
 #[tokio::test]
 async fn a_cache_refresh_that_fails_is_made_up_for_by_the_redelivery() {
-    let redis = crate::redis_down::OwnRedis::start();
-    let mut admin = redis::Client::open(redis.url())
-        .expect("Redis URL")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("the test's own Redis answers");
-    let _: () = redis::cmd("ACL")
-        .arg(&[
-            "SETUSER",
-            "latchkey",
-            "on",
-            ">app-secret",
-            "~*",
-            "&*",
-            "+@all",
-        ])
-        .query_async(&mut admin)
-        .await
-        .expect("ACL SETUSER");
-    let app_url = format!("redis://latchkey:app-secret@127.0.0.1:{}", redis.port);
+    // The app's own Redis user, with every permission until the test takes scripts away.
+    let redis = RedisServer::start_with(RedisOptions::default().acl_user("latchkey", "app-secret"))
+        .expect("a redis-server of the test's own");
+    let app_url = redis.url_as("latchkey", "app-secret");
     let app = spawn_app_with(|c| {
         c.set("LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET", SECRET)
             .set("LATCHKEY__REDIS__URL", &app_url)

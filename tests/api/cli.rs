@@ -21,107 +21,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_error, insert_free_user, json, profile, redis_url, sign_in_user, spawn_app, Browser,
-    ServerProcess, TestApp, TestConfig, TestDb,
-};
-
-/// What one run of the binary did.
-#[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, 0, "expected success: {self:?}");
-        &self.stdout
-    }
-
-    #[track_caller]
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.ok())
-            .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}): {}", self.stdout))
-    }
-
-    /// Fails with `code` and exactly one line on stderr, no backtrace.
-    #[track_caller]
-    fn fails(&self, code: i32) -> &str {
-        assert_eq!(self.code, code, "exit status: {self:?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stderr: {self:?}");
-        assert!(lines[0].starts_with("error: "), "{self:?}");
-        assert!(!self.stderr.contains("backtrace"), "{self:?}");
-        lines[0]
-    }
-}
-
-/// `program` with a test's configuration in its environment, as an operator's pod has it.
-fn configured(program: &str, vars: &BTreeMap<String, String>) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .env("LATCHKEY_ENV", "test")
-        .env(
-            "LATCHKEY_CONFIG_DIR",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-        )
-        .env_remove("RUST_LOG")
-        .env_remove("RUST_BACKTRACE")
-        .envs(vars.iter())
-        .kill_on_drop(true);
-    command
-}
-
-fn finished(out: std::process::Output) -> Run {
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-/// Runs `latchkey <args>` with a test's configuration, as an operator would in a pod, with
-/// stdin off a terminal (as under `kubectl exec` without `-t`).
-pub async fn latchkey(vars: &BTreeMap<String, String>, args: &[&str]) -> Run {
-    let out = configured(env!("CARGO_BIN_EXE_latchkey"), vars)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("the latchkey binary runs");
-    finished(out)
-}
-
-/// Runs `latchkey <args>` on a terminal, as under `kubectl exec -it`: util-linux `script`
-/// gives it a pseudo-terminal and `typed` is what the operator types. What the terminal
-/// shows (stdout, stderr, the echo of `typed`) comes back in `stdout`, with CR LF line ends.
-async fn latchkey_on_terminal(vars: &BTreeMap<String, String>, args: &[&str], typed: &str) -> Run {
-    use tokio::io::AsyncWriteExt;
-    let quote = |word: &str| format!("'{}'", word.replace('\'', r"'\''"));
-    let line = std::iter::once(env!("CARGO_BIN_EXE_latchkey"))
-        .chain(args.iter().copied())
-        .map(quote)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut child = configured("script", vars)
-        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) is installed");
-    let mut stdin = child.stdin.take().expect("script's stdin");
-    stdin.write_all(typed.as_bytes()).await.expect("type");
-    drop(stdin);
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the command ends")
-        .expect("script runs");
-    finished(out)
-}
+use crate::support::app::{spawn_app, TestApp};
+use crate::support::browser::Browser;
+use crate::support::config::{TestConfig, TestDb};
+use crate::support::process::{latchkey, latchkey_on_terminal, Run, ServerProcess};
+use crate::support::redis::redis_url;
+use crate::support::response::{assert_error, json};
+use crate::support::users::{free_user, insert_free_user, profile, sign_in_user};
 
 async fn cli(app: &TestApp, args: &[&str]) -> Run {
     latchkey(&app.config.vars, args).await
@@ -165,7 +71,7 @@ async fn status(app: &TestApp, browser: &Browser) -> u16 {
 }
 
 fn public_id(browser: &Browser) -> String {
-    let cookie = &browser.cookies[crate::helpers::SESSION_COOKIE];
+    let cookie = &browser.cookies[crate::support::browser::SESSION_COOKIE];
     SessionToken::parse(cookie)
         .expect("a session cookie")
         .hash()
@@ -217,7 +123,7 @@ async fn list_shows_a_session_created_through_the_app() {
         }
     }
     // The listing never shows the cookie.
-    let cookie = &browser.cookies[crate::helpers::SESSION_COOKIE];
+    let cookie = &browser.cookies[crate::support::browser::SESSION_COOKIE];
     let secret = cookie.split_once('.').map(|(_, s)| s).unwrap_or_default();
     assert!(!table.stdout.contains(secret));
 }
@@ -542,7 +448,7 @@ async fn serve_dev_store_is_refused_in_production() {
         .set("LATCHKEY__VISION__API_KEY", "sk-test")
         .set(
             "LATCHKEY__REDIS__URL",
-            &format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+            &format!("redis://127.0.0.1:{}", crate::support::process::free_port()),
         );
     let run = tokio::time::timeout(
         Duration::from_secs(60),
@@ -823,7 +729,7 @@ fn redis_stopped(app: &TestApp) -> BTreeMap<String, String> {
     let mut vars = app.config.vars.clone();
     vars.insert(
         "LATCHKEY__REDIS__URL".into(),
-        format!("redis://127.0.0.1:{}", crate::helpers::free_port()),
+        format!("redis://127.0.0.1:{}", crate::support::process::free_port()),
     );
     vars.insert("LATCHKEY__REDIS__TIMEOUT".into(), "1s".into());
     vars
@@ -1193,7 +1099,7 @@ async fn the_cli_works_while_no_server_runs() {
 
     let server = ServerProcess::start(&config.vars, None).await;
     let browser = |token: &SessionToken| {
-        Browser::new().with_cookie(crate::helpers::SESSION_COOKIE, token.expose())
+        Browser::new().with_cookie(crate::support::browser::SESSION_COOKIE, token.expose())
     };
     assert_eq!(
         server.user_info(&browser(&revoked.token)).await.status(),
@@ -1212,21 +1118,11 @@ async fn ten_thousand_sessions_list_in_pages_without_holding_redis_up() {
     const PER_USER: usize = 10;
     let app = spawn_app().await;
     let db = app.db().await;
-    let now = Utc::now();
     let ids: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
     for chunk in ids.chunks(200) {
         users::Entity::insert_many(chunk.iter().map(|id| users::ActiveModel {
             id: Set(*id),
-            email: Set(Some(format!("{}@example.com", id.simple()))),
-            email_verified: Set(true),
-            name: Set(None),
-            image: Set(None),
-            plan: Set("free".to_owned()),
-            plan_until: Set(None),
-            stripe_customer_id: Set(None),
-            disabled_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
+            ..free_user(&format!("{}@example.com", id.simple()), None)
         }))
         .exec(&db)
         .await
@@ -1486,7 +1382,7 @@ async fn config_check_prints_the_settings_with_every_secret_redacted() {
 #[tokio::test]
 async fn config_check_exits_2_when_redis_does_not_answer_and_keeps_its_password() {
     let db = TestDb::new().await;
-    let port = crate::helpers::free_port();
+    let port = crate::support::process::free_port();
     let url = format!("redis://:planted-redis-secret-0b7e@127.0.0.1:{port}");
     let run = config_check(&db, &[("LATCHKEY__REDIS__URL", &url)], &[]).await;
 
@@ -1505,7 +1401,7 @@ async fn config_check_exits_2_when_redis_does_not_answer_and_keeps_its_password(
 #[tokio::test]
 async fn config_check_exits_2_when_the_database_does_not_answer_and_keeps_its_password() {
     let db = TestDb::new().await;
-    let port = crate::helpers::free_port();
+    let port = crate::support::process::free_port();
     let url = format!("postgres://latchkey:planted-db-secret-c1d9@127.0.0.1:{port}/latchkey");
     let run = config_check(&db, &[("LATCHKEY__DATABASE__URL", &url)], &[]).await;
 
@@ -1555,7 +1451,7 @@ async fn config_check_refuses_a_misspelt_key_or_log_level_in_one_line() {
 #[tokio::test]
 async fn config_check_with_the_memory_store_does_not_need_redis() {
     let db = TestDb::new().await;
-    let port = crate::helpers::free_port();
+    let port = crate::support::process::free_port();
     let url = format!("redis://127.0.0.1:{port}");
     let run = config_check(
         &db,

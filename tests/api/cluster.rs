@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use latchkey::session::{
     NewSession, Profile, RedisStore, Revoke, ScratchStore, SessionRecord, SessionStore,
@@ -17,191 +17,18 @@ use latchkey::session::{
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
 
-use crate::auth::World;
-use crate::helpers::{assert_error, free_port, json, profile, Browser};
-
-/// A Redis Cluster of three masters (no replicas) on free loopback ports, killed on drop.
-///
-/// Each server also gets a watchdog shell that kills it once this test process is gone, so a
-/// cluster kept in a `static` (never dropped) does not outlive the test binary.
-pub struct Cluster {
-    pub ports: Vec<u16>,
-    servers: Vec<Child>,
-    watchdog: Option<Child>,
-    dir: PathBuf,
-}
-
-/// The cluster most cluster tests share: started by the first that asks, once per test
-/// binary. It is made of plain processes, so it does not belong to that test's runtime and
-/// serves every later test too.
-pub fn shared() -> &'static Cluster {
-    static SHARED: LazyLock<Cluster> = LazyLock::new(|| Cluster::start(15_000));
-    &SHARED
-}
-
-impl Cluster {
-    /// Starts the servers and makes them one cluster. `node_timeout_ms` is how long a silent
-    /// master takes to count as failed (Redis' default is 15 s).
-    pub fn start(node_timeout_ms: u32) -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory").keep();
-        let ports = cluster_ports(3);
-        let mut servers = Vec::new();
-        for port in &ports {
-            let server = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes"])
-                .args(["--cluster-node-timeout", &node_timeout_ms.to_string()])
-                .arg("--cluster-config-file")
-                .arg(dir.join(format!("nodes-{port}.conf")))
-                .arg("--dir")
-                .arg(&dir)
-                .arg("--logfile")
-                .arg(dir.join(format!("redis-{port}.log")))
-                .args(["--save", "", "--appendonly", "no"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server is installed (see .ci/run)");
-            servers.push(server);
-        }
-        let pids: Vec<String> = servers.iter().map(|s| s.id().to_string()).collect();
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(
-                r#"parent=$1; dir=$2; shift 2
-                   while kill -0 "$parent" 2>/dev/null; do sleep 1; done
-                   kill "$@" 2>/dev/null; sleep 1; rm -rf "$dir""#,
-            )
-            .arg("cluster-watchdog")
-            .arg(std::process::id().to_string())
-            .arg(&dir)
-            .args(&pids)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok();
-        let cluster = Self {
-            ports,
-            servers,
-            watchdog,
-            dir,
-        };
-        for port in &cluster.ports {
-            wait_for(&format!("redis-server on port {port}"), || {
-                std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok()
-            });
-        }
-        let addresses: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|p| format!("127.0.0.1:{p}"))
-            .collect();
-        let create = Command::new("redis-cli")
-            .arg("--cluster")
-            .arg("create")
-            .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("redis-cli is installed (Debian: redis-tools)");
-        assert!(
-            create.status.success(),
-            "redis-cli --cluster create failed: {}{}",
-            String::from_utf8_lossy(&create.stdout),
-            String::from_utf8_lossy(&create.stderr)
-        );
-        // Every node must know the whole slot map before the cluster is used.
-        for port in &cluster.ports {
-            wait_for(&format!("cluster_state:ok on port {port}"), || {
-                let info = cli(*port, &["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok")
-                    && info.contains("cluster_slots_ok:16384")
-                    && info.contains("cluster_known_nodes:3")
-            });
-        }
-        cluster
-    }
-
-    /// The node URLs, as `redis.cluster_nodes` lists them.
-    pub fn nodes(&self) -> Vec<String> {
-        self.ports
-            .iter()
-            .map(|p| format!("redis://127.0.0.1:{p}"))
-            .collect()
-    }
-
-    /// `LATCHKEY__REDIS__CLUSTER_NODES`: the nodes, comma-separated.
-    pub fn nodes_env(&self) -> String {
-        self.nodes().join(",")
-    }
-
-    /// A store on this cluster under a fresh key prefix.
-    pub fn store(&self) -> RedisStore {
-        let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-        RedisStore::cluster(&self.nodes(), &prefix, Duration::from_secs(2)).expect("cluster store")
-    }
-
-    /// Every key matching `pattern`, per master (SCAN is per node).
-    pub fn keys_by_node(&self, pattern: &str) -> BTreeMap<u16, Vec<String>> {
-        self.ports
-            .iter()
-            .map(|port| {
-                let keys = cli(*port, &["--scan", "--pattern", pattern]);
-                (*port, keys.lines().map(str::to_owned).collect())
-            })
-            .collect()
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for server in &mut self.servers {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-        if let Some(mut watchdog) = self.watchdog.take() {
-            let _ = watchdog.kill();
-            let _ = watchdog.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Free loopback ports whose cluster bus port (port + 10000) is free too.
-fn cluster_ports(n: usize) -> Vec<u16> {
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let port = free_port();
-        let bus_free =
-            port <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok();
-        if bus_free && !ports.contains(&port) {
-            ports.push(port);
-        }
-    }
-    ports
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ready() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
+use crate::support::browser::Browser;
+use crate::support::redis::{
+    command_calls, redis_store_on, sent_by_clients, shared_cluster, start_cluster,
+};
+use crate::support::response::{assert_error, json};
+use crate::support::users::profile;
+use crate::support::world::World;
+use testkit::redis::RedisCluster;
 
 /// `redis-cli -p <port> <args>`'s output.
 fn cli(port: u16, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    testkit::redis::cli(port, args).expect("redis-cli runs")
 }
 
 /// `MONITOR` on every master, each into a file: every command the node runs, including the
@@ -211,7 +38,7 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(cluster: &Cluster, dir: &Path) -> Self {
+    fn start(cluster: &RedisCluster, dir: &Path) -> Self {
         let watchers = cluster
             .ports
             .iter()
@@ -225,9 +52,10 @@ impl Monitor {
                     .spawn()
                     .expect("redis-cli MONITOR");
                 // MONITOR answers OK once it watches.
-                wait_for("MONITOR to start", || {
+                testkit::wait_until("MONITOR to start", || {
                     std::fs::read_to_string(&path).is_ok_and(|s| s.starts_with("OK"))
-                });
+                })
+                .expect("MONITOR starts");
                 (child, path)
             })
             .collect();
@@ -465,7 +293,7 @@ fn user_of(key: &str) -> Option<&str> {
 #[tokio::test]
 async fn every_operation_on_many_users_stays_in_one_slot() {
     const USERS: usize = 48;
-    let mut cluster = Cluster::start(1_000);
+    let mut cluster = start_cluster(Duration::from_millis(1_000));
     let logs = tempfile::tempdir().expect("tempdir");
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
     let store = RedisStore::cluster(&cluster.nodes(), &prefix, Duration::from_secs(5))
@@ -535,7 +363,9 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     }
 
     // The users' keys are on all three masters, and each user's keys in one slot of one.
-    let by_node = cluster.keys_by_node(&format!("{prefix}*"));
+    let by_node = cluster
+        .keys_by_node(&format!("{prefix}*"))
+        .expect("redis-cli --scan");
     let mut user_slots: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut user_nodes: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
     for (port, keys) in &by_node {
@@ -667,8 +497,7 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
 
     // Health asks the cluster's own state: once its nodes agree a master is gone (no replica
     // here to take over), it fails, although the other masters still answer.
-    let _ = cluster.servers[2].kill();
-    let _ = cluster.servers[2].wait();
+    cluster.stop_node(2);
     let mut failed = false;
     for _ in 0..150 {
         if store.ping().await.is_err() {
@@ -683,8 +512,8 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
 /// The revoke-all race of `race.rs`, through [`Sessions`] on the shared cluster.
 #[tokio::test]
 async fn revoke_all_racing_50_logins_on_a_cluster() {
-    let cluster = shared();
-    let store: Arc<dyn SessionStore> = Arc::new(cluster.store());
+    let cluster = shared_cluster();
+    let store: Arc<dyn SessionStore> = Arc::new(redis_store_on(cluster));
     let sessions = Sessions::new(
         Arc::clone(&store),
         latchkey::session::Policy {
@@ -697,7 +526,12 @@ async fn revoke_all_racing_50_logins_on_a_cluster() {
     crate::race::race_revoke_all_against_50_logins(&sessions, user).await;
     // No session key is left on any master.
     let tag = format!("*{{u:{}}}:s:*", user.simple());
-    let left: usize = cluster.keys_by_node(&tag).values().map(Vec::len).sum();
+    let left: usize = cluster
+        .keys_by_node(&tag)
+        .expect("redis-cli --scan")
+        .values()
+        .map(Vec::len)
+        .sum();
     assert_eq!(left, 0);
 }
 
@@ -705,7 +539,7 @@ async fn revoke_all_racing_50_logins_on_a_cluster() {
 /// counters too), `/api/user/info`, the session list, revocation, logout and `/readyz`.
 #[tokio::test]
 async fn the_app_signs_in_and_revokes_on_a_cluster() {
-    let nodes = shared().nodes_env();
+    let nodes = shared_cluster().nodes_env();
     let world = World::start_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes)).await;
     let app = &world.app;
     assert_eq!(app.get(&mut Browser::new(), "/readyz").await.status(), 200);
@@ -753,10 +587,11 @@ async fn the_app_signs_in_and_revokes_on_a_cluster() {
 /// On a cluster of its own, so that no other test's commands are counted.
 #[tokio::test]
 async fn an_authenticated_request_costs_one_round_trip_on_a_cluster() {
-    let cluster = Cluster::start(15_000);
+    let cluster = start_cluster(Duration::from_secs(15));
     let nodes = cluster.nodes_env();
     let app =
-        crate::helpers::spawn_app_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes)).await;
+        crate::support::app::spawn_app_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes))
+            .await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
     // Warm up: the first call also loads the script on its master.
     assert_eq!(app.user_info(&mut browser).await.status(), 200);
@@ -764,15 +599,15 @@ async fn an_authenticated_request_costs_one_round_trip_on_a_cluster() {
     let urls = cluster.nodes();
     let mut before = Vec::new();
     for url in &urls {
-        before.push(crate::redis_down::command_calls(url).await);
+        before.push(command_calls(url).await);
     }
     for _ in 0..20 {
         assert_eq!(app.user_info(&mut browser).await.status(), 200);
     }
     let mut sent = BTreeMap::new();
     for (url, before) in urls.iter().zip(&before) {
-        let after = crate::redis_down::command_calls(url).await;
-        for (name, n) in crate::redis_down::sent_by_clients(before, &after) {
+        let after = command_calls(url).await;
+        for (name, n) in sent_by_clients(before, &after) {
             *sent.entry(name).or_insert(0) += n;
         }
     }

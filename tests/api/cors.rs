@@ -1,6 +1,8 @@
 use reqwest::Method;
 
-use crate::helpers::{assert_error, spawn_app, Browser, EXTENSION_ORIGIN};
+use crate::support::app::spawn_app;
+use crate::support::browser::{Browser, EXTENSION_ORIGIN};
+use crate::support::response::assert_error;
 
 fn cors_headers(res: &reqwest::Response) -> Vec<String> {
     res.headers()

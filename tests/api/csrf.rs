@@ -1,6 +1,8 @@
 use reqwest::header::SET_COOKIE;
 
-use crate::helpers::{json, spawn_app, spawn_app_with, Browser, CSRF_COOKIE};
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::browser::{Browser, CSRF_COOKIE};
+use crate::support::response::json;
 
 fn set_cookies(res: &reqwest::Response) -> Vec<String> {
     res.headers()

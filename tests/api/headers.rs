@@ -2,7 +2,8 @@
 
 use reqwest::{Method, Response};
 
-use crate::helpers::{spawn_app_with, Browser, EXTENSION_ORIGIN};
+use crate::support::app::spawn_app_with;
+use crate::support::browser::{Browser, EXTENSION_ORIGIN};
 
 fn header<'a>(res: &'a Response, name: &str) -> &'a str {
     res.headers()

@@ -1,4 +1,6 @@
-use crate::helpers::{json, spawn_app, spawn_app_with, Browser};
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::browser::Browser;
+use crate::support::response::json;
 
 #[tokio::test]
 async fn healthz_answers_200() {
@@ -37,13 +39,13 @@ async fn a_database_outage_leaves_signed_in_users_served_and_readyz_names_it() {
         "LATCHKEY__DATABASE__URL".into(),
         "postgres://latchkey@127.0.0.1:1/latchkey".into(),
     );
-    let replica = crate::helpers::ServerProcess::start(&vars, None).await;
+    let replica = crate::support::process::ServerProcess::start(&vars, None).await;
 
     let res = replica.user_info(&browser).await;
     assert_eq!(res.status(), 200);
     assert_eq!(json(res).await["user"]["name"], "Ada");
 
-    let res = crate::helpers::client()
+    let res = crate::support::app::client()
         .get(replica.url("/readyz"))
         .send()
         .await

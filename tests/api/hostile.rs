@@ -3,7 +3,9 @@
 use reqwest::header::{HeaderValue, COOKIE};
 use reqwest::Method;
 
-use crate::helpers::{assert_error, json, spawn_app, Browser, SESSION_COOKIE};
+use crate::support::app::spawn_app;
+use crate::support::browser::{Browser, SESSION_COOKIE};
+use crate::support::response::{assert_error, json};
 
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/auth/csrf-token"),
@@ -52,7 +54,7 @@ async fn hostile_session_cookies_are_unauthenticated_never_5xx() {
 #[tokio::test]
 async fn binary_and_malformed_cookie_headers_are_4xx() {
     let app = spawn_app().await;
-    let client = crate::helpers::client();
+    let client = crate::support::app::client();
     let raw: Vec<Vec<u8>> = vec![
         b"__Host-latchkey_session=\xff\xfe\xfd".to_vec(),
         b";;;;===;;".to_vec(),
@@ -74,7 +76,7 @@ async fn binary_and_malformed_cookie_headers_are_4xx() {
 #[tokio::test]
 async fn oversized_headers_and_bodies_are_refused_with_4xx() {
     let app = spawn_app().await;
-    let client = crate::helpers::client();
+    let client = crate::support::app::client();
     // A 64 KiB cookie header exceeds what the server reads.
     let res = client
         .get(app.url("/api/user/info"))
@@ -94,7 +96,7 @@ async fn oversized_headers_and_bodies_are_refused_with_4xx() {
     let res = client
         .post(app.url("/auth/logout"))
         .header("X-CSRF-Token", &token)
-        .header("Origin", crate::helpers::EXTENSION_ORIGIN)
+        .header("Origin", crate::support::browser::EXTENSION_ORIGIN)
         .body(vec![b'{'; 2 * 1024 * 1024])
         .send()
         .await
@@ -134,7 +136,7 @@ async fn hostile_csrf_headers_are_403() {
     let app = spawn_app().await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
     let token = app.csrf_token(&mut browser).await;
-    let client = crate::helpers::client();
+    let client = crate::support::app::client();
     let cookie = format!(
         "{SESSION_COOKIE}={}; __Host-latchkey_csrf={token}",
         browser.cookies[SESSION_COOKIE]

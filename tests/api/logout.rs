@@ -1,6 +1,8 @@
 use reqwest::Method;
 
-use crate::helpers::{assert_error, json, set_cookies_named, spawn_app, Browser, SESSION_COOKIE};
+use crate::support::app::spawn_app;
+use crate::support::browser::{Browser, SESSION_COOKIE};
+use crate::support::response::{assert_error, json, set_cookies_named};
 
 #[tokio::test]
 async fn logout_revokes_the_session_and_clears_the_cookie() {
@@ -63,7 +65,9 @@ async fn logout_needs_the_csrf_header_matching_the_cookie() {
     // A header without the cookie (a foreign page that guessed a token) fails too.
     let token = app.csrf_token(&mut browser).await;
     let mut no_cookie = browser.clone();
-    no_cookie.cookies.remove(crate::helpers::CSRF_COOKIE);
+    no_cookie
+        .cookies
+        .remove(crate::support::browser::CSRF_COOKIE);
     let res = app
         .send(
             &mut no_cookie,

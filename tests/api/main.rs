@@ -1,4 +1,6 @@
-//! All integration tests build into one binary (faster to link, one harness).
+//! All integration tests build into one binary (faster to link, one harness): one module per
+//! feature, and the harness they share in `support/`. The fake providers and the Redis
+//! launchers are the dev-only `testkit` crate's.
 
 mod auth;
 mod billing;
@@ -7,11 +9,8 @@ mod cluster;
 mod config;
 mod cors;
 mod csrf;
-mod fakes;
-mod fakes_selftest;
 mod headers;
 mod health;
-mod helpers;
 mod hostile;
 mod layers;
 mod logout;
@@ -25,6 +24,7 @@ mod redis_tls;
 mod replicas;
 mod sessions;
 mod store;
+mod support;
 mod timeouts;
 mod user_info;
 mod vision;

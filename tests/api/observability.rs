@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use crate::fakes::FakeOpenAi;
-use crate::helpers::{json, spawn_app, spawn_app_with, Browser, ServerProcess, TestApp};
+use crate::support::app::{spawn_app, spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::process::ServerProcess;
+use crate::support::response::json;
+use testkit::fakes::FakeOpenAi;
 
 async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
     let res = app.get(&mut Browser::new(), "/metrics").await;
@@ -87,7 +90,7 @@ fn series(scrape: &prometheus_parse::Scrape) -> usize {
 #[tokio::test]
 async fn invented_methods_and_paths_add_no_series() {
     let app = spawn_app().await;
-    let http = crate::helpers::client();
+    let http = crate::support::app::client();
     let invent = |n: usize| {
         let method = Method::from_bytes(format!("X-INVENTED{n}").as_bytes()).expect("method");
         (method, app.url(&format!("/invented/{n}/path")))
@@ -132,7 +135,7 @@ async fn invented_methods_and_paths_add_no_series() {
 async fn vision_and_quota_counters_move() {
     let openai = FakeOpenAi::start().await;
     let vars = openai.config_vars();
-    let app = crate::helpers::spawn_app_with(|mut c| {
+    let app = crate::support::app::spawn_app_with(|mut c| {
         for (k, v) in &vars {
             c = c.set(k, v);
         }
@@ -154,7 +157,7 @@ async fn vision_and_quota_counters_move() {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        crate::helpers::client()
+        crate::support::app::client()
             .post(app.url("/api/openai/extract-subtitles"))
             .header(
                 "Content-Type",
@@ -249,7 +252,7 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
     body.extend_from_slice(&png);
     body.extend_from_slice(b"\r\n--b--\r\n");
     let slow = tokio::spawn(
-        crate::helpers::client()
+        crate::support::app::client()
             .post(process.url("/api/openai/extract-subtitles"))
             .header("Content-Type", "multipart/form-data; boundary=b")
             .header("Cookie", cookies.join("; "))
@@ -266,7 +269,7 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
     assert_eq!(openai.calls(), 1);
     process.terminate();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let ready = crate::helpers::client()
+    let ready = crate::support::app::client()
         .get(process.url("/readyz"))
         .send()
         .await
@@ -284,7 +287,7 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
         .await
         .expect("exits by itself");
     assert!(status.success(), "{status:?}");
-    assert!(crate::helpers::client()
+    assert!(crate::support::app::client()
         .get(process.url("/healthz"))
         .send()
         .await

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{json, spawn_app, spawn_app_with, Browser, TestApp};
+use crate::support::app::{spawn_app, spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::response::json;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 

@@ -6,7 +6,8 @@ use latchkey::session::{ClientInfo, Revoke, Sessions};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-use crate::helpers::{profile, spawn_app};
+use crate::support::app::spawn_app;
+use crate::support::users::profile;
 
 #[tokio::test]
 async fn revoke_all_racing_50_logins_leaves_nothing_created_before_it() {

@@ -2,7 +2,10 @@
 
 use reqwest::Method;
 
-use crate::helpers::{assert_error, spawn_app_with, Browser, ServerProcess, TestApp};
+use crate::support::app::{spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::process::ServerProcess;
+use crate::support::response::assert_error;
 
 async fn app_with_auth_limit(limit: &str, trusted: Option<&str>) -> TestApp {
     spawn_app_with(|c| {
@@ -65,14 +68,14 @@ async fn the_limit_is_shared_between_replicas() {
     let replica = ServerProcess::start(&app.config.vars, None).await;
     for _ in 0..2 {
         assert_eq!(csrf(&app, None).await.status(), 200);
-        let res = crate::helpers::client()
+        let res = crate::support::app::client()
             .get(replica.url("/auth/csrf-token"))
             .send()
             .await
             .expect("answer");
         assert_eq!(res.status(), 200);
     }
-    let res = crate::helpers::client()
+    let res = crate::support::app::client()
         .get(replica.url("/auth/csrf-token"))
         .send()
         .await

@@ -2,80 +2,45 @@
 //! own, with the certificates in `fixtures/tls`), with the server's certificate verified
 //! against the trusted roots, never skipped.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use testkit::redis::{RedisOptions, RedisServer, TlsFiles};
 
-use crate::helpers::{free_port, spawn_app_with, ServerProcess};
+use crate::support::app::spawn_app_with;
+use crate::support::process::ServerProcess;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/fixtures/tls");
 
-/// A `redis-server` with a TLS port and, for the test's own setup, a plain-text port on
-/// loopback serving the same data; killed on drop.
-struct TlsRedis {
-    port: u16,
-    plain_port: u16,
-    child: Child,
-}
-
-impl TlsRedis {
-    fn start() -> Self {
-        let (port, plain_port) = (free_port(), free_port());
-        let child = Command::new("redis-server")
-            .args(["--port", &plain_port.to_string()])
-            .args(["--tls-port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--tls-cert-file", &format!("{FIXTURES}/server.pem")])
-            .args(["--tls-key-file", &format!("{FIXTURES}/server.key")])
-            .args(["--tls-ca-cert-file", &format!("{FIXTURES}/ca.pem")])
-            .args(["--tls-auth-clients", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (see .ci/run)");
-        let redis = Self {
-            port,
-            plain_port,
-            child,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server with TLS did not start on port {port}");
-    }
-
-    /// The URL a replica is configured with; the certificate names `localhost`.
-    fn url(&self) -> String {
-        format!("rediss://localhost:{}", self.port)
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `redis-server` with a TLS port (the certificates in `fixtures/tls`) and, for the test's
+/// own setup, a plain-text port on loopback serving the same data.
+fn tls_redis() -> RedisServer {
+    let fixture = |name: &str| std::path::PathBuf::from(format!("{FIXTURES}/{name}"));
+    RedisServer::start_with(RedisOptions::default().tls(TlsFiles {
+        cert: fixture("server.pem"),
+        key: fixture("server.key"),
+        ca: fixture("ca.pem"),
+    }))
+    .expect("a redis-server with TLS of the test's own")
 }
 
 #[tokio::test]
 async fn sessions_live_in_a_tls_redis_whose_certificate_is_verified() {
-    let redis = TlsRedis::start();
+    let redis = tls_redis();
     // The test process cannot trust the test CA without changing its own environment (and
     // the build has no way to skip verification), so it writes the session through the
     // plain-text port; the replicas under test read it over TLS.
-    let plain = format!("redis://127.0.0.1:{}", redis.plain_port);
+    let plain = redis.url();
     let seeding = spawn_app_with(|c| c.set("LATCHKEY__REDIS__URL", &plain)).await;
     let (browser, _) = seeding.signed_in_browser("Ada").await;
 
     let mut trusting = seeding.config.vars.clone();
-    trusting.insert("LATCHKEY__REDIS__URL".into(), redis.url());
+    trusting.insert(
+        "LATCHKEY__REDIS__URL".into(),
+        redis.tls_url().expect("the TLS port"),
+    );
     trusting.insert("SSL_CERT_FILE".into(), format!("{FIXTURES}/ca.pem"));
     let replica = ServerProcess::start(&trusting, None).await;
     let res = replica.user_info(&browser).await;
     assert_eq!(res.status(), 200, "the session is read over verified TLS");
-    let ready = crate::helpers::client()
+    let ready = crate::support::app::client()
         .get(format!("{}/readyz", replica.address))
         .send()
         .await

@@ -1,6 +1,9 @@
 //! A second server process on the same Redis and database sees what the first one did.
 
-use crate::helpers::{assert_error, spawn_app, Browser, ServerProcess};
+use crate::support::app::spawn_app;
+use crate::support::browser::Browser;
+use crate::support::process::ServerProcess;
+use crate::support::response::assert_error;
 
 #[tokio::test]
 async fn a_revocation_through_one_replica_is_seen_by_the_other_on_the_next_request() {
@@ -14,7 +17,7 @@ async fn a_revocation_through_one_replica_is_seen_by_the_other_on_the_next_reque
 }
 
 /// Three `latchkey serve` processes on one Redis and one database, as on Kubernetes.
-async fn three_replicas(world: &crate::auth::World) -> [ServerProcess; 3] {
+async fn three_replicas(world: &crate::support::world::World) -> [ServerProcess; 3] {
     let vars = &world.app.config.vars;
     [
         ServerProcess::start(vars, None).await,
@@ -25,7 +28,7 @@ async fn three_replicas(world: &crate::auth::World) -> [ServerProcess; 3] {
 
 #[tokio::test]
 async fn login_on_a_revoke_on_b_or_the_cli_then_c_answers_401() {
-    let mut world = crate::auth::World::start().await;
+    let mut world = crate::support::world::World::start().await;
     let [a, b, c] = three_replicas(&world).await;
 
     // Log in through A, as the extension would.
@@ -45,7 +48,7 @@ async fn login_on_a_revoke_on_b_or_the_cli_then_c_answers_401() {
     let mut browser = Browser::extension();
     assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
     assert_eq!(c.user_info(&browser).await.status(), 200);
-    let run = crate::cli::latchkey(
+    let run = crate::support::process::latchkey(
         &world.app.config.vars,
         &["sessions", "revoke", "--user", "alice@example.com", "--yes"],
     )
@@ -56,23 +59,23 @@ async fn login_on_a_revoke_on_b_or_the_cli_then_c_answers_401() {
 
 #[tokio::test]
 async fn a_plan_change_through_the_cli_is_seen_on_every_replica_at_once() {
-    let mut world = crate::auth::World::start().await;
+    let mut world = crate::support::world::World::start().await;
     let [a, b, c] = three_replicas(&world).await;
     world.app.address = a.address.clone();
     let mut browser = Browser::extension();
     assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
     for replica in [&a, &b, &c] {
-        let user = crate::helpers::json(replica.user_info(&browser).await).await;
+        let user = crate::support::response::json(replica.user_info(&browser).await).await;
         assert_eq!(user["user"]["plan"], "free");
     }
-    let run = crate::cli::latchkey(
+    let run = crate::support::process::latchkey(
         &world.app.config.vars,
         &["plan", "set", "alice@example.com", "pro"],
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     for replica in [&c, &b, &a] {
-        let user = crate::helpers::json(replica.user_info(&browser).await).await;
+        let user = crate::support::response::json(replica.user_info(&browser).await).await;
         assert_eq!(user["user"]["plan"], "pro");
         assert!(user["user"]["daily_ocr_limit"].is_null());
     }

@@ -2,9 +2,10 @@ use reqwest::Method;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_error, json, profile, spawn_app, spawn_app_with, Browser, SESSION_COOKIE,
-};
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::browser::{Browser, SESSION_COOKIE};
+use crate::support::response::{assert_error, json};
+use crate::support::users::profile;
 
 #[tokio::test]
 async fn list_shows_the_callers_sessions_with_the_current_one_marked() {

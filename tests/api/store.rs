@@ -11,7 +11,8 @@ use latchkey::session::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{profile, redis_url};
+use crate::support::redis::{redis_store_on, redis_url, shared_cluster};
+use crate::support::users::profile;
 
 const IDLE: i64 = 60_000;
 const ABSOLUTE: i64 = 600_000;
@@ -40,7 +41,7 @@ fn redis_store() -> Store {
 
 /// A store on the Redis Cluster shared by the cluster tests (started once per test binary).
 fn cluster_store() -> Store {
-    Arc::new(crate::cluster::shared().store())
+    Arc::new(redis_store_on(shared_cluster()))
 }
 
 fn memory_store() -> Store {

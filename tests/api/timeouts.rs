@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::CACHE_CONTROL;
 use reqwest::Response;
 
-use crate::helpers::{assert_error, set_cookies_named, spawn_app_with, TestApp, SESSION_COOKIE};
+use crate::support::app::{spawn_app_with, TestApp};
+use crate::support::browser::SESSION_COOKIE;
+use crate::support::response::{assert_error, set_cookies_named};
 
 async fn app_with_timeouts(idle: &str, absolute: &str) -> TestApp {
     spawn_app_with(|c| {

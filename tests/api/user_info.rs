@@ -1,9 +1,10 @@
 use latchkey::session::{now_ms, Profile};
 use uuid::Uuid;
 
-use crate::helpers::{
-    assert_error, json, profile, spawn_app, spawn_app_with, Browser, SESSION_COOKIE,
-};
+use crate::support::app::{spawn_app, spawn_app_with};
+use crate::support::browser::{Browser, SESSION_COOKIE};
+use crate::support::response::{assert_error, json};
+use crate::support::users::profile;
 
 #[tokio::test]
 async fn user_info_without_a_session_is_401() {

@@ -4,16 +4,20 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use entity::{usage_events, users};
+use entity::usage_events;
 use latchkey::session::{now_ms, Profile};
 use reqwest::{Method, Response};
-use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
-use crate::fakes::openai::OPENAI_API_KEY;
-use crate::fakes::FakeOpenAi;
-use crate::helpers::{assert_error, json, profile, spawn_app_with, Browser, TestApp, TestConfig};
+use crate::support::app::{spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::config::TestConfig;
+use crate::support::response::{assert_error, json};
+use crate::support::users::{insert_free_user, profile};
+use testkit::fakes::openai::OPENAI_API_KEY;
+use testkit::fakes::FakeOpenAi;
 
 const ROUTE: &str = "/api/openai/extract-subtitles";
 const BOUNDARY: &str = "latchkey-test-boundary-7d1f";
@@ -75,7 +79,7 @@ impl Vision {
         body: Vec<u8>,
         content_type: &str,
     ) -> Response {
-        let mut req = crate::helpers::client()
+        let mut req = crate::support::app::client()
             .post(self.app.url(ROUTE))
             .header("Content-Type", content_type)
             .body(body);
@@ -460,24 +464,7 @@ async fn without_an_api_key_the_proxy_is_unavailable() {
 async fn a_success_is_recorded_as_a_usage_event() {
     let vision = Vision::start(|c| c).await;
     let db = vision.app.db().await;
-    let user_id = Uuid::new_v4();
-    let now = chrono::Utc::now();
-    users::ActiveModel {
-        id: Set(user_id),
-        email: Set(Some("ada@example.com".into())),
-        email_verified: Set(true),
-        name: Set(Some("Ada".into())),
-        image: Set(None),
-        plan: Set("free".into()),
-        plan_until: Set(None),
-        stripe_customer_id: Set(None),
-        disabled_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&db)
-    .await
-    .expect("user");
+    let user_id = insert_free_user(&db, "ada@example.com", "Ada").await.id;
     let mut browser = Browser::extension();
     vision
         .app

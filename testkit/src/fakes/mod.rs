@@ -10,8 +10,13 @@
 //! This module holds what both share: the server bootstrap, the consent page and its driver
 //! (`approve`/`deny`), single-use codes with PKCE, client authentication, and small helpers the
 //! tests use to play the client's part (PKCE pairs, JWT decoding).
+//!
+//! `examples/fakes.rs` serves all three as one process for the browser tests in `e2e/`.
 
-#![allow(dead_code)] // Not every test uses every helper or knob.
+// The fakes run inside a test: a fake that cannot bind a loopback port or sign with its own
+// committed key is a broken test environment, and the `expect` message says which. The same
+// holds for the assertion helpers (`decode_jwt`) and for knobs set to a value no test means.
+#![allow(clippy::expect_used)]
 
 pub mod github;
 pub mod google;
@@ -102,14 +107,28 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A failure a test injected into an endpoint: waits `delay`, then gives the status to answer
+/// with instead of working, if any.
+pub(crate) async fn injected_failure(
+    delay: std::time::Duration,
+    failure: Option<u16>,
+) -> Option<actix_web::http::StatusCode> {
+    tokio::time::sleep(delay).await;
+    failure.map(|status| {
+        actix_web::http::StatusCode::from_u16(status)
+            .expect("a valid HTTP status for a failure knob")
+    })
+}
+
 /// An unguessable value for codes and access tokens.
 pub(crate) fn random_token() -> String {
     format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 /// A client that, like latchkey's own, never follows redirects: the consent step must hand the
-/// callback URL back to the test instead of calling latchkey itself.
-pub(crate) fn http_client() -> reqwest::Client {
+/// callback URL back to the test instead of calling latchkey itself, and a test sees latchkey's
+/// own redirects as they are.
+pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -11,13 +11,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::fakes::github::GITHUB_CLIENT_ID;
-use crate::fakes::google::{hmac_sha256, WRONG_AUDIENCE, WRONG_ISSUER};
-use crate::fakes::{
+use testkit::fakes::github::GITHUB_CLIENT_ID;
+use testkit::fakes::google::{hmac_sha256, WRONG_AUDIENCE, WRONG_ISSUER};
+use testkit::fakes::{
     decode_jwt, DecodedJwt, FakeGitHub, FakeGoogle, GitHubEmail, GitHubUser, GoogleUser, Pkce,
     Tamper,
 };
-use crate::helpers::client;
+use testkit::http_client as client;
 
 const REDIRECT: &str = "http://127.0.0.1:9/auth/google/callback";
 const NONCE: &str = "nonce-abc";

@@ -18,8 +18,9 @@ use serde_json::json;
 use url::Url;
 
 use super::{
-    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client, lock,
-    random_token, AuthorizeQuery, Codes, Decision, Grant, Listener, Running, TokenForm,
+    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client,
+    injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant, Listener,
+    Running, TokenForm,
 };
 
 /// The client id latchkey must be configured with (`providers.github.client_id`).
@@ -254,9 +255,7 @@ async fn access_token(
         knobs.token_requests += 1;
         (knobs.token_delay, knobs.token_failure)
     };
-    tokio::time::sleep(delay).await;
-    if let Some(status) = failure {
-        let status = StatusCode::from_u16(status).expect("a valid HTTP status for the token knob");
+    if let Some(status) = injected_failure(delay, failure).await {
         return HttpResponse::build(status).json(json!({ "message": "Server Error" }));
     }
 

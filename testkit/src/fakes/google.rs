@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client, lock,
-    random_token, AuthorizeQuery, Codes, Decision, Grant, Listener, Running, TokenForm,
+    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client,
+    injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant, Listener,
+    Running, TokenForm,
 };
 
 /// The client id latchkey must be configured with (`providers.google.client_id`).
@@ -493,9 +494,7 @@ async fn token(
         knobs.token_requests += 1;
         (knobs.token_delay, knobs.token_failure)
     };
-    tokio::time::sleep(delay).await;
-    if let Some(status) = failure {
-        let status = StatusCode::from_u16(status).expect("a valid HTTP status for the token knob");
+    if let Some(status) = injected_failure(delay, failure).await {
         return token_error(status, "server_error", "failure injected by the test");
     }
     if !form.authenticates(&req, GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET) {

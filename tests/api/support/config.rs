@@ -1,0 +1,92 @@
+//! The configuration and the database of one test.
+
+use std::collections::BTreeMap;
+
+use latchkey::config::{Settings, Sources};
+use uuid::Uuid;
+
+use super::browser::EXTENSION_ORIGIN;
+use super::redis::redis_url;
+
+/// A fresh database for one test: a SQLite file in a temporary directory, or, when
+/// `LATCHKEY__DATABASE__URL` names a PostgreSQL server, a new database on it.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        match std::env::var("LATCHKEY__DATABASE__URL") {
+            Ok(url) if url.starts_with("postgres") => Self::postgres(&url).await,
+            _ => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}/latchkey.db?mode=rwc", dir.path().display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    async fn postgres(server_url: &str) -> Self {
+        use sea_orm::{ConnectionTrait, Database};
+        let name = format!("lk_test_{}", Uuid::new_v4().simple());
+        let server = Database::connect(server_url)
+            .await
+            .expect("PostgreSQL at LATCHKEY__DATABASE__URL");
+        server
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        let mut url = url::Url::parse(server_url).expect("database URL");
+        url.set_path(&name);
+        Self {
+            url: url.to_string(),
+            _dir: None,
+        }
+    }
+}
+
+/// Builder for a test configuration: the test environment, a fresh database, a random Redis
+/// key prefix, port 0, plus whatever the test overrides.
+pub struct TestConfig {
+    pub vars: BTreeMap<String, String>,
+}
+
+impl TestConfig {
+    pub fn new(db: &TestDb) -> Self {
+        let mut vars = BTreeMap::new();
+        let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+        for (k, v) in [
+            ("LATCHKEY__DATABASE__URL", db.url.as_str()),
+            ("LATCHKEY__REDIS__URL", &redis_url()),
+            ("LATCHKEY__REDIS__KEY_PREFIX", &prefix),
+            ("LATCHKEY__SERVER__PORT", "0"),
+            ("LATCHKEY__CORS__ALLOWED_ORIGINS", EXTENSION_ORIGIN),
+        ] {
+            vars.insert(k.to_owned(), v.to_owned());
+        }
+        Self { vars }
+    }
+
+    pub fn set(mut self, key: &str, value: &str) -> Self {
+        self.vars.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load(&Sources {
+            environment: Some("test".into()),
+            config_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
+            config_file: None,
+            env_vars: self.vars.clone(),
+        })
+        .expect("test configuration is valid")
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.vars["LATCHKEY__REDIS__KEY_PREFIX"]
+    }
+}
