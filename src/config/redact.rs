@@ -10,6 +10,8 @@ use serde::ser::SerializeSeq;
 use serde::Serializer;
 use url::Url;
 
+use super::Settings;
+
 /// What a secret, or the password part of a URL, is shown as.
 pub const REDACTED: &str = "REDACTED";
 
@@ -88,6 +90,73 @@ pub fn secret_urls<S: Serializer>(values: &[SecretString], s: S) -> Result<S::Ok
         seq.serialize_element(&url(value.expose_secret()))?;
     }
     seq.end()
+}
+
+impl Settings {
+    /// The effective settings as `(dotted key, value)` pairs in key order, every secret shown
+    /// as [`REDACTED`] (a URL keeps all but its password, so it still says where it points).
+    /// Values are written as in TOML (strings quoted, lists in brackets); an optional key
+    /// with no value reads `unset`.
+    pub fn redacted_listing(&self) -> Result<Vec<(String, String)>, serde_json::Error> {
+        let tree = serde_json::to_value(self)?;
+        let mut listing = Vec::new();
+        flatten("", &tree, &mut listing);
+        Ok(listing)
+    }
+
+    /// `text` with every secret of this configuration replaced by [`REDACTED`]: for a message
+    /// that quotes what a library said, which might echo a URL or a key.
+    pub fn redact_text(&self, text: &str) -> String {
+        let mut secrets = self.secret_values();
+        secrets.retain(|s| !s.is_empty());
+        // Longest first, so that a secret containing another is replaced whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret, REDACTED)
+        })
+    }
+
+    /// The secret values, as written: the same fields that serialize through [`redact`].
+    fn secret_values(&self) -> Vec<String> {
+        use secrecy::ExposeSecret;
+
+        let mut urls = vec![
+            self.database.url.expose_secret(),
+            self.redis.url.expose_secret(),
+        ];
+        urls.extend(self.redis.cluster_nodes.iter().map(|n| n.expose_secret()));
+        let others = self
+            .providers
+            .values()
+            .filter_map(|p| p.client_secret.as_ref())
+            .chain(&self.vision.api_key)
+            .chain(&self.billing.stripe_webhook_secret)
+            .map(|s| s.expose_secret().to_owned());
+        urls.into_iter()
+            .flat_map(url_secrets)
+            .chain(others)
+            .collect()
+    }
+}
+
+/// Writes a serialized tree as dotted keys. An empty table is one entry, `{}`, so that a
+/// section with nothing in it (no providers) still shows.
+fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(table) if !table.is_empty() => {
+            for (key, inner) in table {
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&key, inner, out);
+            }
+        }
+        Value::Null => out.push((prefix.to_owned(), "unset".to_owned())),
+        other => out.push((prefix.to_owned(), other.to_string())),
+    }
 }
 
 #[cfg(test)]
