@@ -20,7 +20,7 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConn
 
 /// The same pool, opening its connections on first use: for `serve --no-migrate`, so that a
 /// replica starts, and answers signed-in users from Redis, while the database is down
-/// (contract §4); `/readyz` names the database until it answers.
+/// (docs/api.md, "Sessions"); `/readyz` names the database until it answers.
 pub async fn connect_lazily(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
     open(settings, true).await
 }

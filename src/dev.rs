@@ -17,7 +17,7 @@ use crate::session::RedisStore;
 pub struct DevRedis(#[allow(dead_code)] Option<Child>);
 
 /// `--dev-store` in production: it could put the server on the memory store, which production
-/// refuses (contract §2), so it is refused before anything is started.
+/// refuses (docs/configuration.md, "Validation"), so it is refused before anything is started.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "serve --dev-store is refused when LATCHKEY_ENV=production (it can fall back to the \

@@ -1,4 +1,4 @@
-// Every call the extension makes to latchkey, as contract §3 fixes them. Used by the popup,
+// Every call the extension makes to latchkey, as docs/api.md describes them. Used by the popup,
 // the options page and the background worker; the content script never calls latchkey itself
 // (its requests would carry the page's origin, which latchkey refuses).
 //
@@ -97,7 +97,7 @@ export async function signOutEverywhereElse() {
 
 /**
  * `POST /api/openai/extract-subtitles` with the frame as the multipart part `image`, the
- * cookies and no other header, as the contract has the existing extension send it.
+ * cookies and no other header, as the existing extension sends it.
  */
 export async function extractSubtitles(image) {
   const form = new FormData();

@@ -123,7 +123,7 @@ async fn create_user<C: ConnectionTrait>(
     .await
 }
 
-/// Name, email and picture follow the provider at each login (contract §6). A verified email
+/// Name, email and picture follow the provider at each login (docs/api.md, "Identities and linking"). A verified email
 /// is not replaced by an unverified one.
 async fn refresh_user<C: ConnectionTrait>(
     db: &C,

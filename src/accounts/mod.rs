@@ -1,4 +1,4 @@
-//! Users and everything that hangs off them in SQL (contract §6): the one owner of the
+//! Users and everything that hangs off them in SQL (docs/api.md, "Identities and linking"): the one owner of the
 //! queries about users, their provider identities, the profile that the session store caches
 //! for the hot path, and their usage history. Callers (the login callback, billing, the
 //! operator's `admin` service) never build a query of their own about a user; they call a

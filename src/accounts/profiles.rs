@@ -22,7 +22,7 @@ const ACTIVE_STATUSES: &[&str] = &["active", "trialing"];
 /// The profile of `user` as SQL has it now.
 ///
 /// A subscription that is active and whose period has not ended makes the user `pro` until
-/// that end (contract §5); otherwise the operator-set plan applies, with its own end.
+/// that end (docs/api.md, "Plans and quota"); otherwise the operator-set plan applies, with its own end.
 pub async fn profile<C: ConnectionTrait>(db: &C, user: &users::Model) -> Result<Profile, DbErr> {
     let mut latest = active_subscriptions(db, &[user.id]).await?;
     Ok(profile_with(user, latest.remove(&user.id).as_ref()))

@@ -1,4 +1,4 @@
-//! The operator's service behind `latchkey sessions|users|plan` (contract §1): finding users,
+//! The operator's service behind `latchkey sessions|users|plan` (docs/operations.md): finding users,
 //! listing and revoking sessions, changing plans, disabling and erasing users.
 //!
 //! Everything here takes the database and the session store directly, so it works from any

@@ -1,4 +1,4 @@
-//! `POST /webhooks/stripe` (contract §3, §5): Stripe's events, signed with the endpoint's
+//! `POST /webhooks/stripe` (docs/api.md, "Stripe's webhook"; docs/billing.md): Stripe's events, signed with the endpoint's
 //! secret. The body is read raw, with its own limit, and its signature checked before it is
 //! parsed at all. Neither the body nor the secret is ever logged.
 

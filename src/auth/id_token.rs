@@ -267,7 +267,7 @@ fn invalid(e: jsonwebtoken::errors::Error) -> IdTokenError {
     IdTokenError::Invalid(what)
 }
 
-/// `email_verified` decides whether a sign-in may join an existing account (contract §6), so
+/// `email_verified` decides whether a sign-in may join an existing account (docs/api.md, "Identities and linking"), so
 /// only the specification's boolean `true` counts. Anything else (some providers send the
 /// string `"true"`) reads as not verified: the sign-in still works, it just links nothing.
 fn strict_true<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {

@@ -1,4 +1,4 @@
-//! Sign-in with external providers (contract §3 login and callback, §6 identities).
+//! Sign-in with external providers (docs/api.md: "Start signing in", "Finish signing in", "Identities and linking").
 //!
 //! A provider turns an authorization code into an [`Identity`]; the login flow in between
 //! (state, PKCE verifier, nonce, browser binding) is kept in the session store by [`flow`].
@@ -26,7 +26,7 @@ pub struct Identity {
     /// The provider's stable id: OIDC `sub`, GitHub's numeric `id`.
     pub subject: String,
     pub email: Option<String>,
-    /// Only a verified email may join an existing account (contract §6).
+    /// Only a verified email may join an existing account (docs/api.md, "Identities and linking").
     pub email_verified: bool,
     pub name: Option<String>,
     pub picture: Option<String>,
@@ -121,7 +121,7 @@ impl Providers {
     }
 }
 
-/// `{public_url}/auth/{provider}/callback` (contract §3), also when `public_url` has a path:
+/// `{public_url}/auth/{provider}/callback` (docs/providers.md), also when `public_url` has a path:
 /// `Url::join` alone would replace the path's last segment instead of appending to it.
 fn redirect_uri(public_url: &url::Url, provider: &str) -> Result<url::Url, url::ParseError> {
     let mut base = public_url.clone();

@@ -1,4 +1,4 @@
-//! Stripe billing (contract §5): the webhook's signature check, the events it reads, and the
+//! Stripe billing (docs/billing.md): the webhook's signature check, the events it reads, and the
 //! service that applies them to SQL and refreshes the users' profile cache.
 //!
 //! The route (`routes::webhooks`) only reads the body, calls [`verify`], [`Event::parse`] and

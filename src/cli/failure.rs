@@ -3,7 +3,7 @@
 use super::output::printable;
 use crate::admin::AdminError;
 
-/// Exit status of contract §1: 0 done, 1 nothing matched or a domain error, 2 bad usage or
+/// Exit status (docs/operations.md, "Exit status and errors"): 0 done, 1 nothing matched or a domain error, 2 bad usage or
 /// configuration.
 pub enum Failure {
     Domain(anyhow::Error),

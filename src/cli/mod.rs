@@ -1,4 +1,4 @@
-//! The `latchkey` command line (contract §1): the grammar in [`args`] (its `///` docs are the
+//! The `latchkey` command line (docs/operations.md): the grammar in [`args`] (its `///` docs are the
 //! `--help` text), the exit policy in [`Failure`], what is printed in `output`, and one
 //! module per command group, each a few small functions. The operator commands (`sessions`,
 //! `users`, `plan`) call [`crate::admin`] and print its results; they load the configuration

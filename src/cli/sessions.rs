@@ -95,7 +95,7 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool) -> Result<(), Failure> 
             admin::revoke_user(&ops.sessions, &owner).await
         }
     };
-    // The count is printed also when nothing matched, which then exits 1 (contract §1).
+    // The count is printed also when nothing matched, which then exits 1 (docs/operations.md).
     match revoked {
         Ok(n) => {
             println!("revoked {}", plural(n, "session"));

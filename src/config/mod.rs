@@ -65,8 +65,8 @@ impl From<::config::ConfigError> for ConfigError {
     }
 }
 
-/// config-rs errors can span lines (TOML parse errors quote the source); the contract asks
-/// for one line.
+/// config-rs errors can span lines (TOML parse errors quote the source); a configuration
+/// error is one line.
 pub(crate) fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,4 +1,4 @@
-//! The HTTP layer's one error type, mapped once to the contract's JSON envelope:
+//! The HTTP layer's one error type, mapped once to the JSON envelope (docs/api.md, "Envelope"):
 //! `{"success": false, "error": "<for a person>", "code": "<stable_snake_case>"}`.
 //!
 //! The cause chain of a server-side failure goes to the log; the client gets the envelope only.
@@ -16,7 +16,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::session::StoreError;
 
-/// The error envelope of contract §3, the body of every JSON error answer.
+/// The error envelope (docs/api.md, "Envelope"), the body of every JSON error answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(
     as = ErrorBody,

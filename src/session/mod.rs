@@ -1,4 +1,4 @@
-//! Sessions: opaque tokens in a cookie, records in a store (contract §4).
+//! Sessions: opaque tokens in a cookie, records in a store (docs/sessions.md).
 //!
 //! [`Sessions`] is the policy (timeouts, sliding refresh, token generation) over a
 //! [`SessionStore`] (where records and the profile cache live), and the only door to them:

@@ -1,5 +1,5 @@
 //! The vision proxy: calls an OpenAI-compatible chat-completions API to read the subtitle in a
-//! video frame, so that the API key stays on the server (contract §3, §5).
+//! video frame, so that the API key stays on the server (docs/vision.md).
 
 use std::time::Duration;
 

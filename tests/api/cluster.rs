@@ -1,4 +1,4 @@
-//! Redis Cluster (contract §4): a real three-master cluster of `redis-server` processes on
+//! Redis Cluster (docs/sessions.md): a real three-master cluster of `redis-server` processes on
 //! loopback. The store suite runs on it (`store::cluster_backend`), and so do the revoke-all
 //! race, a sign-in over HTTP and a walk over many users' keys that watches every command the
 //! masters run (`MONITOR`) and checks that none touches more than one hash slot.

@@ -31,7 +31,7 @@ fn load_err(vars: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn embedded_defaults_match_the_contract() {
+fn embedded_defaults_match_the_documented_ones() {
     let s = load(&[]).expect("defaults load");
     assert_eq!(s.server.host, "127.0.0.1");
     assert_eq!(s.server.port, 8080);

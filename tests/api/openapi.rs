@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (contract §3): an OpenAPI 3 document that matches what the server
+//! `GET /openapi.json` (docs/api.md): an OpenAPI 3 document that matches what the server
 //! serves, both ways. The served side is `latchkey::api::ROUTES`, the table that
 //! `routes::configure` registers from (so it is the router itself, not a copy of it), and each
 //! entry is also asked of the running app.
@@ -266,7 +266,7 @@ async fn the_document_names_the_configured_cookies_and_providers() {
 }
 
 #[tokio::test]
-async fn the_routes_of_the_contract_are_documented_as_it_says() {
+async fn the_routes_are_documented_as_docs_api_md_says() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     let p = &doc["paths"];

@@ -66,7 +66,7 @@ fn session_cookies(res: &Response) -> Vec<String> {
     set_cookies_named(res, SESSION_COOKIE)
 }
 
-/// The browser's copy of the cookie follows the sliding expiry (contract §4: `Max-Age`
+/// The browser's copy of the cookie follows the sliding expiry (docs/api.md, "Cookies": `Max-Age`
 /// follows the idle timeout): a request that slides the session sends the cookie again with a
 /// fresh `Max-Age`, as often as the store writes (once per refresh step, here 3 s), so a
 /// session in daily use is not dropped by the browser `idle_timeout` after its login.

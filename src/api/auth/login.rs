@@ -1,4 +1,5 @@
-//! `GET /auth/{provider}/login` and `GET /auth/{provider}/callback` (contract §3).
+//! `GET /auth/{provider}/login` and `GET /auth/{provider}/callback` (docs/api.md, "Start signing in" and
+//! "Finish signing in").
 //!
 //! The popup asks for `authUrl` with its CSRF header, opens it in a new tab, and the provider
 //! sends that tab back to the callback, which ends on a page (or a redirect to

@@ -8,7 +8,8 @@
 //!
 //! It also removes every `Access-Control-*` header from answers to an origin that is not
 //! allowed: actix-cors adds `Access-Control-Allow-Credentials` to every answer, and the
-//! contract says that other origins get no CORS header at all.
+//! API promises that other origins get no CORS header at all (docs/api.md, "CORS and the
+//! Origin guard").
 
 use std::collections::HashSet;
 

@@ -16,7 +16,7 @@ pub struct RenewSessionCookie {
 }
 
 /// Sends the session cookie again when the request slid the session, so that the browser's
-/// copy lives as long as the server's record (contract §4: `Max-Age` follows the idle
+/// copy lives as long as the server's record (docs/api.md, "Cookies": `Max-Age` follows the idle
 /// timeout) instead of dying `idle_timeout` after the login. This happens at most once per
 /// refresh step, like the store's write. A handler that set the session cookie itself
 /// (logout, revoking the current session) wins.

@@ -164,7 +164,7 @@ pub(crate) struct ValidAuthorize {
 
 impl AuthorizeQuery {
     /// The checks both fakes make: our client id, an absolute redirect URI, and PKCE with S256
-    /// (the contract requires S256; `plain` would let a stolen code be redeemed).
+    /// (latchkey always sends S256; `plain` would let a stolen code be redeemed).
     pub fn validate(&self, client_id: &str) -> Result<ValidAuthorize, String> {
         if self.client_id.as_deref() != Some(client_id) {
             return Err(format!("unknown client_id {:?}", self.client_id));
