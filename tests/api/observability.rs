@@ -152,18 +152,13 @@ async fn vision_and_quota_counters_move() {
     multipart.extend_from_slice(&png);
     multipart.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     for _ in 0..2 {
-        let cookies: Vec<String> = browser
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         crate::support::app::client()
             .post(app.url("/api/openai/extract-subtitles"))
             .header(
                 "Content-Type",
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .header("Cookie", cookies.join("; "))
+            .header("Cookie", browser.cookie_header().unwrap_or_default())
             .body(multipart.clone())
             .send()
             .await
@@ -240,11 +235,7 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
     vars.insert("LATCHKEY__SERVER__DRAIN_DELAY".into(), "1s".into());
     let mut process = ServerProcess::start(&vars, None).await;
     let (browser, _) = app.signed_in_browser("Ada").await;
-    let cookies: Vec<String> = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let cookies = browser.cookie_header().unwrap_or_default();
 
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(&[0; 32]);
@@ -255,7 +246,7 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
         crate::support::app::client()
             .post(process.url("/api/openai/extract-subtitles"))
             .header("Content-Type", "multipart/form-data; boundary=b")
-            .header("Cookie", cookies.join("; "))
+            .header("Cookie", cookies)
             .body(body)
             .send(),
     );

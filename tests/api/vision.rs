@@ -86,13 +86,8 @@ impl Vision {
         if let Some(origin) = &browser.origin {
             req = req.header("Origin", origin);
         }
-        let cookies: Vec<String> = browser
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !cookies.is_empty() {
-            req = req.header("Cookie", cookies.join("; "));
+        if let Some(cookies) = browser.cookie_header() {
+            req = req.header("Cookie", cookies);
         }
         req.send().await.expect("the app answers")
     }
@@ -223,20 +218,22 @@ async fn an_oversized_image_is_413() {
     assert_eq!(vision.openai.calls(), 1);
 }
 
+/// A raw connection to the app, its address, and a signed-in browser's `Cookie` header: for
+/// bodies that no HTTP client would send.
+async fn raw_connection(vision: &Vision) -> (tokio::net::TcpStream, String, String) {
+    let (browser, _) = vision.app.signed_in_browser("Ada").await;
+    let cookie = browser.cookie_header().unwrap_or_default();
+    let address = vision.app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    (stream, address, cookie)
+}
+
 #[tokio::test]
 async fn an_oversized_upload_is_refused_before_it_is_all_sent() {
     let vision = Vision::start(|c| c.set("LATCHKEY__VISION__MAX_IMAGE_BYTES", "1024")).await;
-    let (browser, _) = vision.app.signed_in_browser("Ada").await;
-    let cookie = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let address = vision.app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .expect("connect");
+    let (mut stream, address, cookie) = raw_connection(&vision).await;
     // Announce 100 MB, send only the headers and the start of the part, then wait.
     let head = format!(
         "POST {ROUTE} HTTP/1.1\r\nHost: {address}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 104857600\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"\r\n\r\nPNG-start"
@@ -255,17 +252,7 @@ async fn an_oversized_upload_is_refused_before_it_is_all_sent() {
 #[tokio::test]
 async fn a_chunked_body_is_bounded_as_a_whole_whatever_its_parts() {
     let vision = Vision::start(|c| c.set("LATCHKEY__VISION__MAX_IMAGE_BYTES", "1024")).await;
-    let (browser, _) = vision.app.signed_in_browser("Ada").await;
-    let cookie = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let address = vision.app.address.trim_start_matches("http://").to_owned();
-    let stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .expect("connect");
+    let (stream, address, cookie) = raw_connection(&vision).await;
     let (mut reader, mut writer) = stream.into_split();
     // No length declared: 30 MB in parts of 8 KB, each small enough on its own.
     let head = format!(
