@@ -45,7 +45,11 @@ impl crate::db::SqlFailure for AccountError {
 /// Emails compare with ASCII case folded and every other character exact; they are kept so.
 /// Unicode lowercasing is not an equivalence of addresses: it turns U+212A KELVIN SIGN into
 /// `k` and full-width letters into other full-width letters, so it would join different
-/// mailboxes (and so different people) into one account.
+/// mailboxes (and so different people) into one account. For the same reason only ASCII
+/// white space is trimmed: `str::trim` also takes U+3000, U+00A0 or U+0085 off, which would
+/// make `ken@example.com\u{3000}` Ken's address.
 fn normalize_email(email: &str) -> String {
-    email.trim().to_ascii_lowercase()
+    email
+        .trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_ascii_lowercase()
 }

@@ -286,11 +286,14 @@ async fn only_ascii_case_is_folded_when_emails_link_accounts() {
     // Addresses that Unicode lowercasing (or look-alikes) would confuse with Ken's, or with
     // each other, are other mailboxes: each a user of its own, and Ken keeps his name.
     let lookalikes = [
-        "\u{212A}en@example.com", // KELVIN SIGN, lowercased by Unicode to `k`
-        "\u{FF2B}en@example.com", // FULL-WIDTH K
-        "\u{FF4B}en@example.com", // full-width k, Unicode's lowercase of the above
-        "k\u{0131}d@example.com", // dotless i
-        "K\u{0130}D@example.com", // capital I with dot, lowercased by Unicode to i + dot
+        "\u{212A}en@example.com",  // KELVIN SIGN, lowercased by Unicode to `k`
+        "\u{FF2B}en@example.com",  // FULL-WIDTH K
+        "\u{FF4B}en@example.com",  // full-width k, Unicode's lowercase of the above
+        "k\u{0131}d@example.com",  // dotless i
+        "K\u{0130}D@example.com",  // capital I with dot, lowercased by Unicode to i + dot
+        "ken@example.com\u{3000}", // ideographic space, trimmed by str::trim
+        "\u{85}ken@example.com",   // NEXT LINE, trimmed by str::trim
+        "ken@example.com\u{A0}",   // no-break space, trimmed by str::trim
     ];
     let mut ids = vec![ken_id];
     for (n, email) in lookalikes.into_iter().enumerate() {
