@@ -5,7 +5,7 @@
 //! nothing of the application's state: it takes the socket's peer, the headers and the
 //! trusted proxies.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use actix_web::http::header::HeaderMap;
 use ipnet::IpNet;
@@ -73,14 +73,39 @@ fn parse_entry(raw: &[u8]) -> Option<IpAddr> {
 /// What a per-address limit counts under: the address itself for IPv4, its /64 for IPv6. One
 /// IPv6 subscriber is usually given a whole /64 and can pick any address in it, so counting
 /// single IPv6 addresses would give them 2^64 budgets.
+///
+/// An IPv6 address that carries an IPv4 client counts as that IPv4 address: 6to4
+/// (`2002::/16`, one IPv4 host owns 2^16 /64s), NAT64 (`64:ff9b::/96`, every IPv4 client of a
+/// translator in one /64), IPv4-compatible (`::a.b.c.d`) and Teredo (`2001::/32`, whose /64
+/// is the Teredo server shared by all its clients; the client is the last 32 bits, inverted).
 pub fn limit_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
-            format!("{net}/64")
-        }
+        IpAddr::V6(v6) => match embedded_ipv4(&v6) {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let net = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{net}/64")
+            }
+        },
+    }
+}
+
+/// The IPv4 client an IPv6 address stands for, in the transition schemes that carry one.
+fn embedded_ipv4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match s {
+        // 6to4: 2002:AABB:CCDD::/48 is the IPv4 host AA.BB.CC.DD.
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        // Teredo: 2001:0000:<server>:<flags>:<port>:<client, inverted>.
+        [0x2001, 0, _, _, _, _, hi, lo] => Some(v4(!hi, !lo)),
+        // NAT64's well-known prefix: 64:ff9b::a.b.c.d.
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        // IPv4-compatible ::a.b.c.d (deprecated), but not :: or ::1.
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -199,5 +224,22 @@ mod tests {
         );
         assert_eq!(limit_key(ip("::ffff:192.0.2.1")), "192.0.2.1");
         assert_eq!(limit_key(ip("192.0.2.1")), "192.0.2.1");
+        assert_eq!(limit_key(ip("::1")), "::/64");
+    }
+
+    #[test]
+    fn ipv6_addresses_that_carry_an_ipv4_client_count_as_it() {
+        // 6to4: every /64 under 2002:c000:201::/48 is the one host 192.0.2.1.
+        assert_eq!(limit_key(ip("2002:c000:201:1::1")), "192.0.2.1");
+        assert_eq!(limit_key(ip("2002:c000:201:ffff::9")), "192.0.2.1");
+        // NAT64 and IPv4-compatible: each IPv4 client its own budget, not one /64 for all.
+        assert_eq!(limit_key(ip("64:ff9b::198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("64:ff9b::198.51.100.8")), "198.51.100.8");
+        assert_eq!(limit_key(ip("::198.51.100.7")), "198.51.100.7");
+        // Teredo: the client's address is the last 32 bits, inverted (RFC 4380's example).
+        assert_eq!(
+            limit_key(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")),
+            "192.0.2.45"
+        );
     }
 }

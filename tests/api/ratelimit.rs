@@ -270,3 +270,18 @@ async fn an_ipv6_client_is_limited_by_its_64() {
     // The next /64 is another subscriber.
     assert_eq!(statuses(&app, &["2001:db8:1:3::1"]).await, [200]);
 }
+
+#[tokio::test]
+async fn an_ipv4_client_behind_6to4_or_nat64_has_one_budget() {
+    let app = app_with_auth_limit("2", Some("127.0.0.1")).await;
+    // Three /64s of one 6to4 host, 192.0.2.1, and that host itself.
+    let chains = ["2002:c000:201:1::1", "2002:c000:201:2::1", "192.0.2.1"];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 429]);
+    // Two IPv4 clients of one NAT64 translator are two clients.
+    let chains = [
+        "64:ff9b::198.51.100.7",
+        "64:ff9b::198.51.100.7",
+        "64:ff9b::198.51.100.8",
+    ];
+    assert_eq!(statuses(&app, &chains).await, [200, 200, 200]);
+}
