@@ -157,7 +157,9 @@ fn keys_of(cmd: &Logged) -> Result<Vec<&[u8]>, String> {
         }
         "GET" | "SET" | "GETDEL" | "INCR" | "DECR" | "HSET" | "HGET" | "HMGET" | "HGETALL"
         | "PEXPIRE" | "PEXPIREAT" | "PTTL" | "TTL" | "ZADD" | "ZRANGE" | "ZREM"
-        | "ZREMRANGEBYSCORE" | "ZCARD" | "TYPE" => args.iter().take(1).map(Vec::as_slice).collect(),
+        | "ZREMRANGEBYSCORE" | "ZCARD" | "ZSCORE" | "TYPE" => {
+            args.iter().take(1).map(Vec::as_slice).collect()
+        }
         "PING" | "SCAN" | "CLUSTER" | "SCRIPT" | "INFO" | "CLIENT" | "HELLO" | "READONLY"
         | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" => Vec::new(),
         other => return Err(format!("unknown command {other}: teach keys_of its keys")),

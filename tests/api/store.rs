@@ -840,3 +840,43 @@ async fn memory_a_window_starts_over_after_it_ends() {
     );
     assert_eq!(store.hit("rl:a", t0() + WINDOW, WINDOW).await.unwrap(), 1);
 }
+
+/// An index written before the cap existed (here 2,500 logins of one user, which the cap of
+/// today would never let stand) is listed from its newest entries and revoked in bounded
+/// steps: no single script walks it whole.
+#[tokio::test]
+async fn redis_an_index_from_before_the_cap_is_walked_in_bounded_steps() {
+    let (store, prefix, mut conn) = redis_store_and_connection().await;
+    let user = Uuid::new_v4();
+    let mut tokens = Vec::new();
+    for i in 0..2500 {
+        let (token, new) = capped(user, t0() + i, 10_000);
+        assert!(store.create(&new).await.unwrap().stored());
+        tokens.push(token);
+    }
+    let listed = store.list(user, t0() + 2500, IDLE).await.unwrap();
+    assert_eq!(listed.len(), 1000, "the newest 1,000");
+    assert_eq!(
+        listed.last().map(|(h, _)| *h),
+        tokens.last().map(SessionToken::hash)
+    );
+
+    let keep = tokens[10].hash();
+    let revoked = store.revoke(user, &Revoke::AllExcept(keep)).await.unwrap();
+    assert_eq!(revoked, 2499);
+    let index = format!("{prefix}{{u:{}}}:i", user.simple());
+    let left: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&index)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![keep.encode()]);
+    assert!(store
+        .touch(user, &keep, at(t0() + 2500))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 1);
+}

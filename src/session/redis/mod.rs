@@ -31,6 +31,11 @@ use super::store::{
 };
 use super::token::SessionHash;
 
+/// The most index entries one script walks when listing or revoking a user's sessions: the
+/// highest cap of sessions per user, so a capped index is one call, and an index written
+/// before the cap existed is walked in bounded steps instead of one call that holds Redis up.
+const WALK_BATCH: u32 = 1000;
+
 pub struct RedisStore {
     connection: Connection,
     keys: Keys,
@@ -193,7 +198,8 @@ impl SessionStore for RedisStore {
         let mut call = self.scripts.list.prepare_invoke();
         call.key(self.keys.index(user_id))
             .arg(self.keys.session_prefix(user_id))
-            .arg(now_ms);
+            .arg(now_ms)
+            .arg(WALK_BATCH);
         let rows: Vec<(String, String)> = self.invoke(call).await?;
         let mut sessions = Vec::with_capacity(rows.len());
         for (h, value) in rows {
@@ -237,12 +243,20 @@ impl SessionStore for RedisStore {
                 }
             }
         };
-        let mut call = self.scripts.revoke.prepare_invoke();
-        call.key(self.keys.index(user_id))
-            .arg(self.keys.session_prefix(user_id))
-            .arg(mode)
-            .arg(hash);
-        self.invoke(call).await
+        let mut revoked = 0;
+        loop {
+            let mut call = self.scripts.revoke.prepare_invoke();
+            call.key(self.keys.index(user_id))
+                .arg(self.keys.session_prefix(user_id))
+                .arg(mode)
+                .arg(&hash)
+                .arg(WALK_BATCH);
+            let (n, more): (u64, u8) = self.invoke(call).await?;
+            revoked += n;
+            if more == 0 {
+                return Ok(revoked);
+            }
+        }
     }
 
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {
