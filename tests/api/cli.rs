@@ -1448,6 +1448,31 @@ async fn config_check_refuses_a_misspelt_key_or_log_level_in_one_line() {
     }
 }
 
+/// A variable named like latchkey's but for its prefix is refused by name, never ignored:
+/// ignored, the setting would keep its value, or the server would run as development.
+#[tokio::test]
+async fn config_check_refuses_a_misspelt_variable_prefix_by_name() {
+    let db = TestDb::new().await;
+    for (var, value) in [
+        ("LATCHKEY_SESSION__IDLE_TIMEOUT", "1m"),
+        ("latchkey__session__idle_timeout", "1m"),
+        ("LATCHKEY_ENVIRONMENT", "production"),
+    ] {
+        let run = config_check(&db, &[(var, value)], &[]).await;
+        let error = run.fails(2);
+        assert!(
+            error.starts_with(&format!("error: {var}: not a variable latchkey reads")),
+            "{error}"
+        );
+        assert!(!error.contains(value), "the value is not printed: {error}");
+        assert!(run.stdout.is_empty(), "nothing printed: {run:?}");
+    }
+    // The two variables that choose the layers are still read.
+    config_check(&db, &[("LATCHKEY_ENV", "test")], &[])
+        .await
+        .ok();
+}
+
 #[tokio::test]
 async fn config_check_with_the_memory_store_does_not_need_redis() {
     let db = TestDb::new().await;
