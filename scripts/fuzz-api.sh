@@ -17,8 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -z "${LATCHKEY_FUZZ_UNDER_REDIS:-}" ]; then
-  LATCHKEY_FUZZ_UNDER_REDIS=1 exec scripts/with-redis.sh "$0" "$@"
+if [ -z "${LK_FUZZ_UNDER_REDIS:-}" ]; then
+  LK_FUZZ_UNDER_REDIS=1 exec scripts/with-redis.sh "$0" "$@"
 fi
 
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"

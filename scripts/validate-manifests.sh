@@ -19,7 +19,7 @@
 #     target existing objects, and the Dockerfile's user, port and entrypoint agree with them.
 #
 # Usage: scripts/validate-manifests.sh [-q]   (-q prints only failures and the summary)
-# Environment: K8S_VERSION (1.30.0), LATCHKEY_TOOLS_VENV (the virtualenv's directory),
+# Environment: K8S_VERSION (1.30.0), LK_TOOLS_VENV (the virtualenv's directory),
 # RENDERER=builtin to skip kubectl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ esac
 K8S_VERSION="${K8S_VERSION:-1.30.0}"
 KUBERNETES_VALIDATE_VERSION=1.37.0 # ships schemas for Kubernetes 1.25 to 1.37
 DOCKERFILE_PARSER_VERSION=3.4.0
-VENV="${LATCHKEY_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/latchkey/manifests-venv}"
+VENV="${LK_TOOLS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/latchkey/manifests-venv}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
 log() { printf '%s\n' "$*" >&2; }

@@ -9,7 +9,7 @@ use anyhow::{ensure, Context};
 pub(crate) const SERVER_CPU: &str = "0";
 pub(crate) const LOAD_CPU: &str = "1";
 /// Set on the re-executed, pinned bench, so that it does not pin itself again.
-const PINNED: &str = "LATCHKEY_BENCH_PINNED";
+const PINNED: &str = "LK_BENCH_PINNED";
 
 /// Whether `BENCH_PIN=1` asked for the pinned layout.
 pub(crate) fn pinned() -> bool {

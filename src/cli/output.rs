@@ -1,5 +1,6 @@
 //! What the operator commands print: tables whose every cell is made [`printable`], JSON
-//! listings streamed page by page, times, counts, and how a failed write to stdout ends.
+//! made terminal-safe the same way ([`TerminalSafe`]) and listings of it streamed page by
+//! page, times, counts, and how a failed write to stdout ends.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -7,6 +8,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, SecondsFormat, Utc};
 use comfy_table::{presets, Table};
 use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter, Serializer};
 
 use super::Failure;
 
@@ -94,7 +96,87 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 
 fn needs_escape(c: char) -> bool {
     // `is_control` is the Cc category: C0, DEL and C1.
-    c == '\\' || c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c == '\\' || c.is_control() || reorders(c)
+}
+
+/// The bidirectional overrides and isolates: they reorder the text shown after them.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// What [`printable`] escapes and JSON strings do not: JSON escapes the C0 controls, `"` and
+/// `\`, but DEL, the C1 controls and the bidirectional controls would reach the terminal raw.
+fn json_leaves_raw(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}') || reorders(c)
+}
+
+/// The formatter of every JSON document the CLI prints: `F`'s layout (compact or pretty), with
+/// the characters of [`json_leaves_raw`] written as `\uXXXX`. `--json` output lands on a
+/// terminal as often as in a pipe, and names and user agents come from providers and
+/// browsers; escaped, the document is still valid JSON and parses to the very same text.
+pub(super) struct TerminalSafe<F>(F);
+
+impl<F: Formatter> Formatter for TerminalSafe<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if json_leaves_raw(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                // All of them are in the Basic Multilingual Plane: one `\uXXXX` each.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    // The layout is `F`'s: these are the methods `PrettyFormatter` overrides.
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// `value` as one line of JSON, terminal-safe.
+pub(super) fn json<W: Write>(out: W, value: &impl Serialize) -> io::Result<()> {
+    let mut ser = Serializer::with_formatter(out, TerminalSafe(CompactFormatter));
+    value.serialize(&mut ser).map_err(io::Error::from)
+}
+
+/// `value` as indented JSON, terminal-safe.
+pub(super) fn json_pretty<W: Write>(out: W, value: &impl Serialize) -> io::Result<()> {
+    let mut ser = Serializer::with_formatter(out, TerminalSafe(PrettyFormatter::new()));
+    value.serialize(&mut ser).map_err(io::Error::from)
 }
 
 pub(super) fn plural(n: impl Into<u64>, what: &str) -> String {
@@ -117,7 +199,7 @@ impl<W: Write> JsonArray<W> {
     pub(super) fn push(&mut self, item: &impl Serialize) -> io::Result<()> {
         self.out
             .write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut self.out, item)?;
+        json(&mut self.out, item)?;
         self.count += 1;
         Ok(())
     }

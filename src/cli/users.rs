@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::args::UsersCommand;
 use super::confirm::{confirm, Consent};
-use super::output::{finish, output, plural, when, when_opt, who, JsonArray, TextTable};
+use super::output::{
+    finish, json_pretty, output, plural, when, when_opt, who, JsonArray, TextTable,
+};
 use super::{Failure, Ops};
 use crate::admin::{self, UserPages, UserSummary};
 
@@ -87,9 +89,7 @@ async fn show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
             user: &'a admin::UserDetail,
         }
         return finish(
-            serde_json::to_writer_pretty(&mut out, &Shown { user: &detail })
-                .map_err(io::Error::from)
-                .and_then(|()| writeln!(out)),
+            json_pretty(&mut out, &Shown { user: &detail }).and_then(|()| writeln!(out)),
         );
     }
     let u = &detail.summary;

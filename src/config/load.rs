@@ -22,12 +22,17 @@ pub struct Sources {
     pub environment: Option<String>,
     pub config_dir: PathBuf,
     pub config_file: Option<PathBuf>,
+    /// The variables named `LATCHKEY…` in any case, but for `LATCHKEY_ENV` and
+    /// `LATCHKEY_CONFIG_DIR`. [`Settings::load`] refuses any that does not start exactly with
+    /// `LATCHKEY__`.
     pub env_vars: BTreeMap<String, String>,
 }
 
 impl Sources {
     /// The layers as the process sees them: `LATCHKEY_ENV`, `LATCHKEY_CONFIG_DIR` (default
-    /// `config`) and every `LATCHKEY__*` variable.
+    /// `config`) and every other variable whose name starts with `LATCHKEY` in any case, so
+    /// that a misspelt prefix (`LATCHKEY_SESSION__…`, `latchkey__…`, `LATCHKEY_ENVIRONMENT`)
+    /// reaches [`Settings::load`] and is refused there instead of being ignored.
     pub fn from_process(config_file: Option<PathBuf>) -> Self {
         Self {
             environment: std::env::var("LATCHKEY_ENV").ok(),
@@ -35,16 +40,66 @@ impl Sources {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("config")),
             config_file,
-            env_vars: std::env::vars()
-                .filter(|(k, _)| k.starts_with("LATCHKEY__"))
-                .collect(),
+            env_vars: latchkey_vars(std::env::vars_os()),
         }
     }
+}
+
+/// The variables `from_process` hands to `load`. `vars_os`, because `std::env::vars` panics
+/// on any variable that is not UTF-8, even one that is none of ours.
+fn latchkey_vars(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> BTreeMap<String, String> {
+    vars.map(|(k, v)| {
+        (
+            k.to_string_lossy().into_owned(),
+            v.to_string_lossy().into_owned(),
+        )
+    })
+    .filter(|(k, _)| {
+        k.get(..PREFIX.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(PREFIX))
+            && !NOT_KEYS.contains(&k.as_str())
+    })
+    .collect()
+}
+
+/// Every variable whose name starts with this, in any case, is latchkey's.
+const PREFIX: &str = "LATCHKEY";
+/// Where a setting's variable starts: `LATCHKEY__<SECTION>__<KEY>`.
+const SETTING_PREFIX: &str = "LATCHKEY__";
+/// The variables that are not settings (they choose the layers) and are read by name.
+const NOT_KEYS: [&str; 2] = ["LATCHKEY_ENV", "LATCHKEY_CONFIG_DIR"];
+
+/// A variable named like ours that is not one would be ignored, and the setting it was meant
+/// to change (or, for `LATCHKEY_ENVIRONMENT=production`, the environment and its checks)
+/// would stay as it was unseen: it is refused, by name only, since its value may be a secret.
+fn refuse_stray_vars(vars: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let stray: Vec<&str> = vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with(SETTING_PREFIX))
+        .collect();
+    let Some(first) = stray.first() else {
+        return Ok(());
+    };
+    let more = match &stray[1..] {
+        [] => String::new(),
+        rest => format!("; also not read: {}", rest.join(", ")),
+    };
+    Err(ConfigError::key(
+        first,
+        format!(
+            "not a variable latchkey reads: a setting is LATCHKEY__<SECTION>__<KEY> (upper case, \
+             two underscores), the others are LATCHKEY_ENV and LATCHKEY_CONFIG_DIR{more}"
+        ),
+    ))
 }
 
 impl Settings {
     /// Reads every layer and validates the result.
     pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        refuse_stray_vars(&sources.env_vars)?;
         let environment: Environment = sources
             .environment
             .as_deref()

@@ -79,7 +79,8 @@ pub struct LimitSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// IP networks written as CIDRs (`10.0.0.0/8`) or single addresses (`10.1.2.3`).
+/// IP networks written as CIDRs (`10.0.0.0/8`) or single addresses (`10.1.2.3`), each
+/// [`unmapped`].
 fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
     let raw: Vec<String> = Vec::deserialize(d)?;
     raw.iter()
@@ -87,11 +88,25 @@ fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>,
             let s = s.trim();
             s.parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(unmapped)
                 .map_err(|_| {
                     serde::de::Error::custom(format!("`{s}` is not an IP address or CIDR"))
                 })
         })
         .collect()
+}
+
+/// A network inside `::ffff:0:0/96` (IPv4-mapped IPv6) as the IPv4 network it is:
+/// `::ffff:10.0.0.0/104` is `10.0.0.0/8`. Addresses are compared in their canonical form, a
+/// mapped peer as IPv4, so a network left in the mapped form would never contain one.
+fn unmapped(net: ipnet::IpNet) -> ipnet::IpNet {
+    let ipnet::IpNet::V6(v6) = net else {
+        return net;
+    };
+    match (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+        (Some(v4), Some(len)) => ipnet::Ipv4Net::new(v4, len).map_or(net, ipnet::IpNet::V4),
+        _ => net,
+    }
 }
 
 /// A list of values written as their text (`10.0.0.0/8`), the way they are configured.
@@ -282,5 +297,45 @@ impl Settings {
             "github" => Some(ProviderKind::Github),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Proxies {
+        #[serde(deserialize_with = "networks")]
+        nets: Vec<ipnet::IpNet>,
+    }
+
+    fn parsed(nets: &[&str]) -> Vec<String> {
+        let json = serde_json::json!({ "nets": nets });
+        let proxies: Proxies = serde_json::from_value(json).expect("networks");
+        proxies.nets.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn ipv4_mapped_networks_become_ipv4_networks() {
+        assert_eq!(
+            parsed(&[
+                "::ffff:127.0.0.1",
+                "::ffff:10.0.0.0/104",
+                "::ffff:192.168.1.0/120",
+                "::ffff:0:0/96",
+            ]),
+            ["127.0.0.1/32", "10.0.0.0/8", "192.168.1.0/24", "0.0.0.0/0"]
+        );
+        // IPv4 and other IPv6 networks are kept as written.
+        assert_eq!(
+            parsed(&["10.0.0.0/8", "2001:db8::/32", "::1", "::ffff:0:0/95"]),
+            [
+                "10.0.0.0/8",
+                "2001:db8::/32",
+                "::1/128",
+                "::ffff:0.0.0.0/95"
+            ]
+        );
     }
 }

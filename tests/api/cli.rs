@@ -1065,6 +1065,62 @@ async fn tables_show_terminal_controls_escaped() {
     assert_eq!(doc["user"]["email"], email);
 }
 
+/// `--json` lands on terminals too: DEL, the C1 controls (CSI, OSC) and the bidirectional
+/// overrides, which JSON itself leaves raw, are written as `\uXXXX`, and the document still
+/// parses to the exact text.
+#[tokio::test]
+async fn json_output_escapes_terminal_controls_and_keeps_the_exact_text() {
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let hostile = "Mal\u{9b}2J\u{9d}0;pwned\u{7}\u{202e}evil\u{7f}\u{2066}\u{85}";
+    let email = format!("{hostile}@example.com");
+    let user = insert_free_user(&db, &email, hostile).await;
+    let client = ClientInfo {
+        user_agent: hostile.into(),
+        ip: "192.0.2.9".into(),
+    };
+    let profile = accounts::profile(&db, &user).await.unwrap();
+    app.sessions.start(user.id, profile, &client).await.unwrap();
+    let id = user.id.to_string();
+
+    let mut docs = Vec::new();
+    for args in [
+        &["users", "list", "--json"][..],
+        &["sessions", "list", "--json"],
+        &["sessions", "list", "--user", &id, "--json"],
+        &["users", "show", &id, "--json"],
+    ] {
+        let run = cli(&app, args).await;
+        let out = run.ok();
+        assert!(!out.chars().any(acted_on), "{args:?}: {out:?}");
+        assert!(
+            out.contains(r"Mal\u009b2J\u009d0;pwned\u0007\u202eevil\u007f"),
+            "{args:?}: {out}"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(run.stdout.as_bytes())
+            .unwrap_or_else(|e| panic!("{args:?}: valid JSON ({e}): {out}"));
+        docs.push(doc);
+    }
+    let users = docs[0]["users"].as_array().expect("users");
+    let listed = users
+        .iter()
+        .find(|u| u["id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(listed["name"], hostile);
+    assert_eq!(listed["email"], email.as_str());
+    for doc in &docs[1..3] {
+        let sessions = doc["sessions"].as_array().expect("sessions");
+        let session = sessions
+            .iter()
+            .find(|s| s["user_id"] == id.as_str())
+            .expect("the session");
+        assert_eq!(session["user_agent"], hostile);
+        assert_eq!(session["email"], email.as_str());
+    }
+    assert_eq!(docs[3]["user"]["name"], hostile);
+    assert_eq!(docs[3]["user"]["email"], email.as_str());
+}
+
 #[tokio::test]
 async fn the_cli_works_while_no_server_runs() {
     // A database and a Redis prefix, and no server at all: migrate with the binary, arrange
@@ -1446,6 +1502,31 @@ async fn config_check_refuses_a_misspelt_key_or_log_level_in_one_line() {
     for run in [env, in_file, level] {
         assert!(run.stdout.is_empty(), "nothing printed: {run:?}");
     }
+}
+
+/// A variable named like latchkey's but for its prefix is refused by name, never ignored:
+/// ignored, the setting would keep its value, or the server would run as development.
+#[tokio::test]
+async fn config_check_refuses_a_misspelt_variable_prefix_by_name() {
+    let db = TestDb::new().await;
+    for (var, value) in [
+        ("LATCHKEY_SESSION__IDLE_TIMEOUT", "1m"),
+        ("latchkey__session__idle_timeout", "1m"),
+        ("LATCHKEY_ENVIRONMENT", "production"),
+    ] {
+        let run = config_check(&db, &[(var, value)], &[]).await;
+        let error = run.fails(2);
+        assert!(
+            error.starts_with(&format!("error: {var}: not a variable latchkey reads")),
+            "{error}"
+        );
+        assert!(!error.contains(value), "the value is not printed: {error}");
+        assert!(run.stdout.is_empty(), "nothing printed: {run:?}");
+    }
+    // The two variables that choose the layers are still read.
+    config_check(&db, &[("LATCHKEY_ENV", "test")], &[])
+        .await
+        .ok();
 }
 
 #[tokio::test]

@@ -109,6 +109,24 @@ async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
     );
 }
 
+/// A trusted proxy written in its IPv4-mapped IPv6 form is the IPv4 proxy: the clients behind
+/// it each have their own budget, not the proxy's.
+#[tokio::test]
+async fn a_trusted_proxy_written_as_an_ipv4_mapped_address_is_trusted() {
+    for trusted in ["::ffff:127.0.0.1", "::ffff:127.0.0.0/104"] {
+        let app = app_with_auth_limit("2", Some(trusted)).await;
+        for _ in 0..2 {
+            assert_eq!(csrf(&app, Some("203.0.113.1")).await.status(), 200);
+        }
+        assert_eq!(csrf(&app, Some("203.0.113.1")).await.status(), 429);
+        assert_eq!(
+            csrf(&app, Some("203.0.113.2")).await.status(),
+            200,
+            "{trusted}: another client behind the proxy has its own budget"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_vision_proxy_is_limited_per_session() {
     let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__VISION_PER_SESSION", "2")).await;
