@@ -13,7 +13,9 @@ use crate::accounts::{self, AccountError, PublishError};
 use crate::auth::flow;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
-use crate::session::{ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started};
+use crate::session::{
+    ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
+};
 
 /// What the browser brought back from the provider, and what it already had.
 pub struct Callback<'a> {
@@ -165,7 +167,12 @@ pub async fn finish(
     }
     let started = deps
         .sessions
-        .start(user.id, profile.clone(), &callback.client)
+        .start(
+            user.id,
+            profile.clone(),
+            &callback.client,
+            Transport::Cookie,
+        )
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
     settle(deps, user.id, &profile).await?;

@@ -13,7 +13,7 @@ use latchkey::accounts::{self, AccountError};
 use latchkey::auth::Identity;
 use latchkey::session::{
     ClientInfo, MemoryStore, NewSession, PublicId, RedisStore, SessionRecord, SessionStore,
-    SessionToken,
+    SessionToken, Transport,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -1016,7 +1016,10 @@ async fn tables_show_terminal_controls_escaped() {
         ip: "192.0.2.8".into(),
     };
     let profile = accounts::profile(&db, &user).await.unwrap();
-    app.sessions.start(user.id, profile, &client).await.unwrap();
+    app.sessions
+        .start(user.id, profile, &client, Transport::Cookie)
+        .await
+        .unwrap();
     let id = user.id.to_string();
 
     for args in [
@@ -1081,10 +1084,13 @@ async fn the_cli_works_while_no_server_runs() {
     };
     let profile = accounts::profile(&conn, &ada).await.unwrap();
     let kept = sessions
-        .start(ada.id, profile.clone(), &client)
+        .start(ada.id, profile.clone(), &client, Transport::Cookie)
         .await
         .unwrap();
-    let revoked = sessions.start(ada.id, profile, &client).await.unwrap();
+    let revoked = sessions
+        .start(ada.id, profile, &client, Transport::Cookie)
+        .await
+        .unwrap();
 
     let listed = latchkey(&config.vars, &["sessions", "list", "--json"])
         .await
@@ -1140,7 +1146,7 @@ async fn ten_thousand_sessions_list_in_pages_without_holding_redis_up() {
                 let client = client.clone();
                 async move {
                     sessions
-                        .start(id, profile("Bulk", "free"), &client)
+                        .start(id, profile("Bulk", "free"), &client, Transport::Cookie)
                         .await
                         .expect("session starts")
                 }
@@ -1233,6 +1239,7 @@ fn record(now: i64) -> SessionRecord {
         absolute_expiry_ms: now + 600_000,
         user_agent: "walk".into(),
         ip: "192.0.2.9".into(),
+        transport: Transport::Cookie,
     }
 }
 

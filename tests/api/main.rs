@@ -3,6 +3,7 @@
 //! launchers are the dev-only `testkit` crate's.
 
 mod auth;
+mod bearer;
 mod billing;
 mod cli;
 mod cluster;

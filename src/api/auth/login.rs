@@ -70,7 +70,7 @@ pub async fn login(
         .get(&provider_name)
         .ok_or(ApiError::ProviderNotConfigured)?;
     // CSRF after the provider lookup, so an unknown provider is a 404 whatever the headers.
-    CsrfVerified::check(&req)?;
+    CsrfVerified::check_cookie(&req)?;
 
     let binding = req
         .cookie(BINDING_COOKIE)
