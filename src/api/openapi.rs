@@ -44,7 +44,9 @@ pub mod scheme {
     paths(
         auth::csrf::csrf_token,
         auth::login::login,
-        auth::login::callback,
+        auth::callback::callback,
+        auth::token::token,
+        auth::token::complete,
         auth::logout::logout,
         user::info,
         sessions::list,

@@ -27,5 +27,7 @@ mod sessions;
 mod store;
 mod support;
 mod timeouts;
+mod token_attacks;
+mod token_mode;
 mod user_info;
 mod vision;
