@@ -76,10 +76,16 @@ fn bearer_token(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Whether the request carries an `Authorization` header: then no cookie speaks for it, and
-/// neither the CSRF check nor the Origin guard, which protect the cookie, apply.
-pub fn has_authorization(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION)
+/// Whether the request carries `Authorization: Bearer …`: then no cookie speaks for it, and
+/// neither the CSRF check nor the Origin guard, which protect the cookie, apply. Only the
+/// bearer scheme counts: a browser never adds a bearer token by itself, whereas it does
+/// resend HTTP Basic credentials a user once typed for a host.
+pub fn has_bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
 }
 
 /// The signed-in caller. Rejects with 401 `unauthenticated`, or 503 when the store is down.
@@ -126,10 +132,10 @@ impl FromRequest for Authenticated {
 /// neither read it nor set the header. Put this extractor first in a handler's arguments so
 /// that it runs before any work.
 ///
-/// A request with an `Authorization` header passes: the header alone then names the session
-/// (see [`credential`]), the cookie is ignored, and a header is nothing a browser adds by
-/// itself, so there is no ambient credential for a forged request to ride on. Such a request
-/// is authenticated by its bearer token or not at all.
+/// A request with `Authorization: Bearer` passes: the header alone then names the session
+/// (see [`credential`]), the cookie is ignored, and a bearer token is nothing a browser adds
+/// by itself, so there is no ambient credential for a forged request to ride on. Such a
+/// request is authenticated by its bearer token or not at all (401).
 #[derive(Debug, Clone, Copy)]
 pub struct CsrfVerified;
 
@@ -145,7 +151,7 @@ impl FromRequest for CsrfVerified {
 impl CsrfVerified {
     /// The check itself, for a handler that must do something else first.
     pub fn check(req: &HttpRequest) -> Result<(), ApiError> {
-        if has_authorization(req.headers()) {
+        if has_bearer(req.headers()) {
             return Ok(());
         }
         check_csrf(req)

@@ -66,7 +66,10 @@ async fn a_bearer_token_opens_every_session_route_from_any_origin_without_csrf()
 #[tokio::test]
 async fn an_authorization_header_alone_decides_even_beside_a_valid_cookie() {
     let app = spawn_app().await;
-    let (browser, _) = app.signed_in_browser("Ada").await;
+    let (browser, user) = app.signed_in_browser("Ada").await;
+    // Another session of the same user: what DELETE /api/sessions would end via the cookie.
+    let mut other = Browser::extension();
+    app.sign_in(&mut other, user, profile("Ada", "free")).await;
     let cookie = browser.cookies[SESSION_COOKIE].clone();
     let stranger = format!("{}.{}", Uuid::new_v4().simple(), "A".repeat(43));
     for authorization in [
@@ -87,7 +90,21 @@ async fn an_authorization_header_alone_decides_even_beside_a_valid_cookie() {
             )
             .await;
         assert_error(res, 401, "unauthenticated").await;
-        // The CSRF-free pass of an Authorization header never falls back to the cookie.
+        // With the CSRF header, a state-changing route is refused by the same rule and the
+        // cookie's session is not touched.
+        let csrf = app.csrf_token(&mut b).await;
+        let res = app
+            .send(
+                &mut b,
+                Method::DELETE,
+                "/api/sessions",
+                &[("Authorization", &authorization), ("X-CSRF-Token", &csrf)],
+            )
+            .await;
+        assert_error(res, 401, "unauthenticated").await;
+        // Without it, a bearer-scheme header skips the CSRF check and is refused as a
+        // credential; any other scheme is held by the CSRF check (and the Origin guard) like
+        // a cookie request: a browser may add Basic credentials by itself.
         let res = app
             .send(
                 &mut b,
@@ -96,11 +113,16 @@ async fn an_authorization_header_alone_decides_even_beside_a_valid_cookie() {
                 &[("Authorization", &authorization)],
             )
             .await;
-        assert_error(res, 401, "unauthenticated").await;
+        if authorization.to_ascii_lowercase().starts_with("bearer ") {
+            assert_error(res, 401, "unauthenticated").await;
+        } else {
+            assert_error(res, 403, "csrf_failed").await;
+        }
     }
-    // The cookie alone still works; and the cookie's token as a bearer works too (it is the
-    // same session), with the scheme in any case.
+    // The cookie alone still works, its user's other sessions were never revoked; and the
+    // cookie's token as a bearer works too (it is the same session), the scheme in any case.
     assert_eq!(app.user_info(&mut browser.clone()).await.status(), 200);
+    assert_eq!(app.user_info(&mut other).await.status(), 200);
     let res = app
         .send(
             &mut Browser::new(),

@@ -4,8 +4,8 @@
 //! `mode: "no-cors"` still reaches the server with the user's cookies. So an unsafe method
 //! (or a CORS preflight) whose `Origin` header is present and not allowed is answered 403
 //! `origin_not_allowed` here. Requests without `Origin` (curl, the CLI, Stripe) pass: they
-//! carry no victim's cookies by a browser's doing. So do requests with an `Authorization`
-//! header (a bearer session token), whose credential no browser adds by itself.
+//! carry no victim's cookies by a browser's doing. So do requests with `Authorization: Bearer`
+//! (a session token of token mode), a credential no browser adds by itself.
 //!
 //! It also removes every `Access-Control-*` header from answers to an origin that is not
 //! allowed: actix-cors adds `Access-Control-Allow-Credentials` to every answer, and the
@@ -20,7 +20,7 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
-use crate::api::extract::has_authorization;
+use crate::api::extract::has_bearer;
 use crate::http::ApiError;
 
 /// Paths whose requests prove themselves by their body, not by a cookie: the signed webhook,
@@ -58,7 +58,7 @@ impl AllowedOrigins {
         // foreign page cannot forge it, and Firefox and Safari give every install a random
         // origin that no allowlist can name. (A preflight carries no `Authorization`, so a
         // foreign page's preflight is still refused.)
-        if has_authorization(req.headers()) {
+        if has_bearer(req.headers()) {
             return false;
         }
         match req.headers().get(header::ORIGIN) {
