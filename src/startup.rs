@@ -173,9 +173,12 @@ fn both<S: SessionStore + ScratchStore>(
 fn cors(settings: &Settings) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::DELETE])
+        // `Authorization` for token mode's bearer token, from a page or extension page of an
+        // allowed origin that CORS does hold.
         .allowed_headers([
             header::CONTENT_TYPE,
             header::HeaderName::from_static(CSRF_HEADER),
+            header::AUTHORIZATION,
         ])
         .supports_credentials()
         .max_age(600);

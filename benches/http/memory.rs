@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use latchkey::session::{ClientInfo, Profile, SessionToken, Sessions};
+use latchkey::session::{ClientInfo, Profile, SessionToken, Sessions, Transport};
 use redis::aio::MultiplexedConnection;
 use testkit::redis::stats;
 use uuid::Uuid;
@@ -86,7 +86,9 @@ pub(crate) async fn create_sessions(
             for n in (worker..users).step_by(CREATE_CONCURRENCY) {
                 let user = Uuid::new_v4();
                 for _ in 0..per_user {
-                    let started = sessions.start(user, profile(user, n), &client).await?;
+                    let started = sessions
+                        .start(user, profile(user, n), &client, Transport::Cookie)
+                        .await?;
                     token.get_or_insert_with(|| started.token.expose().to_owned());
                 }
             }

@@ -25,6 +25,8 @@ pub struct SessionRow {
     pub expires_at: DateTime<Utc>,
     pub user_agent: String,
     pub ip: String,
+    /// `cookie` or `bearer`: how the client carries the session.
+    pub transport: &'static str,
 }
 
 impl SessionRow {
@@ -38,6 +40,7 @@ impl SessionRow {
             expires_at: time(s.expires_ms),
             user_agent: s.record.user_agent.clone(),
             ip: s.record.ip.clone(),
+            transport: s.record.transport.as_str(),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::api::middleware::renew_cookie::RenewSessionCookie;
 use crate::api::middleware::security_headers::Personal;
 use crate::api::state::AppState;
 use crate::http::{client_addr, ApiError};
-use crate::session::{ClientInfo, Current, SessionToken};
+use crate::session::{ClientInfo, Current, SessionToken, Transport};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -29,6 +29,63 @@ pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
 /// The session token of the request's session cookie, if it has one of the right shape.
 pub fn session_token(req: &HttpRequest, cookie_name: &str) -> Option<SessionToken> {
     SessionToken::parse(req.cookie(cookie_name)?.value())
+}
+
+/// What names the request's session. One function decides it for every reader (the
+/// `Authenticated` extractor, logout, the per-session rate limits), so they cannot disagree.
+pub enum Credential {
+    /// No `Authorization` header and no well-formed session cookie.
+    None,
+    /// The session cookie (cookie mode).
+    Cookie(SessionToken),
+    /// `Authorization: Bearer <session token>` (token mode).
+    Bearer(SessionToken),
+    /// An `Authorization` header that is not a well-formed bearer token. It still decides:
+    /// the request is unauthenticated, whatever cookie it also carries.
+    Unreadable,
+}
+
+impl Credential {
+    /// The token, whichever way it came.
+    pub fn token(&self) -> Option<&SessionToken> {
+        match self {
+            Self::Cookie(t) | Self::Bearer(t) => Some(t),
+            Self::None | Self::Unreadable => None,
+        }
+    }
+}
+
+/// The request's credential. When an `Authorization` header is present it alone decides and
+/// the cookie is ignored: a client that sends a bearer token means that session, and a wrong
+/// one must not fall back to whatever cookie the browser adds by itself.
+pub fn credential(req: &HttpRequest, cookie_name: &str) -> Credential {
+    match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(bearer_token)
+            .and_then(SessionToken::parse)
+            .map_or(Credential::Unreadable, Credential::Bearer),
+        None => session_token(req, cookie_name).map_or(Credential::None, Credential::Cookie),
+    }
+}
+
+/// The token of `Bearer <token>`; the scheme's name is case-insensitive (RFC 9110, 11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether the request carries `Authorization: Bearer …`: then no cookie speaks for it, and
+/// neither the CSRF check nor the Origin guard, which protect the cookie, apply. Only the
+/// bearer scheme counts: a browser never adds a bearer token by itself, whereas it does
+/// resend HTTP Basic credentials a user once typed for a host.
+pub fn has_bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
 }
 
 /// The signed-in caller. Rejects with 401 `unauthenticated`, or 503 when the store is down.
@@ -46,8 +103,11 @@ impl FromRequest for Authenticated {
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let token = session_token(&req, &state.cookies.session_name)
-                .ok_or(ApiError::Unauthenticated)?;
+            let (token, transport) = match credential(&req, &state.cookies.session_name) {
+                Credential::Cookie(token) => (token, Transport::Cookie),
+                Credential::Bearer(token) => (token, Transport::Bearer),
+                Credential::None | Credential::Unreadable => return Err(ApiError::Unauthenticated),
+            };
             let current = state
                 .sessions
                 .authenticate(&token)
@@ -55,7 +115,8 @@ impl FromRequest for Authenticated {
                 .ok_or(ApiError::Unauthenticated)?;
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
             req.extensions_mut().insert(Personal);
-            if current.slid {
+            // A bearer token lives in the extension's storage: no cookie to renew.
+            if current.slid && transport == Transport::Cookie {
                 req.extensions_mut().insert(RenewSessionCookie {
                     name: state.cookies.session_name.clone(),
                     header: state.cookies.session(token.expose(), current.expires_ms),
@@ -70,6 +131,11 @@ impl FromRequest for Authenticated {
 /// compared in constant time. A foreign page can make the browser send the cookie but can
 /// neither read it nor set the header. Put this extractor first in a handler's arguments so
 /// that it runs before any work.
+///
+/// A request with `Authorization: Bearer` passes: the header alone then names the session
+/// (see [`credential`]), the cookie is ignored, and a bearer token is nothing a browser adds
+/// by itself, so there is no ambient credential for a forged request to ride on. Such a
+/// request is authenticated by its bearer token or not at all (401).
 #[derive(Debug, Clone, Copy)]
 pub struct CsrfVerified;
 
@@ -85,6 +151,15 @@ impl FromRequest for CsrfVerified {
 impl CsrfVerified {
     /// The check itself, for a handler that must do something else first.
     pub fn check(req: &HttpRequest) -> Result<(), ApiError> {
+        if has_bearer(req.headers()) {
+            return Ok(());
+        }
+        check_csrf(req)
+    }
+
+    /// The double-submit check alone, whatever else the request carries: for starting a
+    /// cookie-mode sign-in, which authenticates nobody and so has no bearer to rely on.
+    pub fn check_cookie(req: &HttpRequest) -> Result<(), ApiError> {
         check_csrf(req)
     }
 }

@@ -84,9 +84,16 @@ pub static ROUTES: &[Endpoint] = &[
     })
     .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/auth/{provider}/callback", || {
-        web::route().to(auth::login::callback)
+        web::route().to(auth::callback::callback)
     })
     .limited(LimitScope::SignIn),
+    Endpoint::new(Method::POST, "/auth/token", || {
+        web::route().to(auth::token::token)
+    })
+    .limited(LimitScope::SignIn),
+    Endpoint::new(Method::GET, "/auth/complete", || {
+        web::route().to(auth::token::complete)
+    }),
     Endpoint::new(Method::GET, "/api/user/info", || {
         web::route().to(user::info)
     }),

@@ -9,7 +9,7 @@
 use actix_web::{web, HttpResponse};
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
@@ -24,6 +24,8 @@ pub mod scheme {
     pub const CSRF_COOKIE: &str = "csrf_cookie";
     /// The `X-CSRF-Token` header, the other half: it must equal the CSRF cookie.
     pub const CSRF_HEADER: &str = "csrf_header";
+    /// `Authorization: Bearer <session token>`, token mode's credential.
+    pub const BEARER: &str = "bearer";
 }
 
 #[derive(OpenApi)]
@@ -42,7 +44,9 @@ pub mod scheme {
     paths(
         auth::csrf::csrf_token,
         auth::login::login,
-        auth::login::callback,
+        auth::callback::callback,
+        auth::token::token,
+        auth::token::complete,
         auth::logout::logout,
         user::info,
         sessions::list,
@@ -133,7 +137,7 @@ impl ApiDoc {
 pub const DEFAULT_SESSION_COOKIE: &str = "__Host-latchkey_session";
 pub const DEFAULT_CSRF_COOKIE: &str = "__Host-latchkey_csrf";
 
-/// Adds the three security schemes (the handlers refer to them by name).
+/// Adds the four security schemes (the handlers refer to them by name).
 struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
@@ -148,6 +152,19 @@ impl Modify for SecuritySchemes {
                 "X-CSRF-Token",
                 "The token of `GET /auth/csrf-token`; it must equal the CSRF cookie.",
             ))),
+        );
+        components.add_security_scheme(
+            scheme::BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The session token of `POST /auth/token` (token mode). When an \
+                         `Authorization` header is present it alone decides: the cookie is \
+                         ignored, and no `X-CSRF-Token` is needed.",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

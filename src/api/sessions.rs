@@ -9,7 +9,7 @@ use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
-use crate::session::{PublicId, Revoke};
+use crate::session::{PublicId, Revoke, Transport};
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
 #[derive(Serialize, ToSchema)]
@@ -27,6 +27,10 @@ pub struct SessionView {
     user_agent: String,
     /// The client's address at sign-in ("" when unknown).
     ip: String,
+    /// How the client carries the session: `cookie` (the session cookie) or `bearer` (an
+    /// `Authorization: Bearer` header, token mode).
+    #[schema(value_type = String, example = "cookie")]
+    transport: &'static str,
     /// This is the session of the request.
     current: bool,
 }
@@ -53,7 +57,7 @@ pub struct Revoked {
     path = "/api/sessions",
     tag = "sessions",
     summary = "List my sessions",
-    security(("session" = [])),
+    security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The caller's live sessions.", body = SessionList),
         (status = 401, response = Unauthenticated),
@@ -77,6 +81,7 @@ pub async fn list(
             expires_at: rfc3339(s.expires_ms),
             user_agent: s.record.user_agent,
             ip: s.record.ip,
+            transport: s.record.transport.as_str(),
             current: s.hash == current.hash,
         })
         .collect();
@@ -97,7 +102,7 @@ pub async fn list(
         its cookie. Needs `X-CSRF-Token` equal to the CSRF cookie.",
     params(("id" = String, Path, description = "A session's public id, from `GET /api/sessions`.",
         example = "3f9a0c1d2e4b5a67")),
-    security(("csrf_cookie" = [], "csrf_header" = [], "session" = [])),
+    security(("csrf_cookie" = [], "csrf_header" = [], "session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Revoked.", body = Revoked,
             headers(("Set-Cookie" = String, description = "Clears the session cookie when the \
@@ -126,7 +131,10 @@ pub async fn revoke_one(
         return Err(ApiError::SessionNotFound);
     }
     let mut res = HttpResponse::Ok();
-    if current.hash.public_id().as_str() == path.as_str() {
+    // A bearer session has no cookie to clear.
+    if current.hash.public_id().as_str() == path.as_str()
+        && current.record.transport == Transport::Cookie
+    {
         res.append_header(state.cookies.clear_session());
     }
     Ok(res.json(Revoked {
@@ -143,7 +151,7 @@ pub async fn revoke_one(
     summary = "Revoke my other sessions",
     description = "Signs out everywhere else: revokes every session of the caller but the \
         current one. Needs `X-CSRF-Token` equal to the CSRF cookie.",
-    security(("csrf_cookie" = [], "csrf_header" = [], "session" = [])),
+    security(("csrf_cookie" = [], "csrf_header" = [], "session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "How many sessions were revoked.", body = Revoked),
         (status = 401, response = Unauthenticated),

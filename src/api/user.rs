@@ -66,7 +66,7 @@ pub struct UserInfoAnswer<'a> {
     summary = "The signed-in user",
     description = "The user of this session, with plan and today's vision usage. Read from the \
         session store alone, so it answers while the database is down.",
-    security(("session" = [])),
+    security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The user.", body = UserInfoAnswer),
         (status = 401, response = Unauthenticated),

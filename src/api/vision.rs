@@ -53,7 +53,7 @@ pub struct Subtitles {
         one unit of the daily quota on success (`free`: `plans.free.daily_ocr_limit` a day; \
         `pro`: unlimited). Needs a session, no CSRF header: an unsafe method from a foreign \
         `Origin` is refused anyway.",
-    security(("session" = [])),
+    security(("session" = []), ("bearer" = [])),
     request_body(content = SubtitleUpload, content_type = "multipart/form-data",
         description = "The frame as the multipart part `image`; other parts are ignored."),
     responses(

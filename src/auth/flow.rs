@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::token_mode::TokenFlow;
 use crate::session::{is_well_formed_secret, now_ms, random_secret, Scratch, StoreError};
 
 /// How long a started login may take.
@@ -24,9 +25,14 @@ pub struct Flow {
     pub provider: String,
     pub pkce_verifier: String,
     pub nonce: String,
-    /// SHA-256 (hex) of the binding cookie's value.
+    /// SHA-256 (hex) of the binding cookie's value; empty in token mode, where the PKCE
+    /// challenge binds the flow instead.
     pub binding: String,
     pub created_ms: i64,
+    /// Token mode's values: where the code goes and the challenge it is bound to. `None`
+    /// for cookie mode (and for flows stored before token mode existed).
+    #[serde(default)]
+    pub token: Option<TokenFlow>,
 }
 
 impl Flow {
@@ -37,15 +43,30 @@ impl Flow {
             nonce: random_secret(),
             binding: hash(binding_cookie),
             created_ms: now_ms(),
+            token: None,
+        }
+    }
+
+    /// A token-mode flow: no binding cookie; `token` carries the extension's challenge.
+    pub fn for_token(provider: &str, pkce_verifier: String, token: TokenFlow) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            pkce_verifier,
+            nonce: random_secret(),
+            binding: String::new(),
+            created_ms: now_ms(),
+            token: Some(token),
         }
     }
 
     /// Whether this browser's binding cookie is the one the flow was started with.
     pub fn is_bound_to(&self, binding_cookie: &str) -> bool {
-        hash(binding_cookie)
-            .as_bytes()
-            .ct_eq(self.binding.as_bytes())
-            .into()
+        !self.binding.is_empty()
+            && bool::from(
+                hash(binding_cookie)
+                    .as_bytes()
+                    .ct_eq(self.binding.as_bytes()),
+            )
     }
 }
 

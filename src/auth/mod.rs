@@ -3,10 +3,12 @@
 //! A provider turns an authorization code into an [`Identity`]; the login flow in between
 //! (state, PKCE verifier, nonce, browser binding) is kept in the session store by [`flow`].
 
+pub mod code;
 pub mod flow;
 mod github;
 mod id_token;
 mod oidc;
+pub mod token_mode;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,6 +131,16 @@ fn redirect_uri(public_url: &url::Url, provider: &str) -> Result<url::Url, url::
         base.set_path(&format!("{}/", base.path()));
     }
     base.join(&format!("auth/{provider}/callback"))
+}
+
+/// `{public_url}/auth/complete`: the page a token-mode sign-in may always end on.
+pub fn complete_uri(public_url: &url::Url) -> String {
+    let path = public_url.path().trim_end_matches('/');
+    let mut base = public_url.clone();
+    base.set_path(&format!("{path}/auth/complete"));
+    base.set_query(None);
+    base.set_fragment(None);
+    base.to_string()
 }
 
 /// One client for every provider call: bounded in time, and never following redirects (a

@@ -116,6 +116,7 @@ fn session_table(rows: &[SessionRow]) -> TextTable {
         "CREATED",
         "LAST SEEN",
         "EXPIRES",
+        "TRANSPORT",
         "USER AGENT",
         "IP",
     ]);
@@ -126,6 +127,7 @@ fn session_table(rows: &[SessionRow]) -> TextTable {
             when(r.created_at),
             when(r.last_seen_at),
             when(r.expires_at),
+            r.transport.to_owned(),
             r.user_agent.clone(),
             r.ip.clone(),
         ]);

@@ -123,6 +123,7 @@ impl Settings {
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("cors.allowed_origins")
+            .with_list_parse_key("extensions.redirect_uris")
             .with_list_parse_key("limits.trusted_proxies")
             .with_list_parse_key("redis.cluster_nodes")
             .try_parsing(true)

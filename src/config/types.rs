@@ -57,6 +57,8 @@ pub struct Settings {
     pub session: SessionSettings,
     pub cors: CorsSettings,
     #[serde(default)]
+    pub extensions: ExtensionSettings,
+    #[serde(default)]
     pub providers: BTreeMap<String, ProviderSettings>,
     pub login: LoginSettings,
     pub vision: VisionSettings,
@@ -220,6 +222,15 @@ pub struct SessionSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CorsSettings {
     pub allowed_origins: Vec<String>,
+}
+
+/// Token mode's settings (docs/configuration.md, `extensions`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct ExtensionSettings {
+    /// The exact redirect URIs a token-mode sign-in may send its one-time code to, besides
+    /// `{server.public_url}/auth/complete`. Compared as strings, byte for byte.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

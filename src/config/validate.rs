@@ -16,6 +16,9 @@ impl Settings {
         for origin in &self.cors.allowed_origins {
             validate_origin(origin)?;
         }
+        for uri in &self.extensions.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
         validate_database_url(self.database.url.expose_secret())?;
         validate_redis_url(self.redis.url.expose_secret())?;
         validate_cluster_nodes(&self.redis.cluster_nodes)?;
@@ -177,6 +180,27 @@ fn validate_origin(origin: &str) -> Result<(), ConfigError> {
         return Err(fail(
             "must be a bare origin: scheme://host[:port], no path or trailing slash",
         ));
+    }
+    Ok(())
+}
+
+/// A token-mode redirect URI is an absolute URL written as the extension will send it (it is
+/// compared byte for byte), with no wildcard, whitespace or fragment: the code is appended to
+/// its query, and a fragment would swallow it.
+fn validate_redirect_uri(uri: &str) -> Result<(), ConfigError> {
+    let fail = |why: &str| ConfigError::key("extensions.redirect_uris", format!("`{uri}` {why}"));
+    if uri.contains('*') {
+        return Err(fail("is a wildcard; list exact redirect URIs"));
+    }
+    if uri.contains('#') {
+        return Err(fail("has a fragment"));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(fail("contains whitespace"));
+    }
+    let url = Url::parse(uri).map_err(|_| fail("is not an absolute URL"))?;
+    if url.cannot_be_a_base() {
+        return Err(fail("is not a URL with a path"));
     }
     Ok(())
 }

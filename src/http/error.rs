@@ -75,6 +75,8 @@ pub enum ApiError {
     SessionNotFound,
     #[error("This sign-in provider is not configured.")]
     ProviderNotConfigured,
+    #[error("This account is disabled.")]
+    AccountDisabled,
     #[error("The sign-in provider did not answer as expected; try again in a moment.")]
     ProviderUnavailable,
     #[error("The session store is unavailable; try again shortly.")]
@@ -111,6 +113,7 @@ impl ApiError {
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::SessionNotFound => "session_not_found",
             Self::ProviderNotConfigured => "provider_not_configured",
+            Self::AccountDisabled => "account_disabled",
             Self::ProviderUnavailable => "provider_error",
             Self::SessionStoreUnavailable(_) => "session_store_unavailable",
             Self::BadRequest { code, .. } => code,
@@ -141,7 +144,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::CsrfFailed | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Self::CsrfFailed | Self::OriginNotAllowed | Self::AccountDisabled => {
+                StatusCode::FORBIDDEN
+            }
             Self::SessionNotFound | Self::ProviderNotConfigured => StatusCode::NOT_FOUND,
             Self::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             Self::SessionStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -26,7 +26,7 @@ pub use self::redis::RedisStore;
 pub use self::scratch::{Scratch, ScratchStore};
 pub use self::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
-    TouchParams, Touched,
+    TouchParams, Touched, Transport,
 };
 pub use self::token::{is_well_formed_secret, random_secret, PublicId, SessionHash, SessionToken};
 
@@ -126,6 +126,7 @@ impl Sessions {
         user_id: Uuid,
         profile: Profile,
         client: &ClientInfo,
+        transport: Transport,
     ) -> Result<Started, StoreError> {
         let now = now_ms();
         let absolute = now + millis(self.policy.absolute);
@@ -137,6 +138,7 @@ impl Sessions {
                 absolute_expiry_ms: absolute,
                 user_agent: truncate(&client.user_agent, MAX_USER_AGENT),
                 ip: client.ip.clone(),
+                transport,
             };
             let expires_ms = record.expires_ms(self.policy.idle_ms());
             let new = NewSession {

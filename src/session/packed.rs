@@ -10,22 +10,30 @@
 //! the start of a session record, and so that `redis-cli GET` stays readable for operators.
 //! Only this module encodes and decodes them whole.
 
-use super::store::{Profile, SessionRecord, StoreError};
+use super::store::{Profile, SessionRecord, StoreError, Transport};
 
 const SEP: char = '|';
 
-/// `created|last seen|absolute expiry|ip|user agent`, times in Unix milliseconds.
+/// `created|last seen|absolute expiry|transport|ip|user agent`, times in Unix milliseconds,
+/// transport `cookie` or `bearer`.
 ///
 /// The user agent is last because it is the one field the client chooses: it may contain the
 /// separator, and being last it needs no escaping. An IP address in text never contains it;
 /// should a caller pass one that does, the separators are dropped rather than letting them
 /// shift the user agent. `touch.lua` relies on the first three fields being decimal numbers.
+///
+/// Records written before sessions had a transport are `created|last seen|absolute
+/// expiry|ip|user agent`; they read as cookie sessions. The two cannot be confused: the fourth
+/// field of an old record is an address as `IpAddr` writes it (hex digits, `.` and `:`) or
+/// empty, never `cookie` or `bearer`.
 pub fn encode_record(r: &SessionRecord) -> String {
-    let mut out = String::with_capacity(48 + r.ip.len() + r.user_agent.len());
+    let mut out = String::with_capacity(56 + r.ip.len() + r.user_agent.len());
     for n in [r.created_ms, r.last_seen_ms, r.absolute_expiry_ms] {
         out.push_str(&n.to_string());
         out.push(SEP);
     }
+    out.push_str(r.transport.as_str());
+    out.push(SEP);
     out.extend(r.ip.chars().filter(|&c| c != SEP));
     out.push(SEP);
     out.push_str(&r.user_agent);
@@ -42,14 +50,23 @@ pub fn decode_record(packed: &str) -> Result<SessionRecord, StoreError> {
     let created_ms = number("created")?;
     let last_seen_ms = number("last_seen")?;
     let absolute_expiry_ms = number("absolute_expiry")?;
-    let ip = fields.next().ok_or_else(malformed)?.to_owned();
-    let user_agent = fields.next().ok_or_else(malformed)?.to_owned();
+    let fourth = fields.next().ok_or_else(malformed)?;
+    let rest = fields.next().ok_or_else(malformed)?;
+    let (transport, ip, user_agent) = match Transport::parse(fourth) {
+        Some(transport) => {
+            let (ip, user_agent) = rest.split_once(SEP).ok_or_else(malformed)?;
+            (transport, ip, user_agent)
+        }
+        // The format before the transport: a cookie session.
+        None => (Transport::Cookie, fourth, rest),
+    };
     Ok(SessionRecord {
         created_ms,
         last_seen_ms,
         absolute_expiry_ms,
-        user_agent,
-        ip,
+        user_agent: user_agent.to_owned(),
+        ip: ip.to_owned(),
+        transport,
     })
 }
 
@@ -135,16 +152,38 @@ mod tests {
             absolute_expiry_ms: 1_792_592_000_000,
             user_agent: ua.into(),
             ip: ip.into(),
+            transport: Transport::Cookie,
         }
     }
 
     #[test]
     fn a_record_round_trips_with_the_separator_in_its_user_agent() {
-        for ua in ["", "Mozilla/5.0", "a|b||c|", "|", "ünïcødé | ☃"] {
+        for ua in ["", "Mozilla/5.0", "a|b||c|", "|", "ünïcødé | ☃", "bearer|x"] {
             for ip in ["", "203.0.113.7", "2001:db8::1"] {
-                let r = record(ua, ip);
-                assert_eq!(decode_record(&encode_record(&r)).ok(), Some(r));
+                for transport in [Transport::Cookie, Transport::Bearer] {
+                    let r = SessionRecord {
+                        transport,
+                        ..record(ua, ip)
+                    };
+                    assert_eq!(decode_record(&encode_record(&r)).ok(), Some(r));
+                }
             }
+        }
+    }
+
+    #[test]
+    fn a_record_of_the_format_before_the_transport_reads_as_a_cookie_session() {
+        for (packed, ip, ua) in [
+            ("1|2|3|192.0.2.1|Mozilla/5.0", "192.0.2.1", "Mozilla/5.0"),
+            ("1|2|3||", "", ""),
+            ("1|2|3|2001:db8::1|a|bearer|b", "2001:db8::1", "a|bearer|b"),
+        ] {
+            let r = decode_record(packed).ok();
+            assert_eq!(
+                r.map(|r| (r.transport, r.ip, r.user_agent)),
+                Some((Transport::Cookie, ip.into(), ua.into())),
+                "{packed:?}"
+            );
         }
     }
 
@@ -153,7 +192,15 @@ mod tests {
         let r = record("UA|x", "192.0.2.1");
         assert_eq!(
             encode_record(&r),
-            "1790000000000|1790000060000|1792592000000|192.0.2.1|UA|x"
+            "1790000000000|1790000060000|1792592000000|cookie|192.0.2.1|UA|x"
+        );
+        let bearer = SessionRecord {
+            transport: Transport::Bearer,
+            ..r
+        };
+        assert_eq!(
+            encode_record(&bearer),
+            "1790000000000|1790000060000|1792592000000|bearer|192.0.2.1|UA|x"
         );
     }
 
@@ -175,6 +222,9 @@ mod tests {
             "1|2|3",
             "1||3|ip|ua",
             "c|s|a|ua|ip",
+            // a transport with no room for the address and the user agent
+            "1|2|3|bearer|ip",
+            "1|2|3|cookie",
         ] {
             assert!(decode_record(bad).is_err(), "accepted {bad:?}");
         }

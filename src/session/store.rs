@@ -25,6 +25,37 @@ pub struct SessionRecord {
     pub absolute_expiry_ms: i64,
     pub user_agent: String,
     pub ip: String,
+    /// How the client carries the session's token.
+    pub transport: Transport,
+}
+
+/// How a session's token travels: in the session cookie (cookie mode), or in an
+/// `Authorization: Bearer` header (token mode, for extensions without a fixed origin or
+/// without cookies). Both are the same kind of session; only listings and the renewal of the
+/// cookie tell them apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Transport {
+    #[default]
+    Cookie,
+    Bearer,
+}
+
+impl Transport {
+    /// The name listings show, and the packed record keeps.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cookie => "cookie",
+            Self::Bearer => "bearer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "cookie" => Some(Self::Cookie),
+            "bearer" => Some(Self::Bearer),
+            _ => None,
+        }
+    }
 }
 
 impl SessionRecord {

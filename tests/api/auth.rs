@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::support::browser::{Browser, SESSION_COOKIE};
 use crate::support::response::{assert_error, json, set_cookies_named};
+use crate::support::token::{
+    callback_for, exchange, firefox, location, param, Pkce, COMPLETE_PAGE,
+};
 use crate::support::world::World;
 
 /// Asserts a refused callback: the status, the code (asked as JSON), and no session.
@@ -756,6 +759,23 @@ async fn no_secret_code_token_or_cookie_reaches_the_log() {
         planted.extend(browser.cookies.values().cloned());
         planted.push(browser.cookies[crate::support::browser::CSRF_COOKIE].clone());
     }
+    // Token mode: the one-time code, the verifier and the bearer token stay out of it too.
+    let pkce = Pkce::new();
+    let mut client = firefox();
+    let res = callback_for(&world, &mut client, "google", COMPLETE_PAGE, &pkce, None).await;
+    let code = param(&location(&res), "code").expect("code");
+    let res = exchange(&world, &code, &pkce.verifier).await;
+    let token = json(res).await["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_owned();
+    let mut bearer = firefox().with_bearer(&token);
+    assert_eq!(world.app.user_info(&mut bearer).await.status(), 200);
+    assert_eq!(exchange(&world, &code, &pkce.verifier).await.status(), 400);
+    let secret = token.split_once('.').map(|(_, s)| s.to_owned());
+    planted.extend([code, pkce.verifier, token]);
+    planted.extend(secret);
+
     let mut session = Browser::extension();
     world.sign_in_with_google(&mut session).await;
     planted.push(session.cookies[SESSION_COOKIE].clone());
@@ -764,6 +784,7 @@ async fn no_secret_code_token_or_cookie_reaches_the_log() {
 
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("login succeeded"), "the log was captured");
+    assert!(text.contains("bearer session started"), "{text}");
     for secret in planted.iter().filter(|s| s.len() >= 8) {
         assert!(
             !text.contains(secret.as_str()),

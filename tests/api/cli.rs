@@ -13,7 +13,7 @@ use latchkey::accounts::{self, AccountError};
 use latchkey::auth::Identity;
 use latchkey::session::{
     ClientInfo, MemoryStore, NewSession, PublicId, RedisStore, SessionRecord, SessionStore,
-    SessionToken,
+    SessionToken, Transport,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
@@ -27,7 +27,9 @@ use crate::support::config::{TestConfig, TestDb};
 use crate::support::process::{latchkey, latchkey_on_terminal, Run, ServerProcess};
 use crate::support::redis::redis_url;
 use crate::support::response::{assert_error, json};
-use crate::support::users::{free_user, insert_free_user, profile, sign_in_user};
+use crate::support::users::{
+    free_user, insert_free_user, profile, sign_in_user, sign_in_user_bearer,
+};
 
 async fn cli(app: &TestApp, args: &[&str]) -> Run {
     latchkey(&app.config.vars, args).await
@@ -93,6 +95,7 @@ async fn list_shows_a_session_created_through_the_app() {
     assert!(text.contains("ada@example.com"), "{text}");
     assert!(text.contains("latchkey-tests/1.0"), "{text}");
     assert!(text.trim_end().ends_with("1 session(s)"), "{text}");
+    assert!(text.contains("TRANSPORT"), "{text}");
 
     for args in [
         &["sessions", "list", "--json"][..],
@@ -114,6 +117,7 @@ async fn list_shows_a_session_created_through_the_app() {
         assert_eq!(s["email"], "ada@example.com");
         assert_eq!(s["user_agent"], "latchkey-tests/1.0");
         assert_eq!(s["ip"], "127.0.0.1");
+        assert_eq!(s["transport"], "cookie");
         for field in ["created_at", "last_seen_at", "expires_at"] {
             let t = s[field].as_str().expect(field);
             assert!(
@@ -136,6 +140,29 @@ async fn revoke_by_id_ends_that_session_and_no_other() {
     let laptop = sign_in_user(&app, &db, &ada).await;
     let phone = sign_in_user(&app, &db, &ada).await;
     assert_eq!(status(&app, &laptop).await, 200);
+
+    // A bearer session (token mode) is listed with its transport and revoked by id alike.
+    let firefox = sign_in_user_bearer(&app, &db, &ada).await;
+    let bearer_id = SessionToken::parse(firefox.bearer.as_deref().unwrap_or_default())
+        .expect("a bearer token")
+        .hash()
+        .public_id()
+        .to_string();
+    let doc = cli(&app, &["sessions", "list", "--json"]).await.json();
+    let listed = doc["sessions"].as_array().cloned().unwrap_or_default();
+    let bearer = listed.iter().find(|s| s["id"] == bearer_id.as_str());
+    assert_eq!(
+        bearer.map(|s| s["transport"].clone()),
+        Some("bearer".into())
+    );
+    assert!(cli(&app, &["sessions", "list"])
+        .await
+        .ok()
+        .contains("bearer"));
+    assert_eq!(status(&app, &firefox).await, 200);
+    let run = cli(&app, &["sessions", "revoke", &bearer_id]).await;
+    assert_eq!(run.ok().trim(), "revoked 1 session(s)");
+    assert_eq!(status(&app, &firefox).await, 401);
 
     let run = cli(&app, &["sessions", "revoke", &public_id(&laptop)]).await;
     assert_eq!(run.ok().trim(), "revoked 1 session(s)");
@@ -189,9 +216,11 @@ async fn revoke_by_user_ends_every_session_of_that_user() {
     let ada_1 = sign_in_user(&app, &db, &ada).await;
     let ada_2 = sign_in_user(&app, &db, &ada).await;
     let bob_1 = sign_in_user(&app, &db, &bob).await;
+    let ada_bearer = sign_in_user_bearer(&app, &db, &ada).await;
 
     let run = cli(&app, &["sessions", "revoke", "--user", " Ada@Example.COM "]).await;
-    assert_eq!(run.ok().trim(), "revoked 2 session(s)");
+    assert_eq!(run.ok().trim(), "revoked 3 session(s)");
+    assert_eq!(status(&app, &ada_bearer).await, 401);
     assert_eq!(status(&app, &ada_1).await, 401);
     assert_eq!(status(&app, &ada_2).await, 401);
     assert_eq!(status(&app, &bob_1).await, 200);
@@ -598,7 +627,7 @@ async fn disable_ends_every_session_and_refuses_logins_until_enabled() {
     let bob = insert_user(&db, "bob@example.com").await;
     let ada_sessions = [
         sign_in_user(&app, &db, &ada).await,
-        sign_in_user(&app, &db, &ada).await,
+        sign_in_user_bearer(&app, &db, &ada).await,
     ];
     let bob_session = sign_in_user(&app, &db, &bob).await;
 
@@ -666,6 +695,7 @@ async fn delete_erases_the_user_and_keeps_billing_records_detached() {
     .await
     .expect("insert usage");
     let browser = sign_in_user(&app, &db, &ada).await;
+    let ada_bearer = sign_in_user_bearer(&app, &db, &ada).await;
     let bob_session = sign_in_user(&app, &db, &bob).await;
 
     cli(&app, &["users", "delete", "ada@example.com"])
@@ -676,7 +706,8 @@ async fn delete_erases_the_user_and_keeps_billing_records_detached() {
     let run = cli(&app, &["users", "delete", "ada@example.com", "--yes"]).await;
     let out = run.ok();
     assert!(out.contains("deleted ada@example.com"), "{out}");
-    assert!(out.contains("revoked 1 session(s)"), "{out}");
+    assert!(out.contains("revoked 2 session(s)"), "{out}");
+    assert_eq!(status(&app, &ada_bearer).await, 401);
     assert_error(
         app.user_info(&mut browser.clone()).await,
         401,
@@ -1016,7 +1047,10 @@ async fn tables_show_terminal_controls_escaped() {
         ip: "192.0.2.8".into(),
     };
     let profile = accounts::profile(&db, &user).await.unwrap();
-    app.sessions.start(user.id, profile, &client).await.unwrap();
+    app.sessions
+        .start(user.id, profile, &client, Transport::Cookie)
+        .await
+        .unwrap();
     let id = user.id.to_string();
 
     for args in [
@@ -1137,10 +1171,13 @@ async fn the_cli_works_while_no_server_runs() {
     };
     let profile = accounts::profile(&conn, &ada).await.unwrap();
     let kept = sessions
-        .start(ada.id, profile.clone(), &client)
+        .start(ada.id, profile.clone(), &client, Transport::Cookie)
         .await
         .unwrap();
-    let revoked = sessions.start(ada.id, profile, &client).await.unwrap();
+    let revoked = sessions
+        .start(ada.id, profile, &client, Transport::Cookie)
+        .await
+        .unwrap();
 
     let listed = latchkey(&config.vars, &["sessions", "list", "--json"])
         .await
@@ -1196,7 +1233,7 @@ async fn ten_thousand_sessions_list_in_pages_without_holding_redis_up() {
                 let client = client.clone();
                 async move {
                     sessions
-                        .start(id, profile("Bulk", "free"), &client)
+                        .start(id, profile("Bulk", "free"), &client, Transport::Cookie)
                         .await
                         .expect("session starts")
                 }
@@ -1289,6 +1326,7 @@ fn record(now: i64) -> SessionRecord {
         absolute_expiry_ms: now + 600_000,
         user_agent: "walk".into(),
         ip: "192.0.2.9".into(),
+        transport: Transport::Cookie,
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use latchkey::session::{
     NewSession, Profile, RedisStore, Revoke, ScratchStore, SessionRecord, SessionStore,
-    SessionToken, Sessions, TouchParams,
+    SessionToken, Sessions, TouchParams, Transport,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -271,6 +271,7 @@ fn new_session(user_id: Uuid, now: i64, name: &str) -> (SessionToken, NewSession
             absolute_expiry_ms: now + ABSOLUTE,
             user_agent: format!("cluster \"{name}\""),
             ip: "192.0.2.7".into(),
+            transport: Transport::Cookie,
         },
         idle_ms: IDLE,
         profile: profile(name, "free"),

@@ -49,6 +49,7 @@ fn embedded_defaults_match_the_documented_ones() {
     assert_eq!(s.session.absolute_timeout, Duration::from_secs(30 * 86_400));
     assert!(!s.session.partitioned);
     assert!(s.cors.allowed_origins.is_empty());
+    assert!(s.extensions.redirect_uris.is_empty());
     assert_eq!(s.vision.base_url.as_str(), "https://api.openai.com/v1");
     assert_eq!(s.vision.model, "gpt-4o-mini");
     assert_eq!(s.vision.max_image_bytes, 5_242_880);
@@ -170,6 +171,23 @@ fn lists_in_the_environment_are_comma_separated() {
 }
 
 #[test]
+fn token_mode_redirect_uris_are_a_list_kept_exactly_as_written() {
+    let s = load(&[(
+        "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+        "https://abc.chromiumapp.org/,https://d41d8cd9.extensions.allizom.org/,https://App.example/cb?x=1",
+    )])
+    .expect("loads");
+    assert_eq!(
+        s.extensions.redirect_uris,
+        [
+            "https://abc.chromiumapp.org/",
+            "https://d41d8cd9.extensions.allizom.org/",
+            "https://App.example/cb?x=1"
+        ]
+    );
+}
+
+#[test]
 fn durations_are_human() {
     for (text, secs) in [
         ("30s", 30),
@@ -200,6 +218,24 @@ fn each_bad_value_stops_start_up_with_one_line_naming_the_key() {
         (
             &[("LATCHKEY__CORS__ALLOWED_ORIGINS", "not an origin")],
             "cors.allowed_origins",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "https://abc.chromiumapp.org/#x",
+            )],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "https://*.chromiumapp.org/",
+            )],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[("LATCHKEY__EXTENSIONS__REDIRECT_URIS", "/auth/complete")],
+            "extensions.redirect_uris",
         ),
         (
             &[("LATCHKEY__DATABASE__URL", "mysql://db/x")],

@@ -79,6 +79,30 @@ async fn preflight_from_the_allowed_origin_is_answered() {
     assert_ne!(h["access-control-allow-origin"], "*");
 }
 
+/// An allowed origin may send a bearer token (token mode) through CORS too.
+#[tokio::test]
+async fn preflight_from_the_allowed_origin_may_ask_for_authorization() {
+    let app = spawn_app().await;
+    let mut browser = Browser::extension();
+    let res = app
+        .send(
+            &mut browser,
+            Method::OPTIONS,
+            "/api/sessions",
+            &[
+                ("Access-Control-Request-Method", "DELETE"),
+                ("Access-Control-Request-Headers", "authorization"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let headers = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+}
+
 #[tokio::test]
 async fn preflight_from_another_origin_is_refused_without_cors_headers() {
     let app = spawn_app().await;

@@ -3,6 +3,7 @@
 //! launchers are the dev-only `testkit` crate's.
 
 mod auth;
+mod bearer;
 mod billing;
 mod cli;
 mod cluster;
@@ -26,5 +27,7 @@ mod sessions;
 mod store;
 mod support;
 mod timeouts;
+mod token_attacks;
+mod token_mode;
 mod user_info;
 mod vision;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use latchkey::session::{ClientInfo, Revoke, Sessions};
+use latchkey::session::{ClientInfo, Revoke, Sessions, Transport};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
@@ -42,7 +42,9 @@ pub async fn race_revoke_all_against_50_logins(sessions: &Sessions, user: Uuid) 
                 user_agent: format!("racer {i}"),
                 ip: "127.0.0.1".into(),
             };
-            let started = sessions.start(user, profile("Ada", "free"), &client).await;
+            let started = sessions
+                .start(user, profile("Ada", "free"), &client, Transport::Cookie)
+                .await;
             (started.expect("login"), std::time::Instant::now())
         }));
     }

@@ -353,6 +353,9 @@ async fn unreadable_session_data_reads_as_signed_out_and_sign_in_repairs_it() {
         "1|2|3",
         "1|2|3x|127.0.0.1|ua",
         "12345678901234567890|2|3|127.0.0.1|ua",
+        // A transport must be followed by the address and the user agent.
+        "1|2|3|bearer|127.0.0.1",
+        "1|2|3|cookie|",
     ] {
         let token = app.sign_in(&mut browser, user, profile("Ada", "pro")).await;
         let key = format!("{tag}:s:{}", token.hash().encode());
@@ -430,4 +433,38 @@ async fn the_session_routes_are_limited_per_session() {
     .await;
     // The other session has a budget of its own.
     assert_eq!(app.list_sessions(&mut second).await.status(), 200);
+}
+
+/// A session record written before sessions had a transport (`created|last seen|absolute|ip|
+/// user agent`) still authenticates, lists as a cookie session, and keeps its fields when the
+/// hot path slides it.
+#[tokio::test]
+async fn a_record_of_the_format_before_the_transport_is_a_cookie_session() {
+    let app = spawn_app().await;
+    let user = Uuid::new_v4();
+    let mut browser = Browser::extension();
+    let token = app.sign_in(&mut browser, user, profile("Ada", "pro")).await;
+    let key = format!("{}:s:{}", app.user_tag(user), token.hash().encode());
+    let now = latchkey::session::now_ms();
+    // last seen long enough ago that this request slides it and rewrites the record.
+    let old = format!(
+        "{}|{}|{}|192.0.2.4|Old|Agent",
+        now - 120_000,
+        now - 120_000,
+        now + 3_600_000
+    );
+    let mut conn = app.redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(&old)
+        .arg("KEEPTTL")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    let listed = json(app.list_sessions(&mut browser).await).await;
+    let session = &listed["sessions"][0];
+    assert_eq!(session["transport"], "cookie");
+    assert_eq!(session["ip"], "192.0.2.4");
+    assert_eq!(session["user_agent"], "Old|Agent");
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use latchkey::session::{
     Created, MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, ScratchStore,
-    SessionRecord, SessionStore, SessionToken, TouchParams,
+    SessionRecord, SessionStore, SessionToken, TouchParams, Transport,
 };
 use uuid::Uuid;
 
@@ -61,6 +61,8 @@ fn new_session(user_id: Uuid, now: i64) -> (SessionToken, NewSession) {
             // provider could put them.
             user_agent: "Mozilla/5.0 (suite|x) Zoë/1.0 |".into(),
             ip: "192.0.2.1".into(),
+            // The transport the packed layout added last: round-trips through every store.
+            transport: Transport::Bearer,
         },
         idle_ms: IDLE,
         profile: profile("Zoë|Ada", "free"),

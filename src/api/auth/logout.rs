@@ -1,9 +1,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::extract::session_token;
-use crate::api::extract::CsrfVerified;
+use crate::api::extract::{credential, Credential, CsrfVerified};
 use crate::api::responses::Done;
-use crate::api::responses::{CsrfRefused, StoreUnavailable};
+use crate::api::responses::{CsrfRefused, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::Flag;
 use crate::http::ApiError;
@@ -17,14 +16,18 @@ use crate::session::Revoke;
     tag = "auth",
     summary = "Sign out",
     description = "Revokes this request's session, if any, and clears the session cookie. \
-        Answers 200 without a session too. Needs `X-CSRF-Token` equal to the CSRF cookie.",
+        Answers 200 without a session too. Needs `X-CSRF-Token` equal to the CSRF cookie, \
+        unless the session is named by `Authorization: Bearer` (then the cookie is left \
+        alone; an `Authorization` header that is not a well-formed bearer token is 401).",
     security(
         ("csrf_cookie" = [], "csrf_header" = [], "session" = []),
         ("csrf_cookie" = [], "csrf_header" = []),
+        ("bearer" = []),
     ),
     responses(
         (status = 200, description = "Signed out; the session cookie is cleared.", body = Done,
             headers(("Set-Cookie" = String, description = "Clears the session cookie."))),
+        (status = 401, response = Unauthenticated),
         (status = 403, response = CsrfRefused),
         (status = 503, response = StoreUnavailable),
     )
@@ -34,14 +37,23 @@ pub async fn logout(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(token) = session_token(&req, &state.cookies.session_name) {
+    let credential = credential(&req, &state.cookies.session_name);
+    // An `Authorization` header that names no session cannot be signed out of, and the
+    // cookie beside it is not this request's to end.
+    if matches!(credential, Credential::Unreadable) {
+        return Err(ApiError::Unauthenticated);
+    }
+    if let Some(token) = credential.token() {
         let revoked = state
             .sessions
             .revoke(token.user_id(), &Revoke::One(token.hash()))
             .await?;
         state.metrics.sessions_revoked.inc_by(revoked);
     }
-    Ok(HttpResponse::Ok()
-        .append_header(state.cookies.clear_session())
-        .json(Done { success: Flag }))
+    let mut res = HttpResponse::Ok();
+    // A bearer session has no cookie; the browser's cookie session, if any, lives on.
+    if !matches!(credential, Credential::Bearer(_)) {
+        res.append_header(state.cookies.clear_session());
+    }
+    Ok(res.json(Done { success: Flag }))
 }

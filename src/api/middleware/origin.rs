@@ -4,7 +4,8 @@
 //! `mode: "no-cors"` still reaches the server with the user's cookies. So an unsafe method
 //! (or a CORS preflight) whose `Origin` header is present and not allowed is answered 403
 //! `origin_not_allowed` here. Requests without `Origin` (curl, the CLI, Stripe) pass: they
-//! carry no victim's cookies by a browser's doing.
+//! carry no victim's cookies by a browser's doing. So do requests with `Authorization: Bearer`
+//! (a session token of token mode), a credential no browser adds by itself.
 //!
 //! It also removes every `Access-Control-*` header from answers to an origin that is not
 //! allowed: actix-cors adds `Access-Control-Allow-Credentials` to every answer, and the
@@ -19,10 +20,12 @@ use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
+use crate::api::extract::has_bearer;
 use crate::http::ApiError;
 
-/// Paths that no browser calls and that prove themselves otherwise (a signed webhook).
-const EXEMPT_PATHS: &[&str] = &["/webhooks/stripe"];
+/// Paths whose requests prove themselves by their body, not by a cookie: the signed webhook,
+/// and the token exchange (its code and PKCE verifier), which any extension origin may call.
+const EXEMPT_PATHS: &[&str] = &["/webhooks/stripe", "/auth/token"];
 
 /// The exact origins of `cors.allowed_origins`, as app data for [`refuse_foreign_origins`].
 pub struct AllowedOrigins(HashSet<String>);
@@ -49,6 +52,13 @@ impl AllowedOrigins {
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         if !(unsafe_method || preflight) || EXEMPT_PATHS.contains(&req.path()) {
+            return false;
+        }
+        // A bearer token is sent by the extension's own code, never added by a browser: a
+        // foreign page cannot forge it, and Firefox and Safari give every install a random
+        // origin that no allowlist can name. (A preflight carries no `Authorization`, so a
+        // foreign page's preflight is still refused.)
+        if has_bearer(req.headers()) {
             return false;
         }
         match req.headers().get(header::ORIGIN) {

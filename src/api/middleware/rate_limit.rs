@@ -17,7 +17,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, ResponseError};
 
-use crate::api::extract::{client_ip, session_token};
+use crate::api::extract::{client_ip, credential};
 use crate::api::state::AppState;
 use crate::http::{client_addr, ApiError};
 use crate::session::now_ms;
@@ -58,8 +58,11 @@ fn checks(scope: LimitScope, req: &HttpRequest, state: &AppState) -> Vec<(String
     let limits = &state.settings.limits;
     // Without a peer address (not over TCP) all such requests share one budget.
     let ip = client_ip(req).map_or_else(|| "unknown".to_owned(), client_addr::limit_key);
+    // Whichever credential names the session, the same one the handler will authenticate.
     let session = || {
-        session_token(req, &state.cookies.session_name).map(|t| t.hash().public_id().to_string())
+        credential(req, &state.cookies.session_name)
+            .token()
+            .map(|t| t.hash().public_id().to_string())
     };
     let mut checks = Vec::with_capacity(2);
     match scope {

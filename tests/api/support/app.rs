@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use latchkey::session::{ClientInfo, Profile, SessionToken, Sessions};
+use latchkey::session::{ClientInfo, Profile, SessionToken, Sessions, Transport};
 use latchkey::startup::{Application, Options};
 use reqwest::header::{HeaderValue, COOKIE};
 use reqwest::{Method, Response};
@@ -88,6 +88,9 @@ impl TestApp {
         if let Some(origin) = &browser.origin {
             req = req.header("Origin", origin);
         }
+        if let Some(token) = &browser.bearer {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -157,12 +160,33 @@ impl TestApp {
         };
         let started = self
             .sessions
-            .start(user_id, profile, &client)
+            .start(user_id, profile, &client, Transport::Cookie)
             .await
             .expect("session starts");
         browser
             .cookies
             .insert(SESSION_COOKIE.into(), started.token.expose().to_owned());
+        started.token
+    }
+
+    /// Starts a bearer session (token mode) through the session store, as `POST /auth/token`
+    /// does, and gives it to `client`. Returns the token.
+    pub async fn sign_in_bearer(
+        &self,
+        client: &mut Browser,
+        user_id: Uuid,
+        profile: Profile,
+    ) -> SessionToken {
+        let info = ClientInfo {
+            user_agent: "latchkey-tests/1.0".into(),
+            ip: "127.0.0.1".into(),
+        };
+        let started = self
+            .sessions
+            .start(user_id, profile, &info, Transport::Bearer)
+            .await
+            .expect("session starts");
+        client.bearer = Some(started.token.expose().to_owned());
         started.token
     }
 

@@ -15,6 +15,8 @@ pub const CSRF_COOKIE: &str = "__Host-latchkey_csrf";
 pub struct Browser {
     pub cookies: BTreeMap<String, String>,
     pub origin: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` (token mode), if set.
+    pub bearer: Option<String>,
 }
 
 impl Browser {
@@ -28,6 +30,13 @@ impl Browser {
             origin: Some(EXTENSION_ORIGIN.into()),
             ..Self::default()
         }
+    }
+
+    /// A client of token mode from `origin` (a random `moz-extension://` one, say), holding
+    /// `token`.
+    pub fn with_bearer(mut self, token: &str) -> Self {
+        self.bearer = Some(token.into());
+        self
     }
 
     pub fn with_cookie(mut self, name: &str, value: &str) -> Self {

@@ -8,7 +8,8 @@
 //! - [`users`]: profiles and user rows as a login leaves them;
 //! - [`process`]: the built binary as a process: `latchkey serve` replicas and CLI runs;
 //! - [`redis`]: Redis as the tests see it (the shared URL, the shared cluster, counters);
-//! - [`world`]: the app with fake Google and GitHub as its providers.
+//! - [`world`]: the app with fake Google and GitHub as its providers;
+//! - [`token`]: token mode as an extension without cookies drives it.
 //!
 //! The fakes and the Redis launchers themselves are the dev-only `testkit` crate's; what here
 //! needs latchkey's own types wraps them.
@@ -19,5 +20,6 @@ pub mod config;
 pub mod process;
 pub mod redis;
 pub mod response;
+pub mod token;
 pub mod users;
 pub mod world;

@@ -59,3 +59,21 @@ pub async fn sign_in_user(app: &TestApp, db: &DatabaseConnection, user: &users::
     app.sign_in(&mut browser, user.id, profile).await;
     browser
 }
+
+/// A token-mode client (no cookies, a random extension origin) holding a bearer session of
+/// `user`, with the profile a login builds from SQL.
+pub async fn sign_in_user_bearer(
+    app: &TestApp,
+    db: &DatabaseConnection,
+    user: &users::Model,
+) -> Browser {
+    let profile = latchkey::accounts::profile(db, user)
+        .await
+        .expect("profile");
+    let mut client = Browser {
+        origin: Some("moz-extension://5d1c3a0e-2b7f-4e55-9a61-0c8e4f2d7b19".into()),
+        ..Browser::default()
+    };
+    app.sign_in_bearer(&mut client, user.id, profile).await;
+    client
+}

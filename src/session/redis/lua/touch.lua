@@ -24,10 +24,15 @@ local v = get_string(KEYS[1])
 if not v then
   return false
 end
--- created|last_seen|absolute|ip|user agent: exactly what packed.rs decodes, so that a value
--- this script returns never fails to decode (15 digits keep a number exact in Lua's doubles).
+-- created|last_seen|absolute|transport|ip|user agent, or created|last_seen|absolute|ip|user
+-- agent as written before sessions had a transport: exactly what packed.rs decodes, so that
+-- a value this script returns never fails to decode (15 digits keep a number exact in Lua's
+-- doubles). A fourth field naming a transport must be followed by two more.
 local c, s, a, rest = string.match(v, '^(%d+)|(%d+)|(%d+)()|[^|]*|')
-if not c or #c > 15 or #s > 15 or #a > 15 then
+local tag = rest and string.match(v, '^|([^|]*)|', rest)
+local truncated = (tag == 'cookie' or tag == 'bearer')
+  and not string.find(v, '^|[^|]*|[^|]*|', rest)
+if not c or truncated or #c > 15 or #s > 15 or #a > 15 then
   redis.call('DEL', KEYS[1])
   return false
 end

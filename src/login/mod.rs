@@ -1,19 +1,31 @@
 //! Finishing a sign-in: the use case behind `GET /auth/{provider}/callback`, apart from HTTP.
 //!
 //! It takes the flow stored under `state` (single use, whatever else is wrong), checks that it
-//! belongs to this provider and to this browser, exchanges the code, finds or creates the
-//! user, ends any session the browser already had (no fixation), starts a new one, and reads
-//! the user again once the session exists. Each way it can fail is a [`Refusal`]; the handler
-//! maps them to pages, JSON and metrics.
+//! belongs to this provider and, in cookie mode, to this browser, exchanges the code, finds or
+//! creates the user, and then:
+//! - in cookie mode ends any session the browser already had (no fixation), starts a new one,
+//!   and reads the user again once the session exists;
+//! - in token mode starts no session: it issues a one-time code for the extension, which
+//!   exchanges it with its PKCE verifier ([`token::exchange`]), so that the session token is
+//!   never anywhere but in the extension.
+//!
+//! Each way it can fail is a [`Refusal`]; the handler maps them to pages, redirects, JSON and
+//! metrics.
+
+pub mod token;
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::accounts::{self, AccountError, PublishError};
+use crate::auth::code::{self, Grant};
 use crate::auth::flow;
+use crate::auth::token_mode::TokenFlow;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
-use crate::session::{ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started};
+use crate::session::{
+    ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
+};
 
 /// What the browser brought back from the provider, and what it already had.
 pub struct Callback<'a> {
@@ -42,6 +54,55 @@ pub struct Deps<'a> {
 pub struct SignedIn {
     pub user_id: Uuid,
     pub started: Started,
+}
+
+/// Where a token-mode flow sends the browser back, with the code or the error.
+#[derive(Debug, Clone)]
+pub struct ReturnTo {
+    /// The redirect URI, exactly as registered.
+    pub redirect_uri: String,
+    /// The extension's own `state`, to give back.
+    pub client_state: Option<String>,
+}
+
+impl From<&TokenFlow> for ReturnTo {
+    fn from(t: &TokenFlow) -> Self {
+        Self {
+            redirect_uri: t.redirect_uri.clone(),
+            client_state: t.client_state.clone(),
+        }
+    }
+}
+
+/// What a successful callback did.
+pub enum Finished {
+    /// Cookie mode: a session was started, for the session cookie.
+    Session(SignedIn),
+    /// Token mode: a one-time code to send back to the extension.
+    Code {
+        user_id: Uuid,
+        /// The code itself: it goes into the redirect, nowhere else.
+        code: String,
+        back: ReturnTo,
+    },
+}
+
+/// A refused callback, and where to tell the extension in token mode. `back` is `None` in
+/// cookie mode and whenever the flow is not known (unknown, expired or replayed `state`): no
+/// redirect is ever made to a place the stored flow does not name.
+#[derive(Debug)]
+pub struct Failed {
+    pub refusal: Refusal,
+    pub back: Option<ReturnTo>,
+}
+
+impl From<Refusal> for Failed {
+    fn from(refusal: Refusal) -> Self {
+        Self {
+            refusal,
+            back: None,
+        }
+    }
 }
 
 /// Why a callback did not sign anyone in; none leaves a session behind.
@@ -74,6 +135,25 @@ impl Refusal {
             Self::StoreUnavailable => "session_store_unavailable",
             Self::DatabaseUnavailable => "database_unavailable",
         }
+    }
+
+    /// Every refusal, for looking one up by its code.
+    pub const ALL: [Self; 10] = [
+        Self::ConsentDenied,
+        Self::InvalidState,
+        Self::BindingMismatch,
+        Self::MissingCode,
+        Self::CodeRejected,
+        Self::NoVerifiedEmail,
+        Self::AccountDisabled,
+        Self::ProviderError,
+        Self::StoreUnavailable,
+        Self::DatabaseUnavailable,
+    ];
+
+    /// The refusal whose [`Refusal::code`] is `code`, if any.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
     }
 
     /// What the person in the sign-in tab reads.
@@ -116,17 +196,60 @@ pub async fn finish(
     deps: &Deps<'_>,
     provider: &Provider,
     callback: Callback<'_>,
-) -> Result<SignedIn, Refusal> {
+) -> Result<Finished, Failed> {
     let flow_state = callback.state.ok_or(Refusal::InvalidState)?;
     // Taken first, whatever else is wrong, so that a state is never usable twice.
     let login = flow::take(deps.scratch, flow_state)
         .await
         .map_err(|_| Refusal::StoreUnavailable)?
         .ok_or(Refusal::InvalidState)?;
+    let back = login.token.as_ref().map(ReturnTo::from);
+    let failed = |refusal| Failed {
+        refusal,
+        back: back.clone(),
+    };
+    let user = identify(deps, provider, &callback, &login)
+        .await
+        .map_err(failed)?;
+    match &login.token {
+        None => start_session(deps, callback, user)
+            .await
+            .map(Finished::Session)
+            .map_err(Failed::from),
+        Some(token) => {
+            let grant = Grant {
+                user_id: user.id,
+                code_challenge: token.code_challenge.clone(),
+                redirect_uri: token.redirect_uri.clone(),
+                user_agent: callback.client.user_agent.clone(),
+                ip: callback.client.ip.clone(),
+                created_ms: crate::session::now_ms(),
+            };
+            let code = code::issue(deps.scratch, &grant)
+                .await
+                .map_err(|_| failed(Refusal::StoreUnavailable))?;
+            Ok(Finished::Code {
+                user_id: user.id,
+                code,
+                back: ReturnTo::from(token),
+            })
+        }
+    }
+}
+
+/// The checks of the flow, the provider's exchange, and the user it signs in.
+async fn identify(
+    deps: &Deps<'_>,
+    provider: &Provider,
+    callback: &Callback<'_>,
+    login: &flow::Flow,
+) -> Result<entity::users::Model, Refusal> {
     if login.provider != callback.provider_name {
         return Err(Refusal::InvalidState);
     }
-    if !callback.binding.is_some_and(|b| login.is_bound_to(b)) {
+    // Cookie mode binds the flow to the browser that started it; token mode binds it to the
+    // extension's PKCE challenge, checked when the code is exchanged.
+    if login.token.is_none() && !callback.binding.is_some_and(|b| login.is_bound_to(b)) {
         return Err(Refusal::BindingMismatch);
     }
     if callback.error.is_some() {
@@ -143,7 +266,7 @@ pub async fn finish(
         .inspect_err(|e| {
             tracing::warn!(provider = %callback.provider_name, error = %error_chain(e), "provider exchange failed");
         })?;
-    let user = accounts::sign_in(deps.db, &identity)
+    accounts::sign_in(deps.db, &identity)
         .await
         .map_err(|e| match e {
             AccountError::Disabled => Refusal::AccountDisabled,
@@ -151,7 +274,15 @@ pub async fn finish(
                 tracing::error!(error = %e, "database error during login");
                 Refusal::DatabaseUnavailable
             }
-        })?;
+        })
+}
+
+/// Cookie mode's ending: the browser's old session ends, a new one starts.
+async fn start_session(
+    deps: &Deps<'_>,
+    callback: Callback<'_>,
+    user: entity::users::Model,
+) -> Result<SignedIn, Refusal> {
     let profile = accounts::profile(deps.db, &user)
         .await
         .map_err(|_| Refusal::DatabaseUnavailable)?;
@@ -165,7 +296,12 @@ pub async fn finish(
     }
     let started = deps
         .sessions
-        .start(user.id, profile.clone(), &callback.client)
+        .start(
+            user.id,
+            profile.clone(),
+            &callback.client,
+            Transport::Cookie,
+        )
         .await
         .map_err(|_| Refusal::StoreUnavailable)?;
     settle(deps, user.id, &profile).await?;

@@ -1,0 +1,184 @@
+//! Token mode end to end, as a Firefox or Safari extension drives it: no cookie, no CSRF
+//! header, a random origin; a one-time code at the registered redirect URI, exchanged with
+//! the PKCE verifier for a bearer session.
+
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY};
+use reqwest::Method;
+
+use crate::support::response::{assert_error, json};
+use crate::support::token::{
+    callback_for, exchange, firefox, location, param, token_world, Pkce, CHROMIUM_REDIRECT,
+    COMPLETE_PAGE, QUERY_REDIRECT,
+};
+
+#[tokio::test]
+async fn token_mode_signs_in_with_google_and_github_without_cookies() {
+    let world = token_world().await;
+    for provider in ["google", "github"] {
+        let pkce = Pkce::new();
+        let mut client = firefox();
+        let res = callback_for(
+            &world,
+            &mut client,
+            provider,
+            CHROMIUM_REDIRECT,
+            &pkce,
+            Some("xyz 1&2"),
+        )
+        .await;
+        // No cookie was read or set anywhere in the flow.
+        assert!(res.headers().get("set-cookie").is_none());
+        assert!(client.cookies.is_empty(), "{:?}", client.cookies);
+        assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+        let back = location(&res);
+        assert!(back.as_str().starts_with(CHROMIUM_REDIRECT), "{back}");
+        assert_eq!(param(&back, "state").as_deref(), Some("xyz 1&2"));
+        let code = param(&back, "code").expect("code");
+        assert!(code.len() >= 43, "256 bits");
+
+        let res = exchange(&world, &code, &pkce.verifier).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+        let body = json(res).await;
+        assert_eq!(body["success"], true);
+        assert_eq!(body["token_type"], "Bearer");
+        let now = chrono::Utc::now().timestamp();
+        let expires = body["expires_at"].as_i64().expect("expires_at");
+        assert!(expires > now + 3600, "{expires}");
+        let token = body["session_token"].as_str().expect("session_token");
+
+        let mut signed_in = firefox().with_bearer(token);
+        let info = json(world.app.user_info(&mut signed_in).await).await;
+        assert_eq!(info["success"], true, "{info}");
+        let listed = json(world.app.list_sessions(&mut signed_in).await).await;
+        let current: Vec<_> = (listed["sessions"].as_array().into_iter().flatten())
+            .filter(|s| s["current"] == true)
+            .collect();
+        assert_eq!(current[0]["transport"], "bearer");
+        assert!(current[0]["user_agent"].is_string());
+        // A foreign-origin sign-out with the bearer alone.
+        let res = world
+            .app
+            .send(&mut signed_in, Method::POST, "/auth/logout", &[])
+            .await;
+        assert_eq!(res.status(), 200);
+        assert_error(
+            world.app.user_info(&mut signed_in).await,
+            401,
+            "unauthenticated",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn the_code_is_appended_to_a_registered_query_and_state_is_optional() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let res = callback_for(
+        &world,
+        &mut firefox(),
+        "google",
+        QUERY_REDIRECT,
+        &pkce,
+        None,
+    )
+    .await;
+    let back = location(&res);
+    assert!(
+        back.as_str()
+            .starts_with(&format!("{QUERY_REDIRECT}&code=")),
+        "{back}"
+    );
+    assert_eq!(param(&back, "from").as_deref(), Some("latchkey"));
+    assert_eq!(param(&back, "state"), None);
+    let code = param(&back, "code").expect("code");
+    assert_eq!(exchange(&world, &code, &pkce.verifier).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_complete_page_is_always_allowed_and_shows_only_known_messages() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let res = callback_for(
+        &world,
+        &mut firefox(),
+        "github",
+        COMPLETE_PAGE,
+        &pkce,
+        Some("s"),
+    )
+    .await;
+    let back = location(&res);
+    assert_eq!(back.path(), "/auth/complete");
+    let path_and_query = format!("{}?{}", back.path(), back.query().unwrap_or_default());
+    let res = world.app.get(&mut firefox(), &path_and_query).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+    assert_eq!(res.headers()[REFERRER_POLICY], "no-referrer");
+    let csp = res.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap_or_default();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    let page = res.text().await.expect("page");
+    assert!(page.contains("You are signed in"), "{page}");
+    let code = param(&back, "code").expect("code");
+    assert!(!page.contains(&code), "the page does not repeat the code");
+    assert_eq!(exchange(&world, &code, &pkce.verifier).await.status(), 200);
+
+    let res = world
+        .app
+        .get(
+            &mut firefox(),
+            "/auth/complete?error=consent_denied&state=s",
+        )
+        .await;
+    assert!(res.text().await.expect("page").contains("cancelled"));
+    let hostile = "/auth/complete?error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=%3Cb%3E";
+    let page = world
+        .app
+        .get(&mut firefox(), hostile)
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        !page.contains("<script>") && !page.contains("<b>"),
+        "{page}"
+    );
+    assert!(page.contains("did not complete"), "{page}");
+}
+
+#[tokio::test]
+async fn a_token_mode_refusal_goes_back_to_the_redirect_uri_with_the_error() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let res = crate::support::token::token_login(
+        &world,
+        &mut firefox(),
+        "google",
+        &[
+            ("redirect_uri", CHROMIUM_REDIRECT),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "mine"),
+        ],
+    )
+    .await;
+    let auth_url = json(res).await["authUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let callback = world.google.deny(&auth_url).await.expect("deny");
+    let res = world.callback(&mut firefox(), &callback).await;
+    let back = location(&res);
+    assert!(back.as_str().starts_with(CHROMIUM_REDIRECT));
+    assert_eq!(param(&back, "error").as_deref(), Some("consent_denied"));
+    assert_eq!(param(&back, "state").as_deref(), Some("mine"));
+    assert_eq!(param(&back, "code"), None);
+
+    // The flow is spent: the same callback again knows no flow, so no redirect: the page.
+    let res = world.callback(&mut firefox(), &callback).await;
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+}
