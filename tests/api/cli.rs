@@ -1114,7 +1114,10 @@ async fn json_output_escapes_terminal_controls_and_keeps_the_exact_text() {
         ip: "192.0.2.9".into(),
     };
     let profile = accounts::profile(&db, &user).await.unwrap();
-    app.sessions.start(user.id, profile, &client).await.unwrap();
+    app.sessions
+        .start(user.id, profile, &client, Transport::Cookie)
+        .await
+        .unwrap();
     let id = user.id.to_string();
 
     let mut docs = Vec::new();
