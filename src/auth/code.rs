@@ -17,15 +17,15 @@ use crate::session::{is_well_formed_secret, now_ms, random_secret, Scratch, Stor
 /// How long a code may wait for its exchange.
 pub const CODE_TTL_MS: i64 = 60 * 1000;
 
-/// What a code stands for: the user, the flow's PKCE challenge and redirect URI, and the
-/// client that signed in (recorded with the session it becomes).
+/// What a code stands for: the user, and the flow's PKCE challenge and redirect URI. Not the
+/// browser that finished the sign-in: the session records the client that exchanges the
+/// code, the one that will hold the token, so a session someone else obtained shows their
+/// address in the user's list, not the user's own.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Grant {
     pub user_id: Uuid,
     pub code_challenge: String,
     pub redirect_uri: String,
-    pub user_agent: String,
-    pub ip: String,
     pub created_ms: i64,
 }
 

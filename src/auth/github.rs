@@ -92,13 +92,16 @@ impl GithubProvider {
 
     pub fn authorize_url(&self, req: AuthRequest<'_>) -> url::Url {
         let state = req.state.to_owned();
-        let (url, _) = self
-            .client()
+        let client = self.client();
+        let mut request = client
             .authorize_url(move || CsrfToken::new(state))
             .add_scope(Scope::new("read:user".into()))
             .add_scope(Scope::new("user:email".into()))
-            .set_pkce_challenge(req.pkce_challenge)
-            .url();
+            .set_pkce_challenge(req.pkce_challenge);
+        if req.select_account {
+            request = request.add_extra_param(super::SELECT_ACCOUNT.0, super::SELECT_ACCOUNT.1);
+        }
+        let (url, _) = request.url();
         url
     }
 

@@ -39,7 +39,16 @@ pub struct AuthRequest<'a> {
     pub state: &'a str,
     pub nonce: &'a str,
     pub pkce_challenge: oauth2::PkceCodeChallenge,
+    /// Ask the provider to let the user pick the account (`prompt=select_account`), so the
+    /// flow cannot complete without them. Token mode sets it: its flows are bound to no
+    /// browser, and a provider that approves a returning user silently would otherwise let a
+    /// flow someone else started finish in the user's browser with no click at all.
+    pub select_account: bool,
 }
+
+/// The authorization request's parameter that asks for the account chooser (OpenID Connect
+/// Core 3.1.2.1; GitHub reads the same).
+pub(crate) const SELECT_ACCOUNT: (&str, &str) = ("prompt", "select_account");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {

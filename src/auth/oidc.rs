@@ -207,7 +207,7 @@ impl OidcProvider {
         )
         .set_redirect_uri(self.redirect.clone());
         let (state, nonce) = (req.state.to_owned(), req.nonce.to_owned());
-        let (url, _, _) = client
+        let mut request = client
             .authorize_url(
                 CoreAuthenticationFlow::AuthorizationCode,
                 move || CsrfToken::new(state),
@@ -215,8 +215,11 @@ impl OidcProvider {
             )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(req.pkce_challenge)
-            .url();
+            .set_pkce_challenge(req.pkce_challenge);
+        if req.select_account {
+            request = request.add_extra_param(super::SELECT_ACCOUNT.0, super::SELECT_ACCOUNT.1);
+        }
+        let (url, _, _) = request.url();
         Ok(url)
     }
 

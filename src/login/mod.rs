@@ -221,8 +221,6 @@ pub async fn finish(
                 user_id: user.id,
                 code_challenge: token.code_challenge.clone(),
                 redirect_uri: token.redirect_uri.clone(),
-                user_agent: callback.client.user_agent.clone(),
-                ip: callback.client.ip.clone(),
                 created_ms: crate::session::now_ms(),
             };
             let code = code::issue(deps.scratch, &grant)

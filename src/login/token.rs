@@ -43,11 +43,12 @@ pub struct Exchanged {
     pub started: Started,
 }
 
-/// Exchanges `code` with the PKCE `verifier`.
+/// Exchanges `code` with the PKCE `verifier` for a session of `client`, the caller.
 pub async fn exchange(
     deps: &Deps<'_>,
     code: &str,
     verifier: &str,
+    client: &ClientInfo,
 ) -> Result<Exchanged, ExchangeRefusal> {
     let grant = code::take(deps.scratch, code)
         .await
@@ -67,13 +68,9 @@ pub async fn exchange(
     let profile = accounts::profile(deps.db, &user)
         .await
         .map_err(|_| ExchangeRefusal::DatabaseUnavailable)?;
-    let client = ClientInfo {
-        user_agent: grant.user_agent,
-        ip: grant.ip,
-    };
     let started = deps
         .sessions
-        .start(user.id, profile.clone(), &client, Transport::Bearer)
+        .start(user.id, profile.clone(), client, Transport::Bearer)
         .await
         .map_err(|_| ExchangeRefusal::StoreUnavailable)?;
     settle(deps, user.id, &profile).await?;

@@ -167,8 +167,6 @@ async fn a_code_past_its_lifetime_is_refused() {
         user_id: ada.id,
         code_challenge: pkce.challenge.clone(),
         redirect_uri: CHROMIUM_REDIRECT.into(),
-        user_agent: "test".into(),
-        ip: "127.0.0.1".into(),
         created_ms,
     };
     let now = latchkey::session::now_ms();
@@ -342,4 +340,37 @@ async fn redis_dump(world: &World) -> Vec<(String, String)> {
         out.push((key, value));
     }
     out
+}
+
+/// The session a code becomes is recorded with the client that exchanged the code, the one
+/// that holds the token: a session someone else obtained from a code shows their address and
+/// agent in the user's list, not the user's own browser's.
+#[tokio::test]
+async fn the_session_records_the_client_that_exchanged_the_code() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let code = code_for(&world, &pkce).await;
+    let body = serde_json::json!({"code": code, "code_verifier": pkce.verifier}).to_string();
+    let res = testkit::http_client()
+        .post(world.app.url("/auth/token"))
+        .header("Content-Type", "application/json")
+        .header("User-Agent", "ExchangingAgent/1.0")
+        .body(body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 200);
+    let token = json(res).await["session_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let res = testkit::http_client()
+        .get(world.app.url("/api/sessions"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("answer");
+    let listed = json(res).await;
+    assert_eq!(listed["sessions"][0]["user_agent"], "ExchangingAgent/1.0");
+    assert_eq!(listed["sessions"][0]["transport"], "bearer");
 }

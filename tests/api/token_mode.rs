@@ -5,10 +5,11 @@
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY};
 use reqwest::Method;
 
+use crate::support::browser::Browser;
 use crate::support::response::{assert_error, json};
 use crate::support::token::{
-    callback_for, exchange, firefox, location, param, token_world, Pkce, CHROMIUM_REDIRECT,
-    COMPLETE_PAGE, QUERY_REDIRECT,
+    callback_for, exchange, firefox, location, param, token_login, token_world, Pkce,
+    CHROMIUM_REDIRECT, COMPLETE_PAGE, QUERY_REDIRECT,
 };
 
 #[tokio::test]
@@ -181,4 +182,41 @@ async fn a_token_mode_refusal_goes_back_to_the_redirect_uri_with_the_error() {
     let res = world.callback(&mut firefox(), &callback).await;
     assert_eq!(res.status(), 400);
     assert!(res.headers().get("location").is_none());
+}
+
+/// A token-mode flow is bound to no browser, so the provider is asked to show its account
+/// chooser: a flow someone else started cannot finish in the user's browser without a click,
+/// even where the provider would approve a returning user silently. Cookie mode's flows are
+/// bound to the browser that started them and need no such prompt.
+#[tokio::test]
+async fn token_mode_asks_the_provider_for_the_account_chooser() {
+    let world = token_world().await;
+    for provider in ["google", "github"] {
+        let pkce = Pkce::new();
+        let res = token_login(
+            &world,
+            &mut firefox(),
+            provider,
+            &[
+                ("redirect_uri", CHROMIUM_REDIRECT),
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), 200, "{provider}");
+        let auth_url = json(res).await["authUrl"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let auth_url = url::Url::parse(&auth_url).expect("authUrl");
+        assert_eq!(
+            param(&auth_url, "prompt").as_deref(),
+            Some("select_account")
+        );
+
+        let cookie_mode = world.start_login(&mut Browser::extension(), provider).await;
+        let cookie_mode = url::Url::parse(&cookie_mode).expect("authUrl");
+        assert_eq!(param(&cookie_mode, "prompt"), None, "{provider}");
+    }
 }

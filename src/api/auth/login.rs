@@ -174,6 +174,7 @@ async fn start(
             state: &flow_state,
             nonce: &login.nonce,
             pkce_challenge: challenge,
+            select_account: login.token.is_some(),
         })
         .await
         .map_err(|e| {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::page::{no_store, page};
+use crate::api::extract::client_info;
 use crate::api::responses::{RateLimited, StoreUnavailable, Succeeded};
 use crate::api::state::AppState;
 use crate::http::error::{ErrorBody, Flag};
@@ -63,7 +64,11 @@ pub struct SessionTokenAnswer {
         (status = 503, response = StoreUnavailable),
     )
 )]
-pub async fn token(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let request: TokenExchange =
         serde_json::from_slice(&body).map_err(|_| ApiError::BadRequest {
             code: "invalid_request",
@@ -74,7 +79,8 @@ pub async fn token(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpR
         scratch: &state.scratch,
         db: &state.db,
     };
-    let exchanged = exchange(&deps, &request.code, &request.code_verifier)
+    let client = client_info(&req);
+    let exchanged = exchange(&deps, &request.code, &request.code_verifier, &client)
         .await
         .map_err(|e| match e {
             ExchangeRefusal::InvalidGrant => ApiError::BadRequest {
