@@ -113,10 +113,8 @@ async function signInWithToken(provider) {
   status("Continue in the sign-in window, then open latchkey again.");
   const reply = await ext.runtime.sendMessage({ type: "latchkey:sign-in", provider });
   if (reply?.ok) {
-    if (!reply.pending) {
-      status("");
-      await refresh();
-    }
+    // Signed in: the background's note in storage has already refreshed the popup.
+    if (!reply.pending) status("");
     return;
   }
   status(reply?.message ?? "The sign-in did not start.");
