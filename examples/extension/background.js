@@ -190,11 +190,17 @@ async function noteSignIn(provider, error) {
 //
 // Needs no "tabs" permission: the host permission for latchkey's URL is what lets the
 // background see these URLs.
+const finishing = new Set(); // states of flows being finished by this background
+
 ext.tabs.onUpdated.addListener(async (tabId, change) => {
   if (!change.url) return;
   const flow = await peekFlow();
   if (flow && isRedirect(change.url, flow.redirectUri)) {
-    await takeFlow(); // once: a second update of the same tab finds nothing
+    // Once per flow: two updates of the tab may both get here; checked and marked with no
+    // `await` in between, so only the first one exchanges the code.
+    if (finishing.has(flow.state)) return;
+    finishing.add(flow.state);
+    await takeFlow();
     ext.tabs.remove(tabId).catch(() => {});
     await finishSignIn(flow, change.url);
     return;
