@@ -5,11 +5,13 @@
 // page's origin, which latchkey refuses.
 //
 // The shortcut reaches this script in two ways: as the extension command declared in
-// manifest.json (Chrome handles the key, grants the activeTab permission that capturing needs,
+// manifest.json (the browser handles the key, grants the activeTab permission that capturing needs,
 // and the worker forwards it here), or, when the command is unassigned, as a plain key press
 // on the page (capturing then works once the latchkey button was clicked on this tab).
 
 (() => {
+  // Firefox and Safari name the extension APIs `browser`, Chromium `chrome` (see browser.js).
+  const ext = globalThis.browser ?? globalThis.chrome;
   const CAPTURE = "latchkey:capture";
   const SHORTCUT = "latchkey:shortcut";
   let busy = false;
@@ -27,7 +29,7 @@
     true,
   );
 
-  chrome.runtime.onMessage.addListener((message) => {
+  ext.runtime.onMessage.addListener((message) => {
     if (message?.type === SHORTCUT) run();
   });
 
@@ -44,7 +46,7 @@
       const time = Math.round(video.currentTime * 1000) / 1000;
       removeToast(); // so that it is not in the picture
       await nextFrame();
-      const reply = await chrome.runtime.sendMessage({ type: CAPTURE });
+      const reply = await ext.runtime.sendMessage({ type: CAPTURE });
       if (!reply?.ok) {
         toast(`latchkey: ${reply?.message ?? "the capture failed."}`, "error", reply?.code);
         return;

@@ -1,6 +1,10 @@
-// The popup: sign in with a provider (in a new tab), then show who is signed in, their plan
-// and today's usage, and sign out here or everywhere else. Everything it knows comes from
-// latchkey on each opening, so a session revoked elsewhere shows as signed out at once.
+// The popup: sign in with a provider, then show who is signed in, their plan and today's
+// usage, and sign out here or everywhere else. Everything it knows comes from latchkey on each
+// opening, so a session revoked elsewhere shows as signed out at once.
+//
+// Cookie mode: the popup calls latchkey itself and opens the provider's page in a new tab.
+// Token mode: the background does both (api.js forwards every call), since only it holds the
+// session token; the sign-in opens in the browser's sign-in window or a tab.
 
 import {
   ApiError,
@@ -12,7 +16,8 @@ import {
   signOut,
   signOutEverywhereElse,
 } from "./api.js";
-import { getBaseUrl, PROVIDERS } from "./config.js";
+import { ext, sessionArea } from "./browser.js";
+import { getBaseUrl, getMode, PROVIDERS } from "./config.js";
 
 const $ = (id) => document.getElementById(id);
 const LOGIN_RESULT_TTL_MS = 10 * 60 * 1000; // as long as a sign-in flow may take
@@ -48,17 +53,19 @@ function providerLabel(id) {
 }
 
 async function renderSignedOut() {
-  const { loginResult } = await chrome.storage.session.get("loginResult");
+  const { loginResult } = await sessionArea.get("loginResult");
   const notice = $("notice");
   const recent = loginResult && Date.now() - loginResult.at < LOGIN_RESULT_TTL_MS;
   if (recent) {
     const name = providerLabel(loginResult.provider);
-    notice.textContent =
-      loginResult.error === "access_denied"
-        ? `Sign-in with ${name} was cancelled: "Deny" was chosen on ${name}'s page. You are still signed out.`
-        : loginResult.error
-          ? `${name} refused the sign-in (${loginResult.error}). You are still signed out.`
-          : `Sign-in with ${name} did not complete. Please try again.`;
+    // "access_denied" is the provider's word for "Deny" (cookie mode sees it in the callback's
+    // address), "consent_denied" latchkey's (token mode gets it at the redirect URI).
+    const denied = loginResult.error === "access_denied" || loginResult.error === "consent_denied";
+    notice.textContent = denied
+      ? `Sign-in with ${name} was cancelled: "Deny" was chosen on ${name}'s page. You are still signed out.`
+      : loginResult.error && loginResult.error !== "incomplete"
+        ? `${name} refused the sign-in (${loginResult.error}). You are still signed out.`
+        : `Sign-in with ${name} did not complete. Please try again.`;
     notice.dataset.reason = loginResult.error ?? "incomplete";
     notice.hidden = false;
   } else {
@@ -82,9 +89,13 @@ async function signIn(provider) {
   for (const b of $("providers").querySelectorAll("button")) b.disabled = true;
   status("Opening the sign-in page…");
   try {
+    if ((await getMode()) === "token") {
+      await signInWithToken(provider);
+      return;
+    }
     const url = await loginUrl(provider);
-    await chrome.storage.session.remove("loginResult");
-    await chrome.tabs.create({ url });
+    await sessionArea.remove("loginResult");
+    await ext.tabs.create({ url });
     status("Continue in the new tab, then open latchkey again.");
   } catch (error) {
     status(explain(error));
@@ -93,11 +104,27 @@ async function signIn(provider) {
   }
 }
 
+/**
+ * Token mode: the background runs the whole sign-in (it alone may see the verifier and the
+ * token). The popup may close while the user is on the provider's page; the background's note
+ * in storage refreshes it if it is still open.
+ */
+async function signInWithToken(provider) {
+  status("Continue in the sign-in window, then open latchkey again.");
+  const reply = await ext.runtime.sendMessage({ type: "latchkey:sign-in", provider });
+  if (reply?.ok) {
+    // Signed in: the background's note in storage has already refreshed the popup.
+    if (!reply.pending) status("");
+    return;
+  }
+  status(reply?.message ?? "The sign-in did not start.");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signed in
 
 async function renderSignedIn(user) {
-  await chrome.storage.session.remove("loginResult");
+  await sessionArea.remove("loginResult");
   const name = user.name || user.email || "Signed in";
   $("user-name").textContent = name;
   $("user-email").textContent = user.email && user.email !== name ? user.email : "";
@@ -127,7 +154,7 @@ async function renderSignedIn(user) {
       `It resets at midnight UTC, in ${duration(secondsToUtcMidnight())}.`;
   }
 
-  const { lastCapture } = await chrome.storage.session.get("lastCapture");
+  const { lastCapture } = await sessionArea.get("lastCapture");
   const last = $("last-capture");
   // A refusal for the quota is said in the notice above while it holds, and moot once the
   // plan is unlimited.
@@ -206,12 +233,12 @@ $("sign-out-others").addEventListener("click", async () => {
 $("retry").addEventListener("click", () => refresh());
 $("options").addEventListener("click", (event) => {
   event.preventDefault();
-  chrome.runtime.openOptionsPage();
+  ext.runtime.openOptionsPage();
 });
 
-// The sign-in tab reports back through the background worker: refresh if we are still open.
-chrome.storage.onChanged.addListener((changes, area) => {
-  if (area === "session" && changes.loginResult?.newValue) refresh();
+// The sign-in reports back through the background: refresh if we are still open.
+ext.storage.onChanged.addListener((changes) => {
+  if (changes.loginResult?.newValue) refresh();
 });
 
 refresh();
