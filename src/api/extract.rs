@@ -59,6 +59,15 @@ impl Credential {
 /// the cookie is ignored: a client that sends a bearer token means that session, and a wrong
 /// one must not fall back to whatever cookie the browser adds by itself.
 pub fn credential(req: &HttpRequest, cookie_name: &str) -> Credential {
+    // Two `Authorization` headers are no credential: a proxy in front may read the other one.
+    if req
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .nth(1)
+        .is_some()
+    {
+        return Credential::Unreadable;
+    }
     match req.headers().get(header::AUTHORIZATION) {
         Some(value) => value
             .to_str()

@@ -202,6 +202,21 @@ fn validate_redirect_uri(uri: &str) -> Result<(), ConfigError> {
     if url.cannot_be_a_base() {
         return Err(fail("is not a URL with a path"));
     }
+    // The code travels in this URL: only over TLS, or to this machine itself.
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(fail("must be https (or http to localhost)")),
+    }
+    // A parameter latchkey appends must not be there already: a reader taking the first
+    // `state` or `code` would read the registered one, not latchkey's.
+    if url
+        .query_pairs()
+        .any(|(name, _)| ["code", "state", "error"].contains(&name.as_ref()))
+    {
+        return Err(fail("already has a code, state or error parameter"));
+    }
     Ok(())
 }
 

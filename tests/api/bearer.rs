@@ -248,3 +248,31 @@ async fn the_per_session_limits_count_bearer_sessions_too() {
     assert_error(app.list_sessions(&mut first).await, 429, "rate_limited").await;
     assert_eq!(app.list_sessions(&mut second).await.status(), 200);
 }
+
+/// Two `Authorization` headers are no credential, even when the first is a valid bearer: a
+/// proxy in front of latchkey may read the other one, and the two must not disagree about
+/// who is asking.
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let app = spawn_app().await;
+    let (browser, _) = app.signed_in_browser("Ada").await;
+    let token = browser.cookies[SESSION_COOKIE].clone();
+    for second in [format!("Bearer {token}"), "Bearer bad".to_owned()] {
+        let res = testkit::http_client()
+            .get(app.url("/api/user/info"))
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Authorization", second)
+            .send()
+            .await
+            .expect("answer");
+        assert_error(res, 401, "unauthenticated").await;
+    }
+    // One is fine.
+    let res = testkit::http_client()
+        .get(app.url("/api/user/info"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 200);
+}

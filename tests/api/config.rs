@@ -188,6 +188,13 @@ fn token_mode_redirect_uris_are_a_list_kept_exactly_as_written() {
 }
 
 #[test]
+fn a_loopback_redirect_uri_may_be_plain_http() {
+    let uris = "http://localhost:8123/cb,http://127.0.0.1/cb,http://[::1]:9/cb";
+    let s = load(&[("LATCHKEY__EXTENSIONS__REDIRECT_URIS", uris)]).expect("loads");
+    assert_eq!(s.extensions.redirect_uris.len(), 3);
+}
+
+#[test]
 fn durations_are_human() {
     for (text, secs) in [
         ("30s", 30),
@@ -235,6 +242,38 @@ fn each_bad_value_stops_start_up_with_one_line_naming_the_key() {
         ),
         (
             &[("LATCHKEY__EXTENSIONS__REDIRECT_URIS", "/auth/complete")],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "http://app.example/cb",
+            )],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "ftp://app.example/cb",
+            )],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[("LATCHKEY__EXTENSIONS__REDIRECT_URIS", "com.example.app:/cb")],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "https://app.example/cb?state=x",
+            )],
+            "extensions.redirect_uris",
+        ),
+        (
+            &[(
+                "LATCHKEY__EXTENSIONS__REDIRECT_URIS",
+                "https://app.example/cb?a=1&code=2",
+            )],
             "extensions.redirect_uris",
         ),
         (
