@@ -80,7 +80,9 @@ export class FirefoxProfile {
   async openExtensionPage(page) {
     const tab = await this.browser.newPage();
     tab.on("console", (m) => this.log(`[${page} ${m.type()}] ${m.text()}`));
-    await tab.goto(this.pages.url(`/__open-extension-page?path=${encodeURIComponent(page)}`)).catch(() => {});
+    // Not awaited: the hook replaces the navigation, and waiting for it to "load" sometimes
+    // lasts until the driver's timeout. The extension's origin in the tab is what counts.
+    tab.goto(this.pages.url(`/__open-extension-page?path=${encodeURIComponent(page)}`)).catch(() => {});
     await tab.waitForFunction((origin) => location.origin === origin, { timeout: 15_000 }, FIREFOX_ORIGIN);
     return tab;
   }
