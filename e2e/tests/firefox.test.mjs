@@ -59,7 +59,7 @@ describe("Firefox ESR: token mode", { timeout: 180_000 }, () => {
     assert.equal(profile.options.tokenSetupVisible, true, "Firefox defaults to token mode");
     assert.equal(
       profile.options.redirectLine,
-      `(none: without identity.launchWebAuthFlow the sign-in ends on ${server.base}/auth/complete)`,
+      `(none: the sign-in ends on ${server.base}/auth/complete, always allowed)`,
     );
     assert.equal(profile.options.permissionHidden, true, "the host permission covers the server");
   });

@@ -32,7 +32,7 @@ async function showSetup(base) {
   $("redirect-line").textContent =
     target.window === "identity"
       ? `LATCHKEY__EXTENSIONS__REDIRECT_URIS=${target.uri}`
-      : `(none: without identity.launchWebAuthFlow the sign-in ends on ${target.uri})`;
+      : `(none: the sign-in ends on ${target.uri}, always allowed)`;
 }
 
 // The extension can only reach (and send cookies to) hosts its manifest's host_permissions
