@@ -83,7 +83,15 @@ export class FirefoxProfile {
     // Not awaited: the hook replaces the navigation, and waiting for it to "load" sometimes
     // lasts until the driver's timeout. The extension's origin in the tab is what counts.
     tab.goto(this.pages.url(`/__open-extension-page?path=${encodeURIComponent(page)}`)).catch(() => {});
-    await tab.waitForFunction((origin) => location.origin === origin, { timeout: 15_000 }, FIREFOX_ORIGIN);
+    // Polled by hand: a waitForFunction fails outright ("Waiting failed") when the navigation
+    // replaces the page it runs in.
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const origin = await tab.evaluate(() => location.origin).catch(() => null);
+      if (origin === FIREFOX_ORIGIN) break;
+      if (Date.now() > deadline) throw new Error(`${page} did not open (the tab shows ${origin})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return tab;
   }
 
