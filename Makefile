@@ -47,10 +47,11 @@ build:
 manifests:
 	scripts/validate-manifests.sh
 
-## The browser tests: the example extension in headless Chromium (Debian's chromium package)
+## The browser tests: the example extension in headless Chromium (Debian's chromium package),
+## then in headless Firefox ESR (firefox-esr; puppeteer-core never downloads a browser here),
 ## against latchkey and the fake providers; screenshots and logs in e2e/test-results/.
 e2e:
-	npm ci --prefix e2e --no-audit --no-fund
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix e2e --no-audit --no-fund
 	scripts/with-redis.sh node e2e/run.mjs
 
 ## Schemathesis against /openapi.json of a live debug server: no 5xx, every answer as documented.

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The browser tests' runner (`make e2e`): builds latchkey and the fakes runner, starts the fake
 // Google, GitHub and vision API once, then runs e2e/tests/*.test.mjs with node's test runner,
-// one file at a time (each file starts its own latchkey and Chromium profiles). Screenshots and
+// one file at a time (each file starts its own latchkey and browser profiles), Chromium's files
+// first, then Firefox ESR's. Screenshots and
 // logs land in e2e/test-results/ (or $E2E_OUT).
 //
 //   node e2e/run.mjs                      # every test file
@@ -10,7 +11,8 @@
 //
 // E2E_LATCHKEY_BIN and E2E_FAKES_BIN name prebuilt binaries and skip the build.
 //
-// Needs Chromium at /usr/bin/chromium (apt-get install chromium; or set E2E_CHROMIUM), a Redis
+// Needs Chromium at /usr/bin/chromium (apt-get install chromium; or set E2E_CHROMIUM), Firefox
+// ESR at /usr/bin/firefox-esr (apt-get install firefox-esr; or set E2E_FIREFOX), a Redis
 // at LATCHKEY__REDIS__URL (default redis://127.0.0.1:6379; `make e2e` starts one when none
 // answers), and `npm ci` in e2e/.
 
@@ -100,9 +102,16 @@ if (!existsSync(chromium)) {
   say(`no Chromium at ${chromium}: apt-get install -y chromium (or set E2E_CHROMIUM)`);
   process.exit(2);
 }
-if (!existsSync(path.join(E2E_DIR, "node_modules", "playwright-core"))) {
-  say("playwright-core is not installed: run `npm ci` in e2e/");
+const firefox = process.env.E2E_FIREFOX ?? "/usr/bin/firefox-esr";
+if (!existsSync(firefox)) {
+  say(`no Firefox at ${firefox}: apt-get install -y firefox-esr (or set E2E_FIREFOX)`);
   process.exit(2);
+}
+for (const pkg of ["playwright-core", "puppeteer-core"]) {
+  if (!existsSync(path.join(E2E_DIR, "node_modules", pkg))) {
+    say(`${pkg} is not installed: run \`npm ci\` in e2e/`);
+    process.exit(2);
+  }
 }
 
 const exes = build();
@@ -111,25 +120,34 @@ say(`fakes: google ${fakes.info.google}, github ${fakes.info.github}, vision ${f
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 
+// Chromium's files, then Firefox's: two runs of node's test runner, which orders the files of
+// one run itself.
 const files = testFiles();
-const runner = spawn(
-  process.execPath,
-  ["--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
-  {
-    cwd: E2E_DIR,
-    stdio: "inherit",
-    env: {
-      ...process.env,
-      E2E_FAKES: JSON.stringify(fakes.info),
-      E2E_LATCHKEY_BIN: exes.latchkey,
-      E2E_OUT: OUT,
-    },
-  },
-);
-const stop = () => runner.kill("SIGTERM");
+const isFirefox = (f) => path.basename(f).startsWith("firefox");
+const groups = [files.filter((f) => !isFirefox(f)), files.filter(isFirefox)].filter((g) => g.length);
+let runner = null;
+const stop = () => runner?.kill("SIGTERM");
 process.on("SIGINT", stop);
 process.on("SIGTERM", stop);
-const code = await new Promise((resolve) => runner.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))));
+let code = 0;
+for (const group of groups) {
+  runner = spawn(
+    process.execPath,
+    ["--test", "--test-concurrency=1", "--test-reporter=spec", ...group],
+    {
+      cwd: E2E_DIR,
+      stdio: "inherit",
+      env: {
+        ...process.env,
+        E2E_FAKES: JSON.stringify(fakes.info),
+        E2E_LATCHKEY_BIN: exes.latchkey,
+        E2E_OUT: OUT,
+      },
+    },
+  );
+  const status = await new Promise((resolve) => runner.on("exit", (c, s) => resolve(c ?? (s ? 1 : 0))));
+  if (code === 0) code = status;
+}
 
 fakes.child.stdin.end();
 await new Promise((resolve) => {

@@ -32,14 +32,16 @@ async function showSetup(base) {
   $("redirect-line").textContent =
     target.window === "identity"
       ? `LATCHKEY__EXTENSIONS__REDIRECT_URIS=${target.uri}`
-      : `(none: without identity.launchWebAuthFlow the sign-in ends on ${target.uri})`;
+      : `(none: the sign-in ends on ${target.uri}, always allowed)`;
 }
 
 // The extension can only reach (and send cookies to) hosts its manifest's host_permissions
 // cover, and Firefox lets the user withhold them: say so rather than fail later with a
 // network error, and offer to ask for it.
 async function checkPermission(base) {
-  const pattern = `${new URL(base).origin}/*`;
+  // A match pattern names no port (Firefox finds none granted for "http://localhost:8080/*").
+  const { protocol, hostname } = new URL(base);
+  const pattern = `${protocol}//${hostname}/*`;
   const covered = await ext.permissions.contains({ origins: [pattern] });
   $("permission").hidden = covered;
   $("grant").hidden = covered;

@@ -6,7 +6,7 @@
 // The code alone is worthless: `POST /auth/token` wants the verifier too, which never left
 // the background. The session token from that answer is kept here and nowhere else.
 
-import { ext, sessionArea } from "./browser.js";
+import { browserFamily, ext, sessionArea } from "./browser.js";
 
 const TOKEN = "sessionToken";
 const PENDING = "pendingSignIn"; // the flow a sign-in tab is on, should the worker restart
@@ -57,13 +57,16 @@ export async function pkcePair() {
 }
 
 /**
- * Where latchkey should send the code. `identity.launchWebAuthFlow` (Chromium, Firefox) opens
+ * Where latchkey should send the code. `identity.launchWebAuthFlow` (Chromium) opens
  * its own window and hands back the final address of any page under `getRedirectURL()`
  * (`https://<id>.chromiumapp.org/`, `https://<hash>.extensions.allizom.org/`). Safari has no
  * identity API: a normal tab then ends on latchkey's own page `/auth/complete`.
  */
 export function redirectTarget(base) {
-  if (typeof ext.identity?.launchWebAuthFlow === "function") {
+  // Firefox's launchWebAuthFlow refuses ("redirect_uri not allowed") any URL whose own
+  // `redirect_uri` parameter is not under getRedirectURL(), and the provider's URL carries
+  // latchkey's callback there: Firefox signs in through the tab.
+  if (typeof ext.identity?.launchWebAuthFlow === "function" && browserFamily() !== "firefox") {
     return { uri: ext.identity.getRedirectURL(), window: "identity" };
   }
   return { uri: `${base}/auth/complete`, window: "tab" };
