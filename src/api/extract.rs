@@ -93,8 +93,8 @@ pub fn has_bearer(headers: &HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(bearer_token)
+        .is_some()
 }
 
 /// The signed-in caller. Rejects with 401 `unauthenticated`, or 503 when the store is down.
