@@ -56,8 +56,9 @@ pub async fn enforce(
 /// The counters a request of `scope` hits, each with its limit.
 fn checks(scope: LimitScope, req: &HttpRequest, state: &AppState) -> Vec<(String, u64)> {
     let limits = &state.settings.limits;
-    // Without a peer address (not over TCP) all such requests share one budget.
-    let ip = client_ip(req).map_or_else(|| "unknown".to_owned(), client_addr::limit_key);
+    // Without a peer address (not over TCP) all such requests share one budget. Read only by
+    // the scopes that count per address.
+    let ip = || client_ip(req).map_or_else(|| "unknown".to_owned(), client_addr::limit_key);
     // Whichever credential names the session, the same one the handler will authenticate.
     let session = || {
         credential(req, &state.cookies.session_name)
@@ -66,9 +67,9 @@ fn checks(scope: LimitScope, req: &HttpRequest, state: &AppState) -> Vec<(String
     };
     let mut checks = Vec::with_capacity(2);
     match scope {
-        LimitScope::SignIn => checks.push((format!("auth:ip:{ip}"), limits.auth_per_ip)),
+        LimitScope::SignIn => checks.push((format!("auth:ip:{}", ip()), limits.auth_per_ip)),
         LimitScope::Vision => {
-            checks.push((format!("vision:ip:{ip}"), limits.vision_per_ip));
+            checks.push((format!("vision:ip:{}", ip()), limits.vision_per_ip));
             if let Some(id) = session() {
                 checks.push((format!("vision:session:{id}"), limits.vision_per_session));
             }
