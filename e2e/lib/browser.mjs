@@ -119,6 +119,27 @@ export class Profile {
     return file;
   }
 
+  /** Switches the extension to token mode through its options page, as a developer would. */
+  async useTokenMode() {
+    const page = await this.context.newPage();
+    await page.goto(`${EXTENSION_ORIGIN}/options.html`);
+    await page.selectOption("#mode", "token");
+    await page.locator("#mode-saved").filter({ hasText: "Saved: token mode" }).waitFor();
+    await page.close();
+  }
+
+  /** A new tab showing `url`. */
+  async newTab(url) {
+    const page = await this.context.newPage();
+    await page.goto(url);
+    return page;
+  }
+
+  /** Lets pages of `origin` read and write the clipboard (the test reads what was copied). */
+  async grantClipboard(origin) {
+    await this.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin });
+  }
+
   /** The cookies the browser holds for latchkey. */
   async cookies() {
     return this.context.cookies(this.base);
@@ -187,6 +208,75 @@ export async function signInFromPopup(profile, provider, { shoot = false } = {})
   reopened.setCookies = setCookies;
   return reopened;
 }
+
+/**
+ * Signs in from the popup in token mode: the provider's button, the consent page in the
+ * window identity.launchWebAuthFlow opens, "Allow"; the background exchanges the code. Returns
+ * the popup, still open, showing the user.
+ */
+export async function signInWithToken(profile, provider) {
+  const popup = await profile.openPopup();
+  assert.equal(await popup.locator("#popup").getAttribute("data-state"), "signed-out");
+  const [consent] = await Promise.all([
+    profile.context.waitForEvent("page", { timeout: 15_000 }),
+    popup.click(`#providers button[data-provider="${provider}"]`),
+  ]);
+  await consent.locator("#allow").waitFor();
+  await consent.click("#allow");
+  await popup.locator('#popup[data-state="signed-in"]').waitFor({ timeout: 15_000 });
+  return popup;
+}
+
+/** Chromium for the journeys that run in every browser (lib/capture.mjs). */
+export const chromiumDriver = {
+  name: "chromium",
+  serverEnv: (mode) =>
+    mode === "token" ? { LATCHKEY__EXTENSIONS__REDIRECT_URIS: `https://${EXTENSION_ID}.chromiumapp.org/` } : {},
+  async launch(name, { base, testName, mode }) {
+    const profile = await Profile.launch(name, { base, testName });
+    if (mode === "token") await profile.useTokenMode();
+    return profile;
+  },
+  signIn: (profile, mode) =>
+    mode === "token" ? signInWithToken(profile, "google") : signInFromPopup(profile, "google"),
+  /** The background's next request to the vision proxy, with its headers and answer. */
+  async watchCapture(profile, base) {
+    const request = await profile.context.waitForEvent("request", {
+      predicate: (r) => r.url() === `${base}/api/openai/extract-subtitles`,
+      timeout: 15_000,
+    });
+    return { request, headers: await request.allHeaders(), response: await request.response() };
+  },
+  /**
+   * From the extension's service worker, with the extension's origin, this mode's credential
+   * (the session cookie, or `Authorization: Bearer` and no cookie), a multipart body with a
+   * whole frame, and no CSRF header. (The browser does not hand a Blob body to the inspector;
+   * the frame is checked where it arrives, at the fake vision API.)
+   */
+  async checkCaptureRequest({ request, headers, response }, mode) {
+    assert.ok(request.serviceWorker(), "sent by the background worker, not the page");
+    assert.equal(request.method(), "POST");
+    assert.equal(headers.origin, EXTENSION_ORIGIN);
+    if (mode === "token") {
+      assert.match(headers.authorization ?? "", /^Bearer [0-9a-f]{32}\.[A-Za-z0-9_-]{43}$/);
+      assert.equal(headers.cookie, undefined, "no cookie beside the bearer token");
+    } else {
+      assert.ok(cookieValue(headers.cookie, "__Host-latchkey_session"), "the session cookie was sent");
+      assert.equal(headers.authorization, undefined);
+    }
+    assert.equal(headers["x-csrf-token"], undefined);
+    assert.match(headers["content-type"], /^multipart\/form-data; boundary=/);
+    assert.ok(Number(headers["content-length"]) > 1000, "a whole frame in the body");
+    assert.equal(response.status(), 200);
+    assert.deepEqual(await response.json(), { success: true, subtitles: "字幕その一" });
+  },
+  /** The refusal as the background received it: 429, quota_exceeded, Retry-After. */
+  async checkRefusal({ response }) {
+    assert.equal(response.status(), 429);
+    assert.equal((await response.json()).code, "quota_exceeded");
+    assert.ok(Number(await response.headerValue("retry-after")) > 0, "Retry-After");
+  },
+};
 
 /** The text of an element, as in the DOM (not as CSS transforms it), trimmed. */
 export async function text(page, selector) {
