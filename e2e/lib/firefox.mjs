@@ -4,6 +4,7 @@
 // latchkey's {public_url}/auth/complete (see examples/extension/token.js for why not
 // identity.launchWebAuthFlow).
 
+import assert from "node:assert/strict";
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -42,7 +43,12 @@ export class FirefoxProfile {
       executablePath: FIREFOX,
       headless: true,
       defaultViewport: { width: 960, height: 640 },
+      // Lets the driver reach the browser window (see pressToolbarButton).
+      args: ["--remote-allow-system-access"],
       extraPrefsFirefox: {
+        // The test reads what the content script copied; without this Firefox asks the user
+        // before a page reads the clipboard.
+        "dom.events.testing.asyncClipboard": true,
         "extensions.webextensions.uuids": JSON.stringify({ [GECKO_ID]: FIREFOX_UUID }),
         // Manifest V3 host permissions are opt-in in Firefox; a user accepts them at install
         // (a temporary add-on has no install prompt to accept).
@@ -119,6 +125,49 @@ export class FirefoxProfile {
     return page;
   }
 
+  /** A new tab showing `url`. */
+  async newTab(url) {
+    const tab = await this.browser.newPage();
+    tab.on("console", (m) => this.log(`[${url} ${m.type()}] ${m.text()}`));
+    await tab.goto(url);
+    return tab;
+  }
+
+  /** Nothing to grant: the preference dom.events.testing.asyncClipboard lets pages read it. */
+  async grantClipboard() {}
+
+  /**
+   * Presses the extension's toolbar button on `tab`, as a user clicking it: the browser
+   * window's own code for that click (the action's triggerAction) grants the activeTab
+   * permission for the tab, which captureVisibleTab needs, and opens the popup. WebDriver
+   * BiDi has no command for it (CDP's Extensions.triggerAction in Chromium); the driver runs
+   * that code in the browser window, which --remote-allow-system-access allows.
+   */
+  async pressToolbarButton(tab) {
+    await tab.bringToFront();
+    const bidi = this.browser.connection;
+    const { result: tree } = await bidi.send("browsingContext.getTree", { "moz:scope": "chrome", maxDepth: 0 });
+    const windows = tree.contexts.filter((c) => c.url === "chrome://browser/content/browser.xhtml");
+    assert.equal(windows.length, 1, "one browser window");
+    const { result } = await bidi.send("script.evaluate", {
+      target: { context: windows[0].context },
+      awaitPromise: false,
+      expression: `(() => {
+        const { ExtensionParent } = ChromeUtils.importESModule("resource://gre/modules/ExtensionParent.sys.mjs");
+        const extension = WebExtensionPolicy.getByID(${JSON.stringify(GECKO_ID)}).extension;
+        ExtensionParent.apiManager.global.browserActionFor(extension).triggerAction(window);
+        return gBrowser.selectedBrowser.currentURI.spec;
+      })()`,
+    });
+    assert.equal(result.type, "success", JSON.stringify(result.exceptionDetails ?? result));
+    assert.equal(result.result.value, tab.url(), "the button was pressed on this tab");
+  }
+
+  /** The cookies the browser holds for latchkey's host. */
+  async cookies() {
+    return (await this.browser.cookies()).filter((c) => c.domain === new URL(this.base).hostname);
+  }
+
   /** A screenshot of the popup under the test's output folder; returns its path. */
   async shot(page, step) {
     this.shots += 1;
@@ -137,6 +186,40 @@ export class FirefoxProfile {
 export async function ffText(page, selector) {
   return page.$eval(selector, (el) => (el.textContent ?? "").trim());
 }
+
+/**
+ * "Sign in with Google" in the popup, "Allow" on the consent page in the tab it opens: after
+ * "Allow" the tab ends on latchkey's /auth/complete, where the background reads the code,
+ * closes the tab and exchanges the code. Waits until the popup shows the user.
+ */
+export async function signInFromFirefoxPopup(profile, popup) {
+  await popupState(popup, "signed-out");
+  const consentTarget = profile.browser.waitForTarget((t) => t.url().includes("/authorize"), { timeout: 15_000 });
+  await popup.click('#providers button[data-provider="google"]');
+  const consent = await (await consentTarget).page();
+  await consent.waitForSelector("#allow");
+  await consent.click("#allow");
+  await popupState(popup, "signed-in");
+}
+
+/** Firefox ESR for the journeys that run in every browser (lib/capture.mjs): token mode. */
+export const firefoxDriver = {
+  name: "firefox",
+  // {public_url}/auth/complete is always allowed: nothing to register.
+  serverEnv: () => ({}),
+  async launch(name, { base, testName, pages, mode }) {
+    assert.equal(mode, "token", "the extension uses token mode in Firefox");
+    return FirefoxProfile.launch(name, { base, testName, pages });
+  },
+  async signIn(profile) {
+    const popup = await profile.openPopup();
+    await signInFromFirefoxPopup(profile, popup);
+    return popup;
+  },
+  // The background's requests are not shown to the driver: latchkey's log and session listing
+  // tell what it received.
+  watchCapture: async () => null,
+};
 
 /** Waits until the popup's state is `state`. */
 export async function popupState(page, state, timeout = 15_000) {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { FirefoxProfile, ffText, popupState } from "../lib/firefox.mjs";
+import { FirefoxProfile, ffText, popupState, signInFromFirefoxPopup } from "../lib/firefox.mjs";
 import { control, startLatchkey, startPages } from "../lib/stack.mjs";
 
 const EMAIL = "fern@example.com";
@@ -36,18 +36,7 @@ describe("Firefox ESR: token mode", { timeout: 180_000 }, () => {
     await pages?.stop();
   });
 
-  /** "Sign in with Google" in the popup, "Allow" on the consent page in the tab it opens. */
-  async function signIn(popup) {
-    await popupState(popup, "signed-out");
-    // A tab opens on the provider's consent page; after "Allow" it ends on latchkey's
-    // /auth/complete, where the background reads the code, closes it and exchanges the code.
-    const consentTarget = profile.browser.waitForTarget((t) => t.url().includes("/authorize"), { timeout: 15_000 });
-    await popup.click('#providers button[data-provider="google"]');
-    const consent = await (await consentTarget).page();
-    await consent.waitForSelector("#allow");
-    await consent.click("#allow");
-    await popupState(popup, "signed-in");
-  }
+  const signIn = (popup) => signInFromFirefoxPopup(profile, popup);
 
   function bearerSessions() {
     const listed = server.cli("sessions", "list", "--user", EMAIL, "--json");
