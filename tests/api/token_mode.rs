@@ -220,3 +220,118 @@ async fn token_mode_asks_the_provider_for_the_account_chooser() {
         assert_eq!(param(&cookie_mode, "prompt"), None, "{provider}");
     }
 }
+
+/// `response=redirect`: the login answers 302 to the provider's URL, so that a sign-in window
+/// can be opened on latchkey's own URL (Firefox's `identity.launchWebAuthFlow` opens only a
+/// URL whose `redirect_uri` parameter is the extension's). The flow is the same as with JSON.
+#[tokio::test]
+async fn response_redirect_sends_the_sign_in_window_to_the_provider() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let mut client = firefox();
+    let params = to_chromium(&pkce, &[("state", "window"), ("response", "redirect")]);
+    let res = token_login(&world, &mut client, "google", &params).await;
+    assert_eq!(res.status(), 302);
+    assert_eq!(res.headers()[CACHE_CONTROL], "no-store");
+    assert!(res.headers().get("set-cookie").is_none());
+    let auth_url = res.headers()["location"]
+        .to_str()
+        .expect("Location")
+        .to_owned();
+    assert!(
+        auth_url.starts_with(&world.google.authorize_endpoint()),
+        "{auth_url}"
+    );
+    let callback = world.google.approve(&auth_url).await.expect("consent");
+    let back = location(&world.callback(&mut client, &callback).await);
+    assert!(back.as_str().starts_with(CHROMIUM_REDIRECT), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some("window"));
+    let code = param(&back, "code").expect("code");
+    assert_eq!(exchange(&world, &code, &pkce.verifier).await.status(), 200);
+
+    // `json`, named, is the default answer.
+    let params = to_chromium(&pkce, &[("response", "json")]);
+    let res = token_login(&world, &mut firefox(), "google", &params).await;
+    assert_eq!(res.status(), 200);
+    assert!(json(res).await["authUrl"].is_string());
+}
+
+/// A token-mode login's parameters for [`CHROMIUM_REDIRECT`] and `pkce`, then `extra`.
+fn to_chromium<'a>(pkce: &'a Pkce, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![
+        ("redirect_uri", CHROMIUM_REDIRECT),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend_from_slice(extra);
+    params
+}
+
+/// A redirecting login is never an open redirect: whatever is refused is refused with a JSON
+/// error and no `Location`, and cookie mode (whose CSRF header a navigation cannot send) does
+/// not redirect at all.
+#[tokio::test]
+async fn response_redirect_refuses_like_json_and_never_redirects_elsewhere() {
+    let world = token_world().await;
+    let pkce = Pkce::new();
+    let good = [
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("response", "redirect"),
+    ];
+    for (redirect_uri, code) in [
+        ("https://evil.example/", "invalid_redirect_uri"),
+        (
+            "https://abcdefghijklmnopabcdefghijklmnop.chromiumapp.org.evil.example/",
+            "invalid_redirect_uri",
+        ),
+        ("javascript:alert(1)", "invalid_redirect_uri"),
+    ] {
+        let mut params = vec![("redirect_uri", redirect_uri)];
+        params.extend(good);
+        let res = token_login(&world, &mut firefox(), "google", &params).await;
+        assert!(res.headers().get("location").is_none(), "{redirect_uri}");
+        assert_error(res, 400, code).await;
+    }
+    // A plain challenge, an unknown answer, an unknown provider.
+    let with = |method: &'static str, response: &'static str| {
+        vec![
+            ("redirect_uri", CHROMIUM_REDIRECT),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", method),
+            ("response", response),
+        ]
+    };
+    for (provider, params, status, code) in [
+        ("google", with("plain", "redirect"), 400, "invalid_request"),
+        (
+            "google",
+            with("S256", "https://evil.example/"),
+            400,
+            "invalid_request",
+        ),
+        (
+            "evil",
+            with("S256", "redirect"),
+            404,
+            "provider_not_configured",
+        ),
+    ] {
+        let res = token_login(&world, &mut firefox(), provider, &params).await;
+        assert!(res.headers().get("location").is_none(), "{params:?}");
+        assert_error(res, status, code).await;
+    }
+    // Cookie mode (its CSRF header cannot come with a navigation): JSON only.
+    let mut browser = Browser::default();
+    let res = world
+        .app
+        .send(
+            &mut browser,
+            Method::GET,
+            "/auth/google/login?response=redirect",
+            &[],
+        )
+        .await;
+    assert!(res.headers().get("location").is_none());
+    assert_error(res, 400, "invalid_request").await;
+}

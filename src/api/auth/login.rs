@@ -5,6 +5,7 @@
 //! extension sends its PKCE challenge and a registered redirect URI instead; no cookie is
 //! read or set, the challenge binds the flow to the extension.
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -48,6 +49,18 @@ pub struct LoginQuery {
     /// Token mode: the extension's own value, given back with the code (≤ 512 printable
     /// ASCII characters).
     state: Option<String>,
+    /// Token mode: `json` (the default) answers `authUrl`; `redirect` answers 302 to it, for
+    /// a sign-in window that must be given latchkey's own URL (Firefox's
+    /// `identity.launchWebAuthFlow` opens only a URL whose `redirect_uri` parameter is the
+    /// extension's, and the provider's URL names latchkey's callback there).
+    response: Option<String>,
+}
+
+/// How the flow's start is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Json,
+    Redirect,
 }
 
 /// `GET /auth/{provider}/login`: starts a flow and answers the provider's URL.
@@ -61,7 +74,9 @@ pub struct LoginQuery {
         browser; needs `X-CSRF-Token` equal to the CSRF cookie. Token mode (`mode=token`, for \
         extensions without a fixed origin or without cookies): needs a registered \
         `redirect_uri` and a PKCE S256 `code_challenge` instead, no CSRF header and no cookie; \
-        the callback then redirects to `redirect_uri` with a one-time code for `POST /auth/token`.",
+        the callback then redirects to `redirect_uri` with a one-time code for `POST /auth/token`. \
+        In token mode `response=redirect` answers 302 to the provider's URL instead, so that a \
+        browser's sign-in window can be opened on this URL.",
     params(("provider" = String, Path, description = "A configured provider: `google`, \
         `github`, or the name of another OpenID Connect provider.", example = "github"),
         LoginQuery),
@@ -71,9 +86,13 @@ pub struct LoginQuery {
             cookie is set.",
             body = AuthUrl,
             headers(("Set-Cookie" = String, description = "Cookie mode: the flow's binding cookie."))),
+        (status = 302, description = "Token mode with `response=redirect`: to the provider's \
+            authorization URL.",
+            headers(("Location" = String, description = "The provider's authorization URL."))),
         (status = 400, description = "Token mode: `invalid_redirect_uri` (not exactly a \
             registered redirect URI) or `invalid_request` (a missing or malformed challenge, a \
-            method other than `S256`, a malformed `state`, an unknown `mode`).", body = ErrorBody),
+            method other than `S256`, a malformed `state`, an unknown `mode` or `response`, \
+            `response=redirect` in cookie mode).", body = ErrorBody),
         (status = 403, description = "`csrf_failed` (cookie mode): `X-CSRF-Token` is missing or \
             does not equal the CSRF cookie.", body = ErrorBody),
         (status = 404, description = "`provider_not_configured`: no such provider, or it has \
@@ -97,9 +116,22 @@ pub async fn login(
     let query = web::Query::<LoginQuery>::from_query(req.query_string())
         .map_err(|_| invalid_request("The query string is malformed."))?
         .into_inner();
+    let answer = match query.response.as_deref() {
+        None | Some("json") => Answer::Json,
+        Some("redirect") => Answer::Redirect,
+        Some(_) => {
+            return Err(invalid_request(
+                "response must be `json`, `redirect` or absent.",
+            ))
+        }
+    };
     match query.mode.as_deref() {
+        // A navigation cannot send the CSRF header cookie mode needs: JSON only.
+        None | Some("cookie") if answer == Answer::Redirect => {
+            Err(invalid_request("response=redirect is for token mode only."))
+        }
         None | Some("cookie") => start_cookie_mode(&req, &provider_name, provider, &state).await,
-        Some("token") => start_token_mode(&query, &provider_name, provider, &state).await,
+        Some("token") => start_token_mode(&query, answer, &provider_name, provider, &state).await,
         Some(_) => Err(invalid_request("mode must be `token` or absent.")),
     }
 }
@@ -129,6 +161,7 @@ async fn start_cookie_mode(
 
 async fn start_token_mode(
     query: &LoginQuery,
+    answer: Answer,
     provider_name: &str,
     provider: &Provider,
     state: &AppState,
@@ -155,6 +188,13 @@ async fn start_token_mode(
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let login = Flow::for_token(provider_name, verifier.secret().to_owned(), token);
     let auth_url = start(state, provider_name, provider, &login, challenge).await?;
+    if answer == Answer::Redirect {
+        let mut res = HttpResponse::Found();
+        no_store(&mut res);
+        return Ok(res
+            .append_header((header::LOCATION, auth_url.auth_url))
+            .finish());
+    }
     let mut res = HttpResponse::Ok();
     no_store(&mut res);
     Ok(res.json(auth_url))
