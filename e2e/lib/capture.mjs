@@ -14,7 +14,7 @@
 // requests) is checked by the driver's `checkCaptureRequest`.
 
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
@@ -22,6 +22,7 @@ import {
   control,
   lastVisionImage,
   lastVisionImageType,
+  loggedStatuses,
   startLatchkey,
   startPages,
   visionCalls,
@@ -71,7 +72,7 @@ export function captureJourney({ driver, mode, user }) {
       await video.bringToFront();
       // The toast of the previous capture may still be shown: only a new one answers this press.
       await video.evaluate(() => document.querySelector("latchkey-toast")?.setAttribute("data-seen", ""));
-      const answered = captureStatuses(server).length;
+      const answered = loggedStatuses(server, CAPTURE_PATH).length;
       const sent = driver.watchCapture(profile, server.base);
       await video.keyboard.down("Alt");
       await video.keyboard.down("Shift");
@@ -228,24 +229,11 @@ export async function isShown(page, selector) {
   return page.evaluate((s) => Boolean(document.querySelector(s)?.checkVisibility()), selector);
 }
 
-/**
- * The statuses latchkey logged for its answers on the vision proxy (the journeys run it with
- * JSON logs): what the server answered, whichever browser asked.
- */
-function captureStatuses(server) {
-  return readFileSync(server.log, "utf8")
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line))
-    .filter((e) => e.message === "request" && e.span?.path === CAPTURE_PATH)
-    .map((e) => e.status);
-}
-
 /** The status of the answer after the first `seen` ones, once it is in the log (else undefined). */
 async function nextCaptureStatus(server, seen) {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const statuses = captureStatuses(server);
+    const statuses = loggedStatuses(server, CAPTURE_PATH);
     if (statuses.length > seen) {
       assert.equal(statuses.length, seen + 1, "one request per press");
       return statuses[seen];

@@ -1,10 +1,11 @@
 // One Firefox ESR profile with the example extension installed as a temporary add-on, driven
 // through WebDriver BiDi by puppeteer-core. Firefox uses token mode (the extension's default
-// there): the bearer token lives in the background, and sign-in runs in a tab that ends on
-// latchkey's {public_url}/auth/complete (see examples/extension/token.js for why not
-// identity.launchWebAuthFlow).
+// there): the bearer token lives in the background, and sign-in runs in
+// identity.launchWebAuthFlow's window, opened on latchkey's login URL with response=redirect
+// (see examples/extension/token.js for why).
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,6 +17,11 @@ import { E2E_DIR, EXTENSION_DIR, outDir } from "./stack.mjs";
 export const FIREFOX = process.env.E2E_FIREFOX ?? "/usr/bin/firefox-esr";
 export const GECKO_ID = JSON.parse(readFileSync(path.join(EXTENSION_DIR, "manifest.json"), "utf8"))
   .browser_specific_settings.gecko.id;
+/**
+ * `identity.getRedirectURL()` of the extension: Firefox derives the host from the add-on id
+ * (the SHA-1 of it, in hex). The options page shows it; the tests check the two agree.
+ */
+export const FIREFOX_REDIRECT_URI = `https://${createHash("sha1").update(GECKO_ID).digest("hex")}.extensions.allizom.org/`;
 /** Fixed by the preference extensions.webextensions.uuids, so the tests know the origin. */
 export const FIREFOX_UUID = "6c0ffee0-1a7c-4e2b-9d3f-5a1b2c3d4e5f";
 export const FIREFOX_ORIGIN = `moz-extension://${FIREFOX_UUID}`;
@@ -188,9 +194,10 @@ export async function ffText(page, selector) {
 }
 
 /**
- * "Sign in with Google" in the popup, "Allow" on the consent page in the tab it opens: after
- * "Allow" the tab ends on latchkey's /auth/complete, where the background reads the code,
- * closes the tab and exchanges the code. Waits until the popup shows the user.
+ * "Sign in with Google" in the popup, "Allow" on the consent page in the window
+ * identity.launchWebAuthFlow opens (on latchkey's login URL with response=redirect, which
+ * sends it on to the provider): the window ends on the extension's redirect URI, and the
+ * background exchanges the code. Waits until the popup shows the user.
  */
 export async function signInFromFirefoxPopup(profile, popup) {
   await popupState(popup, "signed-out");
@@ -205,8 +212,7 @@ export async function signInFromFirefoxPopup(profile, popup) {
 /** Firefox ESR for the journeys that run in every browser (lib/capture.mjs): token mode. */
 export const firefoxDriver = {
   name: "firefox",
-  // {public_url}/auth/complete is always allowed: nothing to register.
-  serverEnv: () => ({}),
+  serverEnv: () => ({ LATCHKEY__EXTENSIONS__REDIRECT_URIS: FIREFOX_REDIRECT_URI }),
   async launch(name, { base, testName, pages, mode }) {
     assert.equal(mode, "token", "the extension uses token mode in Firefox");
     return FirefoxProfile.launch(name, { base, testName, pages });

@@ -157,6 +157,20 @@ export async function startLatchkey(name, extraEnv = {}) {
   };
 }
 
+/**
+ * The statuses latchkey logged for its answers on `path`, in order, from a server started
+ * with LATCHKEY__LOG__FORMAT=json: what the server answered where the driver cannot see the
+ * request (a Firefox extension's background).
+ */
+export function loggedStatuses(server, path) {
+  return readFileSync(server.log, "utf8")
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line))
+    .filter((e) => e.message === "request" && e.span?.path === path)
+    .map((e) => e.status);
+}
+
 // Servers still running when this test process ends (a failure or an interruption) go with it.
 const running = new Set();
 process.on("exit", () => {

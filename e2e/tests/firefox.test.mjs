@@ -1,14 +1,14 @@
 // The same journeys in Firefox ESR (token mode, the extension's default there), driven through
-// WebDriver BiDi: the options page needs no redirect URI registered, sign-in runs in a tab that
-// ends on latchkey's /auth/complete, the popup shows the user from the background's bearer
-// calls, sign-out ends the session on the server, a page on another origin cannot use the
+// WebDriver BiDi: the options page names the allizom.org redirect URI to register, sign-in runs
+// in identity.launchWebAuthFlow's window opened on latchkey's login URL (response=redirect),
+// the popup shows the user from the background's bearer calls, sign-out ends the session on the server, a page on another origin cannot use the
 // session, and a revocation from the CLI shows in the popup.
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { FirefoxProfile, ffText, popupState, signInFromFirefoxPopup } from "../lib/firefox.mjs";
-import { control, startLatchkey, startPages } from "../lib/stack.mjs";
+import { FIREFOX_REDIRECT_URI, FirefoxProfile, ffText, popupState, signInFromFirefoxPopup } from "../lib/firefox.mjs";
+import { control, loggedStatuses, startLatchkey, startPages } from "../lib/stack.mjs";
 
 const EMAIL = "fern@example.com";
 
@@ -18,8 +18,10 @@ describe("Firefox ESR: token mode", { timeout: 180_000 }, () => {
   let profile;
 
   before(async () => {
-    // {public_url}/auth/complete is always allowed: nothing to register.
-    server = await startLatchkey("firefox");
+    server = await startLatchkey("firefox", {
+      LATCHKEY__EXTENSIONS__REDIRECT_URIS: FIREFOX_REDIRECT_URI,
+      LATCHKEY__LOG__FORMAT: "json",
+    });
     pages = await startPages();
     await control("/google/user", {
       sub: "e2e-fern",
@@ -44,18 +46,21 @@ describe("Firefox ESR: token mode", { timeout: 180_000 }, () => {
     return (listed.stdout.match(/"transport":\s*"bearer"/g) ?? []).length;
   }
 
-  it("the options page defaults to token mode and needs no redirect URI registered", () => {
+  it("the options page defaults to token mode and names the redirect URI to register", () => {
     assert.equal(profile.options.tokenSetupVisible, true, "Firefox defaults to token mode");
-    assert.equal(
-      profile.options.redirectLine,
-      `(none: the sign-in ends on ${server.base}/auth/complete, always allowed)`,
-    );
+    assert.equal(profile.options.redirectLine, `LATCHKEY__EXTENSIONS__REDIRECT_URIS=${FIREFOX_REDIRECT_URI}`);
     assert.equal(profile.options.permissionHidden, true, "the host permission covers the server");
   });
 
-  it("signs in through a tab ending on /auth/complete, shows the user, signs out", async () => {
+  it("signs in through launchWebAuthFlow on latchkey's redirecting login URL, shows the user, signs out", async () => {
     const popup = await profile.openPopup();
     await signIn(popup);
+    // The window was opened on latchkey's login URL, which answered 302 to the provider (twice:
+    // Firefox first loads the URL unseen, in case it ends on the redirect URI without the
+    // user; each load starts a flow, the unused one expires); the flow ended at the
+    // extension's redirect URI, not on latchkey's /auth/complete.
+    assert.deepEqual(loggedStatuses(server, "/auth/google/login"), [302, 302]);
+    assert.deepEqual(loggedStatuses(server, "/auth/complete"), []);
     assert.equal(await ffText(popup, "#user-name"), "Fern Example");
     assert.equal(await ffText(popup, "#user-email"), EMAIL);
     assert.equal(await ffText(popup, "#plan"), "free");

@@ -126,7 +126,15 @@ async function signInWithToken(provider) {
       code_challenge_method: "S256",
       state,
     });
-    const { authUrl } = await anonymousRequest(`/auth/${encodeURIComponent(provider)}/login?${query}`);
+    const login = `/auth/${encodeURIComponent(provider)}/login`;
+    let authUrl;
+    if (target.viaLatchkey) {
+      // The window opens latchkey's URL, which sends it on to the provider (see redirectTarget).
+      query.set("response", "redirect");
+      authUrl = `${base}${login}?${query}`;
+    } else {
+      ({ authUrl } = await anonymousRequest(`${login}?${query}`));
+    }
     await sessionArea.remove("loginResult");
     const flow = { provider, verifier, state, redirectUri: target.uri };
     if (target.window === "identity") {

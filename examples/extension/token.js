@@ -57,17 +57,19 @@ export async function pkcePair() {
 }
 
 /**
- * Where latchkey should send the code. `identity.launchWebAuthFlow` (Chromium) opens
+ * Where latchkey should send the code. `identity.launchWebAuthFlow` (Chromium, Firefox) opens
  * its own window and hands back the final address of any page under `getRedirectURL()`
  * (`https://<id>.chromiumapp.org/`, `https://<hash>.extensions.allizom.org/`). Safari has no
  * identity API: a normal tab then ends on latchkey's own page `/auth/complete`.
+ *
+ * `viaLatchkey`: Firefox's launchWebAuthFlow opens only a URL whose own `redirect_uri`
+ * parameter is under getRedirectURL() ("redirect_uri not allowed" otherwise), and the
+ * provider's URL names latchkey's callback there. So Firefox's window is opened on latchkey's
+ * login URL with `response=redirect`, which names ours and answers 302 to the provider.
  */
 export function redirectTarget(base) {
-  // Firefox's launchWebAuthFlow refuses ("redirect_uri not allowed") any URL whose own
-  // `redirect_uri` parameter is not under getRedirectURL(), and the provider's URL carries
-  // latchkey's callback there: Firefox signs in through the tab.
-  if (typeof ext.identity?.launchWebAuthFlow === "function" && browserFamily() !== "firefox") {
-    return { uri: ext.identity.getRedirectURL(), window: "identity" };
+  if (typeof ext.identity?.launchWebAuthFlow === "function") {
+    return { uri: ext.identity.getRedirectURL(), window: "identity", viaLatchkey: browserFamily() === "firefox" };
   }
   return { uri: `${base}/auth/complete`, window: "tab" };
 }
