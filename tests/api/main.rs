@@ -6,6 +6,7 @@ mod auth;
 mod bearer;
 mod billing;
 mod cli;
+mod cli_output;
 mod cluster;
 mod config;
 mod cors;
