@@ -9,6 +9,7 @@ mod cli;
 mod cli_output;
 mod cluster;
 mod config;
+mod config_reference;
 mod cors;
 mod csrf;
 mod demo;
