@@ -11,6 +11,7 @@ use reqwest::Method;
 use url::Url;
 
 use crate::support::browser::Browser;
+use crate::support::config::TestConfig;
 use crate::support::process::ServerProcess;
 use crate::support::response::json;
 use crate::support::world::World;
@@ -25,7 +26,11 @@ struct Logged {
 
 impl Logged {
     async fn start() -> Self {
-        let mut world = World::start().await;
+        Self::start_with(|c| c).await
+    }
+
+    async fn start_with(configure: impl FnOnce(TestConfig) -> TestConfig) -> Self {
+        let mut world = World::start_with(configure).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("latchkey.log");
         let mut vars = world.app.config.vars.clone();
@@ -208,6 +213,49 @@ async fn a_token_endpoint_failure_is_logged_with_its_status() {
         "{}",
         lines[1]
     );
+}
+
+#[tokio::test]
+async fn a_token_endpoint_refusing_the_client_is_a_configuration_error() {
+    let mut logged = Logged::start_with(|c| {
+        c.set(
+            "LATCHKEY__PROVIDERS__GOOGLE__CLIENT_SECRET",
+            "not-the-secret",
+        )
+        .set(
+            "LATCHKEY__PROVIDERS__GITHUB__CLIENT_SECRET",
+            "not-the-secret",
+        )
+    })
+    .await;
+    for provider in ["google", "github"] {
+        let mut browser = Browser::extension();
+        let res = match provider {
+            "google" => logged.world.sign_in_with_google(&mut browser).await,
+            _ => logged.world.sign_in_with_github(&mut browser).await,
+        };
+        assert_eq!(res.status(), 502, "{provider}");
+        let page = page_with_request_id(res).await;
+        assert!(
+            page.contains("<code>provider_misconfigured</code>"),
+            "{page}"
+        );
+        assert!(page.contains("client id or secret"), "{page}");
+    }
+    logged.process.stop();
+    let lines = logged.lines_with("provider exchange failed");
+    assert_eq!(lines.len(), 2, "{}", logged.log());
+    assert!(
+        lines[0].contains("google token endpoint answered HTTP 401: invalid_client"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("github token endpoint answered HTTP 200: incorrect_client_credentials"),
+        "{}",
+        lines[1]
+    );
+    assert!(!logged.log().contains("not-the-secret"), "{}", logged.log());
 }
 
 #[tokio::test]
