@@ -68,9 +68,15 @@ pub(super) async fn check(settings: &Settings, json: bool) -> Result<(), Failure
         answers.insert(name.to_owned(), state);
     }
     if json {
+        // The listing's values are JSON text, but for `unset`, which is null here.
         let settings: serde_json::Map<String, serde_json::Value> = listing
             .into_iter()
-            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .map(|(k, v)| {
+                (
+                    k,
+                    serde_json::from_str(&v).unwrap_or(serde_json::Value::Null),
+                )
+            })
             .collect();
         answers.insert("settings".to_owned(), serde_json::Value::Object(settings));
         print_json(&answers)?;

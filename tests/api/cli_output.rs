@@ -137,7 +137,12 @@ async fn every_command_prints_one_json_document_with_json() {
     let check = ok(&["config", "check", "--json"]).await;
     assert_eq!(check["redis"]["status"], "answers", "{check}");
     assert_eq!(check["database"]["status"], "answers", "{check}");
-    assert_eq!(check["settings"]["environment"], "\"test\"", "{check}");
+    assert_eq!(check["settings"]["environment"], "test", "{check}");
+    assert_eq!(check["settings"]["server.port"], 0, "{check}");
+    assert_eq!(
+        check["settings"]["login.success_redirect"],
+        serde_json::Value::Null
+    );
 
     let deleted = ok(&["users", "delete", EMAIL, "--yes", "--json"]).await;
     assert_eq!(deleted["identities"], 0, "{deleted}");
