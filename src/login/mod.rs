@@ -266,6 +266,7 @@ async fn identify(
     if let Some(error) = callback.error {
         return Err(provider_said_no(
             callback.provider_name,
+            provider.redirect_uri(),
             error,
             callback.error_description,
         ));
@@ -294,9 +295,14 @@ async fn identify(
 
 /// The refusal for a provider that came back with `error` instead of a code (RFC 6749
 /// 4.1.2.1), logged with the provider's `error` and `error_description` (neither is a secret:
-/// the code never came). Both are the query of a request anyone can make, so the log gets
+/// the code never came), and for a configuration error the redirect URI latchkey sent. Both are the query of a request anyone can make, so the log gets
 /// them shortened and without control characters.
-fn provider_said_no(provider: &str, error: &str, description: Option<&str>) -> Refusal {
+fn provider_said_no(
+    provider: &str,
+    redirect_uri: &str,
+    error: &str,
+    description: Option<&str>,
+) -> Refusal {
     let error = loggable(error);
     let description = description.map(loggable).unwrap_or_default();
     match error.as_str() {
@@ -310,7 +316,7 @@ fn provider_said_no(provider: &str, error: &str, description: Option<&str>) -> R
         }
         _ => {
             let what = Misconfiguration::from_error(&error);
-            tracing::error!(provider, provider_error = %error, provider_error_description = %description, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
+            tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
             Refusal::ProviderMisconfigured(what)
         }
     }
