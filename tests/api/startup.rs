@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use crate::support::config::{TestConfig, TestDb};
 use crate::support::process::{free_port, latchkey, ServerProcess};
 
-/// The `latchkey is listening` line of a server started with `vars`.
-async fn summary_line(vars: &BTreeMap<String, String>) -> String {
+/// The `latchkey is listening` line of a server started with `vars`, and the whole log.
+async fn summary_line(vars: &BTreeMap<String, String>) -> (String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("latchkey.log");
     let mut vars = vars.clone();
@@ -20,7 +20,7 @@ async fn summary_line(vars: &BTreeMap<String, String>) -> String {
         .filter(|l| l.contains("latchkey is listening"))
         .collect();
     assert_eq!(lines.len(), 1, "one summary line:\n{text}");
-    lines[0].to_owned()
+    (lines[0].to_owned(), text.clone())
 }
 
 #[tokio::test]
@@ -42,7 +42,8 @@ async fn the_startup_summary_names_what_is_on() {
             "postgres://latchkey:planted-db-secret-5c2e@127.0.0.1:1/latchkey",
         )
         .vars;
-    let line = summary_line(&vars).await;
+    let (line, log) = summary_line(&vars).await;
+    assert!(!log.contains("nobody can sign in"), "{log}");
     for expected in [
         "environment=test",
         "public_url=http://localhost:8080/",
@@ -70,7 +71,12 @@ async fn the_startup_summary_names_what_is_on() {
     let vars = TestConfig::new(&db)
         .set("LATCHKEY__BILLING__STRIPE_WEBHOOK_SECRET", "whsec_planted")
         .vars;
-    let line = summary_line(&vars).await;
+    let (line, log) = summary_line(&vars).await;
+    assert!(
+        log.contains("no sign-in provider is on, so nobody can sign in"),
+        "{log}"
+    );
+    assert!(log.contains("make demo"), "{log}");
     for expected in [
         "providers=github off (no client_id), google off (no client_id)",
         "vision=off (vision.api_key unset)",
