@@ -44,6 +44,10 @@ async fn the_startup_summary_names_what_is_on() {
         .vars;
     let (line, log) = summary_line(&vars).await;
     assert!(!log.contains("nobody can sign in"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal"
+    );
     for expected in [
         "environment=test",
         "public_url=http://localhost:8080/",
