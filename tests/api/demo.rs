@@ -1,7 +1,7 @@
 //! `make demo`'s configuration signs in end to end: `examples/demo.toml` and the demo's fakes
 //! (`testkit::demo`, the providers approving at once), driven by an HTTP client as the example
-//! extension drives it, in cookie mode and in token mode. Only what a test must own differs
-//! from the demo: the port, the database, the Redis key prefix and the test environment's
+//! extension drives it, in cookie mode (then its captures, up to the demo's small quota) and
+//! in token mode. Only what a test must own differs from the demo: the port, the database, the Redis key prefix and the test environment's
 //! quiet log.
 
 use reqwest::Method;
@@ -79,8 +79,44 @@ async fn the_demo_signs_the_example_extension_in_with_cookies() {
     let info = json(app.user_info(&mut browser).await).await;
     assert_eq!(info["success"], true, "{info}");
     assert_eq!(info["user"]["email"], "alice@example.com");
-    // A few free captures, to meet the quota soon.
+    // A few free captures, to meet the quota soon: the fake vision API reads three frames,
+    // the fourth is over the day's quota.
     assert_eq!(info["user"]["daily_ocr_limit"], 3);
+    for _ in 0..3 {
+        let res = capture(&app, &browser).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(json(res).await["subtitles"], "字幕のテキスト");
+    }
+    let res = capture(&app, &browser).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(json(res).await["code"], "quota_exceeded");
+}
+
+/// What the example extension's background posts for a captured frame: a PNG in the
+/// multipart part `image`, with its cookies and origin, no other header.
+async fn capture(app: &TestApp, browser: &Browser) -> reqwest::Response {
+    const BOUNDARY: &str = "demo-frame-boundary";
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"frame.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(b"\x89PNG\r\n\x1a\n");
+    body.resize(body.len() + 1024, 0x42);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let mut req = testkit::http_client()
+        .post(app.url("/api/openai/extract-subtitles"))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body);
+    if let Some(origin) = &browser.origin {
+        req = req.header("Origin", origin);
+    }
+    if let Some(cookies) = browser.cookie_header() {
+        req = req.header("Cookie", cookies);
+    }
+    req.send().await.expect("the app answers")
 }
 
 #[tokio::test]
