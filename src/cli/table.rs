@@ -227,11 +227,17 @@ impl Table {
             widths[i] += more;
             room -= more;
         }
-        let excess = total_width(&shown, &widths).saturating_sub(width);
-        if excess > 0 {
-            if let Some(&widest) = shown.iter().max_by_key(|&&i| widths[i]) {
-                widths[widest] = widths[widest].saturating_sub(excess).max(1);
+        // Still too wide with every column that may go gone: the widest are cut, one after the
+        // other, down to a single column of text each if need be.
+        loop {
+            let excess = total_width(&shown, &widths).saturating_sub(width);
+            let Some(&widest) = shown.iter().max_by_key(|&&i| widths[i]) else {
+                break;
+            };
+            if excess == 0 || widths[widest] <= 1 {
+                break;
             }
+            widths[widest] = widths[widest].saturating_sub(excess).max(1);
         }
         (shown, widths)
     }
@@ -315,7 +321,7 @@ mod tests {
 
     #[test]
     fn a_terminal_table_is_never_wider_than_the_terminal() {
-        for width in [30, 40, 60, 80, 120, 200] {
+        for width in [12, 20, 30, 40, 60, 80, 120, 200] {
             let text = sample().render(Layout::Terminal(width));
             for line in text.lines() {
                 assert!(line.width() <= width, "{width}: {line:?}\n{text}");
