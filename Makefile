@@ -3,13 +3,18 @@
 
 CARGO ?= cargo
 
-.PHONY: run test lint deny fmt bench migrate build manifests e2e fuzz
+.PHONY: run demo test lint deny fmt bench migrate build manifests e2e fuzz
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
 ## in-process memory store, and says which.
 run:
 	LATCHKEY_ENV=$${LATCHKEY_ENV:-development} $(CARGO) run --bin latchkey -- serve --dev-store
+
+## latchkey in development with fake Google, GitHub and vision API on loopback, the example
+## extension allowed (examples/demo.rs, examples/demo.toml); prints what to open; Ctrl-C stops.
+demo:
+	$(CARGO) run --example demo
 
 ## Every test: unit tests, the store suite and the HTTP integration tests, against a real Redis
 ## (started for the run when none answers) and SQLite; set LATCHKEY__DATABASE__URL to a

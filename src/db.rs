@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::{MigrationStatus, Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::sqlx::Error as SqlxError;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
@@ -34,10 +35,116 @@ async fn open(settings: &DatabaseSettings, lazy: bool) -> anyhow::Result<Databas
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy(lazy)
         .sqlx_logging(false);
-    // The error is not shown: sqlx can echo the URL, password included.
-    Database::connect(options)
-        .await
-        .map_err(|_| anyhow::anyhow!("database.url: cannot connect to the database"))
+    match Database::connect(options).await {
+        Ok(db) => Ok(db),
+        Err(e) => {
+            let why = why_unreachable(&e, url).await;
+            Err(anyhow::anyhow!(
+                "database.url: cannot connect to the database at {}: {why}",
+                redacted_url(url)
+            ))
+        }
+    }
+}
+
+/// Why the database did not take a connection, in words that say what to fix. It is built
+/// from the error's kind and the server's SQLSTATE, never from the driver's own text, which
+/// can echo the URL with its password.
+async fn why_unreachable(e: &DbErr, url: &str) -> String {
+    let sqlx = match e {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return "the connection failed".to_owned(),
+    };
+    match sqlx {
+        // SQLite's messages name no credential (it has none): "unable to open database file".
+        SqlxError::Database(d) if url.starts_with("sqlite:") => {
+            format!(
+                "SQLite cannot open it ({}): check the path and its directory's permissions",
+                d.message()
+            )
+        }
+        SqlxError::Database(d) => match d.code().as_deref() {
+            Some("3D000") => {
+                "the database does not exist: create it, or correct its name in database.url"
+                    .to_owned()
+            }
+            Some("28P01") => "authentication failed: wrong user name or password".to_owned(),
+            Some("28000") => "authentication failed: the server does not accept this user \
+                              from this host (no such role, or pg_hba.conf)"
+                .to_owned(),
+            Some("53300") => "the server has too many connections".to_owned(),
+            Some("57P03") => "the server is starting up or shutting down".to_owned(),
+            Some(code) => format!("the server refused the connection (SQLSTATE {code})"),
+            None => "the database refused the connection".to_owned(),
+        },
+        SqlxError::Tls(_) => "TLS failed: check sslmode in database.url and the server's \
+                              certificate"
+            .to_owned(),
+        SqlxError::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => refused(url),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => format!(
+                "cannot open the file ({}): check the path and its directory's permissions",
+                io.kind()
+            ),
+            // rustls reports a refused certificate or handshake this way.
+            std::io::ErrorKind::InvalidData => format!(
+                "TLS failed ({}): check sslmode in database.url and the server's certificate",
+                io.get_ref()
+                    .map_or_else(|| io.kind().to_string(), ToString::to_string)
+            ),
+            // An I/O error's text is the system's (never the URL): "failed to lookup address
+            // information: Name or service not known".
+            _ => format!("network error: {io}"),
+        },
+        SqlxError::Configuration(_) => "database.url is not a URL the driver accepts".to_owned(),
+        // A refused connection is retried until the pool gives up, and then reads as a
+        // timeout: ask the address once more to say which it was.
+        SqlxError::PoolTimedOut => probe(url).await,
+        _ => "the connection failed".to_owned(),
+    }
+}
+
+fn refused(url: &str) -> String {
+    match host_and_port(url) {
+        Some((host, port)) => {
+            format!("connection refused: nothing listens at {host}:{port} (is the server running?)")
+        }
+        None => "connection refused (is the server running?)".to_owned(),
+    }
+}
+
+/// After a time-out: whether the server's address refuses, does not resolve, or is silent.
+async fn probe(url: &str) -> String {
+    let Some((host, port)) = host_and_port(url) else {
+        return "no answer within 5 s".to_owned();
+    };
+    let attempt = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_secs(2), attempt).await {
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused(url),
+        Ok(Err(_)) => format!("cannot reach {host}:{port} (unknown host or no route)"),
+        Ok(Ok(_)) => {
+            format!("{host}:{port} accepts connections but the database did not answer within 5 s")
+        }
+        Err(_) => {
+            format!("no answer from {host}:{port} within 5 s (a firewall, or the wrong host)")
+        }
+    }
+}
+
+/// The host and port of a network database URL (PostgreSQL's default port when none).
+fn host_and_port(url: &str) -> Option<(String, u16)> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return None;
+    }
+    let host = parsed.host_str()?.to_owned();
+    let port = parsed.port().unwrap_or(5432);
+    Some((host, port))
+}
+
+/// `url` with its password shown as `REDACTED`.
+fn redacted_url(url: &str) -> String {
+    crate::config::redacted_url(url)
 }
 
 fn ensure_sqlite_dir(url: &str) -> anyhow::Result<()> {

@@ -72,6 +72,7 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .with_context(|| format!("server.port: cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        log_summary(&settings, &address, port);
         let server = run(listener, state.clone())?;
         Ok(Self {
             port,
@@ -110,6 +111,28 @@ impl Application {
         self.server.await?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The one start-up line of what this server is (`Settings::summary`).
+fn log_summary(settings: &Settings, address: &str, port: u16) {
+    let s = settings.summary();
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    tracing::info!(
+        listen = %format!("{host}:{port}"),
+        environment = %s.environment,
+        public_url = %s.public_url,
+        store = %s.store,
+        database = %s.database,
+        providers = %s.providers,
+        allowed_origins = %s.allowed_origins,
+        redirect_uris = %s.redirect_uris,
+        vision = %s.vision,
+        webhook = %s.webhook,
+        "latchkey is listening"
+    );
+    if !settings.providers.values().any(|p| p.is_enabled()) {
+        tracing::warn!("no sign-in provider is on, so nobody can sign in: set providers.google.client_id and client_secret (or GitHub's; docs/providers.md), or try latchkey with fake providers: make demo");
     }
 }
 

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::session::StoreError;
 
 mod plans;
+mod seconds;
 mod sessions;
 mod users;
 

@@ -20,8 +20,11 @@ pub struct SessionRow {
     pub user_id: Uuid,
     /// `None` when the user has no email or no longer exists in the database.
     pub email: Option<String>,
+    #[serde(serialize_with = "super::seconds::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::seconds::one")]
     pub last_seen_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::seconds::one")]
     pub expires_at: DateTime<Utc>,
     pub user_agent: String,
     pub ip: String,

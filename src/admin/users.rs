@@ -93,10 +93,14 @@ pub struct UserSummary {
     /// `free` once its end has passed.
     pub plan: String,
     /// When the plan in force ends, if it does.
+    #[serde(serialize_with = "super::seconds::optional")]
     pub plan_until: Option<DateTime<Utc>>,
     pub has_subscription: bool,
+    #[serde(serialize_with = "super::seconds::optional")]
     pub subscription_end: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::seconds::optional")]
     pub disabled_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "super::seconds::one")]
     pub created_at: DateTime<Utc>,
     /// Live sessions in the session store.
     pub sessions: usize,
@@ -130,6 +134,7 @@ pub struct UserDetail {
     pub summary: UserSummary,
     /// The plan as stored on the user (`plan set`); a subscription can override it.
     pub assigned_plan: String,
+    #[serde(serialize_with = "super::seconds::optional")]
     pub assigned_plan_until: Option<DateTime<Utc>>,
     pub identities: Vec<IdentityView>,
     pub subscriptions: Vec<SubscriptionView>,
@@ -141,6 +146,7 @@ pub struct IdentityView {
     pub subject: String,
     pub email: Option<String>,
     pub email_verified: bool,
+    #[serde(serialize_with = "super::seconds::one")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -149,6 +155,7 @@ pub struct SubscriptionView {
     pub id: String,
     pub customer_id: String,
     pub status: String,
+    #[serde(serialize_with = "super::seconds::optional")]
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancel_at_period_end: bool,
 }
@@ -249,9 +256,10 @@ pub async fn show_user(
 }
 
 /// What `users disable` did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Disabled {
     /// When the user was disabled: now, or earlier if they already were.
+    #[serde(serialize_with = "super::seconds::one")]
     pub since: DateTime<Utc>,
     pub already: bool,
     pub revoked: u64,
@@ -285,7 +293,7 @@ pub async fn enable_user(db: &DatabaseConnection, user: users::Model) -> Result<
 }
 
 /// What `users delete` did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Deleted {
     pub revoked: u64,
     pub identities: u64,

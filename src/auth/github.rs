@@ -10,7 +10,7 @@ use oauth2::{
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{token_error, AuthRequest, Identity, ProviderError};
+use super::{AuthRequest, Exchange, Identity, ProviderError};
 use crate::config::ProviderSettings;
 
 pub struct GithubProvider {
@@ -105,18 +105,23 @@ impl GithubProvider {
         url
     }
 
+    pub fn redirect_uri(&self) -> &str {
+        self.redirect.as_str()
+    }
+
     pub async fn identify(
         &self,
         code: &str,
         pkce_verifier: &str,
     ) -> Result<Identity, ProviderError> {
+        let exchange = Exchange::new(&self.http);
         let token = self
             .client()
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&|request| exchange.send(request))
             .await
-            .map_err(|e| token_error(&self.name, e))?;
+            .map_err(|e| exchange.failure(&self.name, e))?;
         let access = token.access_token().secret();
         let user: User = self.api(access, "user").await?;
         let emails: Vec<Email> = self.api(access, "user/emails").await?;

@@ -11,12 +11,14 @@ mod oidc;
 pub mod token_mode;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::config::{ProviderKind, Settings};
+use crate::http::error::error_chain;
 
 pub use github::GithubProvider;
 pub use oidc::OidcProvider;
@@ -58,6 +60,11 @@ pub enum ProviderError {
     /// The ID token failed verification: signature, issuer, audience, expiry or nonce.
     #[error("the identity token is invalid")]
     InvalidIdToken(#[source] anyhow::Error),
+    /// The provider refused latchkey's client: a wrong client id or secret, or a client not
+    /// allowed the authorization code flow (`invalid_client`, `unauthorized_client`,
+    /// GitHub's `incorrect_client_credentials`). A configuration error.
+    #[error("the provider refused latchkey's client")]
+    Misconfigured(#[source] anyhow::Error),
     /// The account has no verified email the provider will vouch for.
     #[error("the account has no verified email address")]
     NoVerifiedEmail,
@@ -76,6 +83,14 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.authorize_url(req).await,
             Self::Github(p) => Ok(p.authorize_url(req)),
+        }
+    }
+
+    /// `{public_url}/auth/{name}/callback`: what the provider must have registered.
+    pub fn redirect_uri(&self) -> &str {
+        match self {
+            Self::Oidc(p) => p.redirect_uri(),
+            Self::Github(p) => p.redirect_uri(),
         }
     }
 
@@ -130,6 +145,11 @@ impl Providers {
     pub fn get(&self, name: &str) -> Option<&Provider> {
         self.0.get(name)
     }
+
+    /// The redirect URI the provider `name` must have registered, if it is on.
+    pub fn redirect_uri(&self, name: &str) -> Option<&str> {
+        self.get(name).map(Provider::redirect_uri)
+    }
 }
 
 /// `{public_url}/auth/{provider}/callback` (docs/providers.md), also when `public_url` has a path:
@@ -164,44 +184,113 @@ fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
         .context("cannot build the HTTP client for providers")
 }
 
-/// Maps a token endpoint's failure: only `invalid_grant` (a code that is expired, used,
-/// issued to another client, or whose PKCE verifier does not match) is the client's fault;
-/// anything else is the provider's, or our configuration's.
-fn token_error<RE, T>(
-    provider: &str,
-    e: oauth2::RequestTokenError<RE, oauth2::StandardErrorResponse<T>>,
-) -> ProviderError
-where
-    RE: std::error::Error + 'static,
-    T: oauth2::ErrorResponseType + std::fmt::Display,
-{
-    use oauth2::RequestTokenError;
-    match e {
-        RequestTokenError::ServerResponse(r) if r.error().to_string() == "invalid_grant" => {
-            ProviderError::CodeRejected(anyhow::anyhow!("{provider} token endpoint: invalid_grant"))
+/// A code exchange at a token endpoint, remembering the HTTP status of its answer: `oauth2`
+/// turns a failed answer into an error that no longer has it, and the log wants it.
+pub(crate) struct Exchange<'a> {
+    http: &'a reqwest::Client,
+    status: AtomicU16,
+}
+
+impl<'a> Exchange<'a> {
+    pub(crate) fn new(http: &'a reqwest::Client) -> Self {
+        Self {
+            http,
+            status: AtomicU16::new(0),
         }
-        RequestTokenError::ServerResponse(r) => {
-            ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint: {}", r.error()))
+    }
+
+    /// Sends one request, as `oauth2`'s client for reqwest does, and keeps the status.
+    pub(crate) async fn send(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, oauth2::HttpClientError<reqwest::Error>> {
+        let answer = oauth2::AsyncHttpClient::call(self.http, request).await;
+        if let Ok(response) = &answer {
+            self.status
+                .store(response.status().as_u16(), Ordering::Relaxed);
         }
-        // GitHub answers a refused code with 200 and an `error` field, which does not parse
-        // as a token.
-        RequestTokenError::Parse(_, body)
-            if error_field(&body).as_deref() == Some("bad_verification_code") =>
-        {
-            ProviderError::CodeRejected(anyhow::anyhow!(
-                "{provider} token endpoint: bad_verification_code"
-            ))
+        answer
+    }
+
+    /// How the token endpoint answered, for the log: `HTTP 401`, or that it did not.
+    fn answered(&self) -> String {
+        match self.status.load(Ordering::Relaxed) {
+            0 => "no HTTP answer".to_owned(),
+            status => format!("HTTP {status}"),
         }
-        other if is_timeout(&other) => {
-            ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint timed out"))
+    }
+
+    /// Maps the exchange's failure: only `invalid_grant` (a code that is expired, used,
+    /// issued to another client, or whose PKCE verifier does not match) is the client's
+    /// fault; a refused client is our configuration's; anything else is the provider's.
+    /// Every message names the endpoint's HTTP status and the provider's `error` and
+    /// `error_description` where it sent them, never the code or a token.
+    pub(crate) fn failure<RE, T>(
+        &self,
+        provider: &str,
+        e: oauth2::RequestTokenError<RE, oauth2::StandardErrorResponse<T>>,
+    ) -> ProviderError
+    where
+        RE: std::error::Error + 'static,
+        T: oauth2::ErrorResponseType + std::fmt::Display,
+    {
+        use oauth2::RequestTokenError;
+        let answered = self.answered();
+        let said = |error: &str, description: Option<&str>| {
+            let description = description
+                .map(|d| {
+                    format!(
+                        " ({})",
+                        d.chars()
+                            .filter(|c| !c.is_control())
+                            .take(200)
+                            .collect::<String>()
+                    )
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{provider} token endpoint answered {answered}: {error}{description}")
+        };
+        match e {
+            RequestTokenError::ServerResponse(r) => {
+                let error = r.error().to_string();
+                let message = said(&error, r.error_description().map(String::as_str));
+                classify(&error, message)
+            }
+            // GitHub answers a refused exchange with 200 and an `error` field, which does not
+            // parse as a token.
+            RequestTokenError::Parse(_, body) if error_field(&body, "error").is_some() => {
+                let error = error_field(&body, "error").unwrap_or_default();
+                let description = error_field(&body, "error_description");
+                let message = said(&error, description.as_deref());
+                classify(&error, message)
+            }
+            other if is_timeout(&other) => {
+                ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint timed out"))
+            }
+            other => ProviderError::Unavailable(anyhow::anyhow!(
+                "{provider} token endpoint answered {answered}: {}",
+                error_chain(&other)
+            )),
         }
-        other => ProviderError::Unavailable(anyhow::anyhow!("{provider} token endpoint: {other}")),
     }
 }
 
-fn error_field(body: &[u8]) -> Option<String> {
+/// A token endpoint's `error` as one of [`ProviderError`]'s kinds.
+fn classify(error: &str, message: anyhow::Error) -> ProviderError {
+    match error {
+        "invalid_grant" | "bad_verification_code" => ProviderError::CodeRejected(message),
+        "invalid_client"
+        | "unauthorized_client"
+        | "incorrect_client_credentials"
+        | "redirect_uri_mismatch" => ProviderError::Misconfigured(message),
+        _ => ProviderError::Unavailable(message),
+    }
+}
+
+/// A string field of a JSON body.
+fn error_field(body: &[u8], name: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    value.get("error")?.as_str().map(str::to_owned)
+    value.get(name)?.as_str().map(str::to_owned)
 }
 
 /// `true` when the error chain contains a reqwest timeout.

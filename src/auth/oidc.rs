@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
 use super::id_token::{self, Claims, Expected, IdTokenError};
-use super::{token_error, AuthRequest, Identity, ProviderError};
+use super::{AuthRequest, Exchange, Identity, ProviderError};
 use crate::config::ProviderSettings;
 
 /// The client `openidconnect` builds from a discovery document, for the authorization request.
@@ -233,6 +233,10 @@ impl OidcProvider {
             .set_redirect_uri(self.redirect.clone()))
     }
 
+    pub fn redirect_uri(&self) -> &str {
+        self.redirect.as_str()
+    }
+
     pub async fn identify(
         &self,
         code: &str,
@@ -240,13 +244,14 @@ impl OidcProvider {
         nonce: &str,
     ) -> Result<Identity, ProviderError> {
         let discovered = self.discovered().await?;
+        let exchange = Exchange::new(&self.http);
         let token = self
             .token_client(&discovered.metadata)?
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&|request| exchange.send(request))
             .await
-            .map_err(|e| token_error(&self.name, e))?;
+            .map_err(|e| exchange.failure(&self.name, e))?;
         let id_token =
             token.extra_fields().id_token.as_deref().ok_or_else(|| {
                 ProviderError::InvalidIdToken(anyhow!("no id_token in the answer"))

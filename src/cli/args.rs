@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
@@ -49,17 +49,28 @@ impl Cli {
     }
 }
 
-/// clap's message without the usage block and tips, on one line.
+/// clap's message on one line, without the usage block, keeping its tips ("a similar
+/// subcommand exists: 'sessions'", the "did you mean" of a misspelt command or flag).
 fn usage_error_line(rendered: &str) -> String {
-    let text = rendered
+    let mut message = Vec::new();
+    let mut tips = Vec::new();
+    for line in rendered
         .lines()
         .take_while(|line| !line.starts_with("Usage:"))
         .map(str::trim)
-        .filter(|line| {
-            !line.is_empty() && !line.starts_with("tip:") && !line.starts_with("For more")
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+        .filter(|line| !line.is_empty() && !line.starts_with("For more"))
+    {
+        if line.starts_with("tip:") {
+            tips.push(line);
+        } else {
+            message.push(line);
+        }
+    }
+    let mut text = message.join(" ");
+    for tip in tips {
+        text.push_str("; ");
+        text.push_str(tip);
+    }
     format!("{text} (see --help)")
 }
 
@@ -93,6 +104,8 @@ pub enum Command {
         /// Confirm `down` or `fresh` without being asked.
         #[arg(long, short = 'y')]
         yes: bool,
+        #[command(flatten)]
+        output: JsonFlag,
     },
     /// List and revoke live sessions.
     ///
@@ -133,7 +146,10 @@ pub enum ConfigCommand {
     /// invalid or Redis or the database does not answer.
     ///
     /// Example: LATCHKEY_ENV=production latchkey --config /etc/latchkey.toml config check
-    Check,
+    Check {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,11 +159,20 @@ pub enum SessionsCommand {
     /// Without --user, every session of the deployment, read from Redis in pages with SCAN
     /// (never KEYS), so listing a large deployment does not hold Redis up.
     ///
-    /// Example: latchkey sessions list --user ada@example.com --json
+    /// Examples:
+    ///   latchkey sessions list --user ada@example.com --json
+    ///   latchkey sessions list --since 1h --limit 20
+    #[command(verbatim_doc_comment)]
     List {
         /// Only this user's sessions (an email, or a user id).
         #[arg(long, value_name = "EMAIL_OR_ID")]
         user: Option<String>,
+        /// Only sessions started at or after this time: a duration ago (`1h`, `7d`) or an
+        /// RFC 3339 time.
+        #[arg(long, value_name = "DURATION_OR_TIME", value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        #[command(flatten)]
+        limit: Limit,
         #[command(flatten)]
         output: JsonFlag,
     },
@@ -168,6 +193,8 @@ pub enum SessionsCommand {
         /// Do not ask for confirmation of --all on a terminal (off a terminal it is not asked).
         #[arg(long, short = 'y')]
         yes: bool,
+        #[command(flatten)]
+        output: JsonFlag,
     },
 }
 
@@ -175,8 +202,19 @@ pub enum SessionsCommand {
 pub enum UsersCommand {
     /// List users with their plan, subscription end and live session count.
     ///
-    /// Example: latchkey users list --json
+    /// Examples:
+    ///   latchkey users list --json
+    ///   latchkey users list --plan pro --limit 50
+    #[command(verbatim_doc_comment)]
     List {
+        /// Only users on this plan now (free, pro).
+        #[arg(long)]
+        plan: Option<String>,
+        /// Only disabled users.
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        limit: Limit,
         #[command(flatten)]
         output: JsonFlag,
     },
@@ -198,6 +236,8 @@ pub enum UsersCommand {
         /// An email, or a user id.
         #[arg(value_name = "EMAIL_OR_ID")]
         user: String,
+        #[command(flatten)]
+        output: JsonFlag,
     },
     /// Let a disabled user log in again.
     ///
@@ -206,6 +246,8 @@ pub enum UsersCommand {
         /// An email, or a user id.
         #[arg(value_name = "EMAIL_OR_ID")]
         user: String,
+        #[command(flatten)]
+        output: JsonFlag,
     },
     /// Erase a user (an erasure request): sessions, the user, identities and usage.
     /// Subscriptions' billing records are kept, detached from the user.
@@ -222,6 +264,8 @@ pub enum UsersCommand {
         /// Confirm the erasure; nothing is deleted without it.
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        output: JsonFlag,
     },
 }
 
@@ -241,19 +285,43 @@ pub enum PlanCommand {
         /// When the plan ends (RFC 3339); after it the user is on free. No end when omitted.
         #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
         until: Option<DateTime<FixedOffset>>,
+        #[command(flatten)]
+        output: JsonFlag,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct JsonFlag {
-    /// Print one JSON document instead of a table.
+    /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Limit {
+    /// Print at most N (the oldest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
 }
 
 fn parse_rfc3339(raw: &str) -> Result<DateTime<FixedOffset>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map_err(|e| format!("not an RFC 3339 time such as 2027-01-01T00:00:00Z ({e})"))
+}
+
+/// `1h`, `30m`, `7d` ago, or an RFC 3339 time.
+fn parse_since(raw: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let ago = humantime_serde::re::humantime::parse_duration(raw).map_err(|_| {
+        "not a duration such as 1h or 7d, nor an RFC 3339 time such as 2027-01-01T00:00:00Z"
+            .to_owned()
+    })?;
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|ago| Utc::now().checked_sub_signed(ago))
+        .ok_or_else(|| "too long ago".to_owned())
 }
 
 /// Which sessions `sessions revoke` ends, as the grammar decided it.

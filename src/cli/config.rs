@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::failure::one_line;
-use super::output::finish;
+use super::output::{finish, print_json};
 use super::Failure;
 use crate::config::{Settings, StoreKind};
 use crate::{db, startup};
@@ -18,18 +18,20 @@ enum Check {
 /// `config check`: by the time it runs the configuration has loaded and validated as for
 /// `serve` (an invalid one never gets here: one line, exit 2). It prints the effective
 /// settings with every secret redacted, then whether Redis and the database answer.
-pub(super) async fn check(settings: &Settings) -> Result<(), Failure> {
+pub(super) async fn check(settings: &Settings, json: bool) -> Result<(), Failure> {
     let listing = settings
         .redacted_listing()
         .map_err(|e| Failure::Usage(e.into()))?;
-    finish((|| {
-        let mut out = io::stdout().lock();
-        for (key, value) in &listing {
-            writeln!(out, "{key} = {value}")?;
-        }
-        writeln!(out)?;
-        out.flush()
-    })())?;
+    if !json {
+        finish((|| {
+            let mut out = io::stdout().lock();
+            for (key, value) in &listing {
+                writeln!(out, "{key} = {value}")?;
+            }
+            writeln!(out)?;
+            out.flush()
+        })())?;
+    }
     let (redis, database) = tokio::join!(check_redis(settings), check_database(settings));
     let redis_key = if settings.redis.is_cluster() {
         "redis.cluster_nodes"
@@ -37,21 +39,51 @@ pub(super) async fn check(settings: &Settings) -> Result<(), Failure> {
         "redis.url"
     };
     let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    let mut answers = serde_json::Map::new();
     for (name, what, key, check) in [
         ("redis", "Redis", redis_key, redis),
         ("database", "the database", "database.url", database),
     ] {
-        let line = match check {
-            Check::Answers => format!("{name}: answers"),
-            Check::NotUsed(why) => format!("{name}: not used ({why})"),
+        let (line, state) = match check {
+            Check::Answers => (
+                format!("{name}: answers"),
+                serde_json::json!({"status": "answers"}),
+            ),
+            Check::NotUsed(why) => (
+                format!("{name}: not used ({why})"),
+                serde_json::json!({"status": "not_used", "reason": why}),
+            ),
             Check::Fails(reason) => {
                 // The database's own errors already start with the key.
                 let reason = reason.strip_prefix(&format!("{key}: ")).unwrap_or(&reason);
                 failures.push(format!("{key}: {what} does not answer ({reason})"));
-                format!("{name}: does not answer ({reason})")
+                (
+                    format!("{name}: does not answer ({reason})"),
+                    serde_json::json!({"status": "fails", "reason": reason}),
+                )
             }
         };
-        finish(writeln!(io::stdout().lock(), "{line}"))?;
+        lines.push(line);
+        answers.insert(name.to_owned(), state);
+    }
+    if json {
+        // The listing's values are JSON text, but for `unset`, which is null here.
+        let settings: serde_json::Map<String, serde_json::Value> = listing
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    serde_json::from_str(&v).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect();
+        answers.insert("settings".to_owned(), serde_json::Value::Object(settings));
+        print_json(&answers)?;
+    } else {
+        for line in lines {
+            finish(writeln!(io::stdout().lock(), "{line}"))?;
+        }
     }
     if failures.is_empty() {
         Ok(())

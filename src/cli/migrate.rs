@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::confirm::{confirm, Consent};
-use super::output::{finish, plural};
+use super::output::{finish, plural, print_json};
 use super::Failure;
 use crate::config::{Environment, Settings};
 use crate::db::{self, MigrateAction, Migrated};
@@ -12,6 +12,7 @@ pub(super) async fn run(
     settings: &Settings,
     action: MigrateAction,
     yes: bool,
+    json: bool,
 ) -> Result<(), Failure> {
     if let Some(what) = destroys(action) {
         let consent = if settings.environment == Environment::Production {
@@ -25,7 +26,27 @@ pub(super) async fn run(
         .await
         .map_err(Failure::Usage)?;
     let done = db::migrate(&conn, action).await.map_err(Failure::Domain)?;
+    if json {
+        return print_json(&migrated_json(&done));
+    }
     finish(print_migrated(io::stdout().lock(), &done))
+}
+
+/// What `migrate --json` prints: `{"migrations":[{"name","applied"}]}` for `status`, else
+/// what the action changed.
+fn migrated_json(done: &Migrated) -> serde_json::Value {
+    use serde_json::json;
+    match done {
+        Migrated::Status(all) => json!({
+            "migrations": all
+                .iter()
+                .map(|(name, applied)| json!({ "name": name, "applied": applied }))
+                .collect::<Vec<_>>(),
+        }),
+        Migrated::Applied(names) => json!({ "applied": names }),
+        Migrated::RolledBack(name) => json!({ "rolled_back": name }),
+        Migrated::Recreated(count) => json!({ "recreated": true, "applied": count }),
+    }
 }
 
 /// What a migrate action destroys, for its confirmation; `None` for those that keep all data.

@@ -20,10 +20,12 @@ mod output;
 mod plan;
 mod serve;
 mod sessions;
+mod table;
 mod users;
 
 pub use args::{
-    Cli, Command, ConfigCommand, JsonFlag, PlanCommand, Revocation, SessionsCommand, UsersCommand,
+    Cli, Command, ConfigCommand, JsonFlag, Limit, PlanCommand, Revocation, SessionsCommand,
+    UsersCommand,
 };
 pub use failure::Failure;
 pub use output::printable;
@@ -38,15 +40,19 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             no_migrate,
             dev_store,
         } => serve::run(settings, no_migrate, dev_store).await,
-        Command::Migrate { action, yes } => migrate::run(&settings, action, yes).await,
+        Command::Migrate {
+            action,
+            yes,
+            output,
+        } => migrate::run(&settings, action, yes, output.json).await,
         Command::Sessions { command } => {
             sessions::run(&Ops::connect(&settings).await?, command).await
         }
         Command::Users { command } => users::run(&Ops::connect(&settings).await?, command).await,
         Command::Plan { command } => plan::run(&Ops::connect(&settings).await?, command).await,
         Command::Config {
-            command: ConfigCommand::Check,
-        } => config::check(&settings).await,
+            command: ConfigCommand::Check { output },
+        } => config::check(&settings, output.json).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the operator commands print: tables whose every cell is made [`printable`], JSON
+//! What the operator commands print: text made [`printable`] (tables are `table`'s), JSON
 //! made terminal-safe the same way ([`TerminalSafe`]) and listings of it streamed page by
 //! page, times, counts, and how a failed write to stdout ends.
 
@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use comfy_table::{presets, Table};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter, Serializer};
 
@@ -31,42 +30,6 @@ pub(super) fn when(t: DateTime<Utc>) -> String {
 
 pub(super) fn when_opt(t: Option<DateTime<Utc>>) -> String {
     t.map(when).unwrap_or_else(|| "-".to_owned())
-}
-
-/// A table for the operator's terminal. Every cell goes through [`printable`] in [`row`]:
-/// names, emails and user agents come from providers and browsers, and a control sequence in
-/// one must be shown, not obeyed by the terminal.
-///
-/// [`row`]: TextTable::row
-pub(super) struct TextTable(Table);
-
-impl TextTable {
-    pub(super) fn new(header: &[&str]) -> Self {
-        let mut table = Self::plain();
-        table.0.set_header(header.iter().copied());
-        table
-    }
-
-    /// A table without a header (`users show`'s key and value pairs).
-    pub(super) fn plain() -> Self {
-        let mut table = Table::new();
-        table.load_preset(presets::UTF8_FULL_CONDENSED);
-        Self(table)
-    }
-
-    pub(super) fn row<S: AsRef<str>>(&mut self, cells: impl IntoIterator<Item = S>) {
-        self.0.add_row(
-            cells
-                .into_iter()
-                .map(|c| printable(c.as_ref()).into_owned()),
-        );
-    }
-}
-
-impl std::fmt::Display for TextTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
 }
 
 /// `text` safe to print on a terminal: every character that a terminal would act on rather
@@ -171,6 +134,12 @@ impl<F: Formatter> Formatter for TerminalSafe<F> {
 pub(super) fn json<W: Write>(out: W, value: &impl Serialize) -> io::Result<()> {
     let mut ser = Serializer::with_formatter(out, TerminalSafe(CompactFormatter));
     value.serialize(&mut ser).map_err(io::Error::from)
+}
+
+/// `value` as one line of JSON on stdout: what a command prints for `--json`.
+pub(super) fn print_json(value: &impl Serialize) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    finish(json(&mut out, value).and_then(|()| writeln!(out)))
 }
 
 /// `value` as indented JSON, terminal-safe.

@@ -3,14 +3,20 @@
 use chrono::{DateTime, Utc};
 
 use super::args::PlanCommand;
-use super::output::{when, when_opt, who};
+use super::output::{print_json, when, when_opt, who};
 use super::{Failure, Ops};
 use crate::admin;
 
 pub(super) async fn run(ops: &Ops, command: PlanCommand) -> Result<(), Failure> {
     match command {
-        PlanCommand::Set { user, plan, until } => {
-            set(ops, &user, &plan, until.map(|t| t.with_timezone(&Utc))).await
+        PlanCommand::Set {
+            user,
+            plan,
+            until,
+            output,
+        } => {
+            let until = until.map(|t| t.with_timezone(&Utc));
+            set(ops, &user, &plan, until, output.json).await
         }
     }
 }
@@ -20,16 +26,27 @@ async fn set(
     who_arg: &str,
     plan: &str,
     until: Option<DateTime<Utc>>,
+    json: bool,
 ) -> Result<(), Failure> {
     let user = admin::find_user(&ops.db, who_arg).await?;
     let change = admin::set_plan(&ops.db, &ops.sessions, user, plan, until).await?;
+    let now = Utc::now().timestamp_millis();
+    let effective = change.profile.effective_plan(now);
+    if json {
+        return print_json(&serde_json::json!({
+            "user": { "id": change.user.id, "email": change.user.email },
+            "plan": plan,
+            "until": until.map(when),
+            "effective_plan": effective,
+            "has_subscription": change.profile.has_subscription,
+            "live_sessions_updated": change.cache_updated,
+        }));
+    }
     let name = who(&change.user);
     let until = until
         .map(|t| format!(" until {}", when(t)))
         .unwrap_or_default();
     println!("set the plan of {name} to {plan}{until}");
-    let now = Utc::now().timestamp_millis();
-    let effective = change.profile.effective_plan(now);
     if change.profile.has_subscription && effective != plan {
         println!(
             "note: an active subscription keeps them on {effective} until {}",

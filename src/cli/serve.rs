@@ -29,7 +29,6 @@ pub(super) async fn run(
     )
     .await
     .map_err(Failure::Usage)?;
-    tracing::info!(port = app.port(), "latchkey is listening");
     app.run_until_terminated()
         .await
         .map_err(|e| Failure::Domain(e.into()))

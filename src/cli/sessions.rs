@@ -2,36 +2,74 @@
 
 use std::io::{self, Write};
 
+use chrono::{DateTime, Utc};
+
 use super::args::{Revocation, SessionsCommand};
 use super::confirm::{confirm, Consent};
-use super::output::{finish, output, plural, when, JsonArray, TextTable};
+use super::output::{finish, output, plural, print_json, when, JsonArray};
+use super::table::{Column, Layout, Table};
 use super::{Failure, Ops};
 use crate::admin::{self, SessionRow, SessionWalk};
 
 pub(super) async fn run(ops: &Ops, command: SessionsCommand) -> Result<(), Failure> {
     match command {
-        SessionsCommand::List { user, output } => list(ops, user.as_deref(), output.json).await,
-        SessionsCommand::Revoke { which, yes } => revoke(ops, which, yes).await,
+        SessionsCommand::List {
+            user,
+            since,
+            limit,
+            output,
+        } => {
+            let filter = Filter {
+                since,
+                limit: limit.limit,
+            };
+            list(ops, user.as_deref(), filter, output.json).await
+        }
+        SessionsCommand::Revoke { which, yes, output } => {
+            revoke(ops, which, yes, output.json).await
+        }
     }
 }
 
-async fn list(ops: &Ops, user: Option<&str>, json: bool) -> Result<(), Failure> {
+/// What `sessions list` keeps: sessions started at or after `since`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+struct Filter {
+    since: Option<DateTime<Utc>>,
+    limit: Option<u64>,
+}
+
+impl Filter {
+    fn keeps(&self, row: &SessionRow) -> bool {
+        self.since.is_none_or(|since| row.created_at >= since)
+    }
+
+    /// Whether `count` rows are all that may be printed.
+    fn full(&self, count: u64) -> bool {
+        self.limit.is_some_and(|limit| count >= limit)
+    }
+}
+
+async fn list(ops: &Ops, user: Option<&str>, filter: Filter, json: bool) -> Result<(), Failure> {
     let mut rows = match user {
         Some(who) => {
             let owner = admin::find_owner(&ops.db, who).await?;
             admin::user_sessions(&ops.sessions, &owner).await?
         }
-        None if json => return stream_all_sessions(ops).await,
+        None if json => return stream_all_sessions(ops, filter).await,
         None => {
             let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
             let mut rows = Vec::new();
             while let Some(page) = walk.next_page().await? {
                 rows.extend(page);
             }
-            rows.sort_by_key(|r| r.created_at);
             rows
         }
     };
+    rows.sort_by_key(|r| r.created_at);
+    rows.retain(|r| filter.keeps(r));
+    if let Some(limit) = filter.limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
     let out = io::stdout().lock();
     if json {
         let mut array = JsonArray::start(io::BufWriter::new(out), "sessions").map_err(output)?;
@@ -40,36 +78,41 @@ async fn list(ops: &Ops, user: Option<&str>, json: bool) -> Result<(), Failure> 
         }
         return finish(array.end());
     }
-    finish(print_sessions(out, &rows))
+    finish(print_sessions(out, &rows, Layout::of_stdout()))
 }
 
-fn print_sessions(mut out: impl Write, rows: &[SessionRow]) -> io::Result<()> {
+fn print_sessions(mut out: impl Write, rows: &[SessionRow], layout: Layout) -> io::Result<()> {
     if !rows.is_empty() {
-        writeln!(out, "{}", session_table(rows))?;
+        write!(out, "{}", session_table(rows).render(layout))?;
     }
     writeln!(out, "{}", plural(rows.len() as u64, "session"))
 }
 
-/// Every session of the deployment as JSON, printed page by page as the walk goes. Nothing
-/// is printed until the first page is read, so a store that does not answer prints no
-/// half document.
-async fn stream_all_sessions(ops: &Ops) -> Result<(), Failure> {
+/// Every session of the deployment as JSON, printed page by page as the walk goes (in the
+/// store's order, not sorted: a listing of any size in constant memory). Nothing is printed
+/// until the first page is read, so a store that does not answer prints no half document.
+async fn stream_all_sessions(ops: &Ops, filter: Filter) -> Result<(), Failure> {
     let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
     let mut page = walk.next_page().await?;
     let mut array =
         JsonArray::start(io::BufWriter::new(io::stdout().lock()), "sessions").map_err(output)?;
-    while let Some(rows) = page {
-        for row in &rows {
+    let mut printed: u64 = 0;
+    'pages: while let Some(rows) = page {
+        for row in rows.iter().filter(|r| filter.keeps(r)) {
+            if filter.full(printed) {
+                break 'pages;
+            }
             if let Err(e) = array.push(row) {
                 return finish(Err(e));
             }
+            printed += 1;
         }
         page = walk.next_page().await?;
     }
     finish(array.end())
 }
 
-async fn revoke(ops: &Ops, which: Revocation, yes: bool) -> Result<(), Failure> {
+async fn revoke(ops: &Ops, which: Revocation, yes: bool, json: bool) -> Result<(), Failure> {
     let revoked = match which {
         Revocation::All => {
             confirm(
@@ -96,30 +139,43 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool) -> Result<(), Failure> 
         }
     };
     // The count is printed also when nothing matched, which then exits 1 (docs/operations.md).
-    match revoked {
-        Ok(n) => {
-            println!("revoked {}", plural(n, "session"));
-            Ok(())
+    let print = |n: u64| {
+        if json {
+            print_json(&serde_json::json!({ "revoked": n }))
+        } else {
+            finish(writeln!(
+                io::stdout().lock(),
+                "revoked {}",
+                plural(n, "session")
+            ))
         }
+    };
+    match revoked {
+        Ok(n) => print(n),
         Err(e) if e.nothing_revoked() => {
-            println!("revoked {}", plural(0u64, "session"));
+            print(0)?;
             Err(e.into())
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn session_table(rows: &[SessionRow]) -> TextTable {
-    let mut t = TextTable::new(&[
-        "ID",
-        "USER",
-        "CREATED",
-        "LAST SEEN",
-        "EXPIRES",
-        "TRANSPORT",
-        "USER AGENT",
-        "IP",
-    ]);
+/// Columns by how much they tell: the id, the user and the last use always; the user agent is
+/// cut short first; then the expiry, the transport, the start, the address and at last the
+/// user agent go, in that order.
+const SESSION_COLUMNS: [Column; 8] = [
+    Column::fixed("ID"),
+    Column::fixed("USER"),
+    Column::fixed("CREATED").hidden_at(3),
+    Column::fixed("LAST SEEN"),
+    Column::fixed("EXPIRES").hidden_at(5),
+    Column::fixed("TRANSPORT").hidden_at(4),
+    Column::flexible("USER AGENT").hidden_at(1),
+    Column::fixed("IP").hidden_at(2),
+];
+
+fn session_table(rows: &[SessionRow]) -> Table {
+    let mut t = Table::new(&SESSION_COLUMNS);
     for r in rows {
         t.row([
             r.id.to_string(),

@@ -7,22 +7,53 @@ use serde::Serialize;
 use super::args::UsersCommand;
 use super::confirm::{confirm, Consent};
 use super::output::{
-    finish, json_pretty, output, plural, when, when_opt, who, JsonArray, TextTable,
+    finish, json_pretty, output, plural, print_json, when, when_opt, who, JsonArray,
 };
+use super::table::{Column, Layout, Table};
 use super::{Failure, Ops};
 use crate::admin::{self, UserPages, UserSummary};
 
 pub(super) async fn run(ops: &Ops, command: UsersCommand) -> Result<(), Failure> {
     match command {
-        UsersCommand::List { output } => list(ops, output.json).await,
+        UsersCommand::List {
+            plan,
+            disabled,
+            limit,
+            output,
+        } => {
+            let filter = Filter {
+                plan,
+                disabled,
+                limit: limit.limit,
+            };
+            list(ops, &filter, output.json).await
+        }
         UsersCommand::Show { user, output } => show(ops, &user, output.json).await,
-        UsersCommand::Disable { user } => disable(ops, &user).await,
-        UsersCommand::Enable { user } => enable(ops, &user).await,
-        UsersCommand::Delete { user, yes } => delete(ops, &user, yes).await,
+        UsersCommand::Disable { user, output } => disable(ops, &user, output.json).await,
+        UsersCommand::Enable { user, output } => enable(ops, &user, output.json).await,
+        UsersCommand::Delete { user, yes, output } => delete(ops, &user, yes, output.json).await,
     }
 }
 
-fn user_row(t: &mut TextTable, u: &UserSummary) {
+/// What `users list` keeps: users on `plan` now, only disabled ones, at most `limit`.
+struct Filter {
+    plan: Option<String>,
+    disabled: bool,
+    limit: Option<u64>,
+}
+
+impl Filter {
+    fn keeps(&self, u: &UserSummary) -> bool {
+        self.plan.as_ref().is_none_or(|plan| &u.plan == plan)
+            && (!self.disabled || u.disabled_at.is_some())
+    }
+
+    fn full(&self, count: u64) -> bool {
+        self.limit.is_some_and(|limit| count >= limit)
+    }
+}
+
+fn user_row(t: &mut Table, u: &UserSummary) {
     t.row([
         u.id.to_string(),
         u.email.clone().unwrap_or_default(),
@@ -35,37 +66,49 @@ fn user_row(t: &mut TextTable, u: &UserSummary) {
     ]);
 }
 
-const USER_HEADER: [&str; 8] = [
-    "ID",
-    "EMAIL",
-    "NAME",
-    "PLAN",
-    "PLAN UNTIL",
-    "SUBSCRIPTION END",
-    "SESSIONS",
-    "DISABLED",
+/// The email and plan always; the name is cut short first; then the subscription's end, the
+/// plan's end, the disabling time, the session count, the name and the id go, in that order
+/// (the email names the user as well as the id does).
+const USER_COLUMNS: [Column; 8] = [
+    Column::fixed("ID").hidden_at(1),
+    Column::fixed("EMAIL"),
+    Column::flexible("NAME").hidden_at(2),
+    Column::fixed("PLAN"),
+    Column::fixed("PLAN UNTIL").hidden_at(5),
+    Column::fixed("SUBSCRIPTION END").hidden_at(6),
+    Column::fixed("SESSIONS").hidden_at(3),
+    Column::fixed("DISABLED").hidden_at(4),
 ];
 
-async fn list(ops: &Ops, json: bool) -> Result<(), Failure> {
+/// Every user the filter keeps, page by page in creation order, until the limit.
+async fn list(ops: &Ops, filter: &Filter, json: bool) -> Result<(), Failure> {
     let mut pages = UserPages::new(&ops.db, &ops.sessions);
     if json {
         let mut page = pages.next_page().await?;
         let mut array =
             JsonArray::start(io::BufWriter::new(io::stdout().lock()), "users").map_err(output)?;
-        while let Some(users) = page {
-            for user in &users {
+        let mut printed: u64 = 0;
+        'pages: while let Some(users) = page {
+            for user in users.iter().filter(|u| filter.keeps(u)) {
+                if filter.full(printed) {
+                    break 'pages;
+                }
                 if let Err(e) = array.push(user) {
                     return finish(Err(e));
                 }
+                printed += 1;
             }
             page = pages.next_page().await?;
         }
         return finish(array.end());
     }
-    let mut t = TextTable::new(&USER_HEADER);
+    let mut t = Table::new(&USER_COLUMNS);
     let mut count: u64 = 0;
-    while let Some(page) = pages.next_page().await? {
-        for user in &page {
+    'all: while let Some(page) = pages.next_page().await? {
+        for user in page.iter().filter(|u| filter.keeps(u)) {
+            if filter.full(count) {
+                break 'all;
+            }
             user_row(&mut t, user);
             count += 1;
         }
@@ -73,7 +116,7 @@ async fn list(ops: &Ops, json: bool) -> Result<(), Failure> {
     let mut out = io::stdout().lock();
     finish((|| {
         if count > 0 {
-            writeln!(out, "{t}")?;
+            write!(out, "{}", t.render(Layout::of_stdout()))?;
         }
         writeln!(out, "{}", plural(count, "user"))
     })())
@@ -92,8 +135,9 @@ async fn show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
             json_pretty(&mut out, &Shown { user: &detail }).and_then(|()| writeln!(out)),
         );
     }
+    let layout = Layout::of_stdout();
     let u = &detail.summary;
-    let mut about = TextTable::plain();
+    let mut about = Table::pairs();
     for (k, v) in [
         ("id", u.id.to_string()),
         ("email", u.email.clone().unwrap_or_default()),
@@ -114,8 +158,13 @@ async fn show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
     ] {
         about.row([k.to_owned(), v]);
     }
-    let mut identities =
-        TextTable::new(&["PROVIDER", "SUBJECT", "EMAIL", "VERIFIED", "LAST LOGIN"]);
+    let mut identities = Table::new(&[
+        Column::fixed("PROVIDER"),
+        Column::flexible("SUBJECT"),
+        Column::fixed("EMAIL"),
+        Column::fixed("VERIFIED").hidden_at(1),
+        Column::fixed("LAST LOGIN"),
+    ]);
     for i in &detail.identities {
         identities.row([
             i.provider.clone(),
@@ -125,7 +174,12 @@ async fn show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
             when(i.updated_at),
         ]);
     }
-    let mut subscriptions = TextTable::new(&["SUBSCRIPTION", "CUSTOMER", "STATUS", "PERIOD END"]);
+    let mut subscriptions = Table::new(&[
+        Column::flexible("SUBSCRIPTION"),
+        Column::flexible("CUSTOMER"),
+        Column::fixed("STATUS"),
+        Column::fixed("PERIOD END"),
+    ]);
     for s in &detail.subscriptions {
         subscriptions.row([
             s.id.clone(),
@@ -135,24 +189,53 @@ async fn show(ops: &Ops, who: &str, json: bool) -> Result<(), Failure> {
         ]);
     }
     finish((|| {
-        writeln!(out, "{about}")?;
+        writeln!(out, "{}", about.render(layout))?;
         if detail.identities.is_empty() {
-            writeln!(out, "no identities")?;
+            writeln!(out, "no identities\n")?;
         } else {
-            writeln!(out, "{identities}")?;
+            writeln!(out, "{}", identities.render(layout))?;
         }
         if detail.subscriptions.is_empty() {
             writeln!(out, "no subscriptions")
         } else {
-            writeln!(out, "{subscriptions}")
+            write!(out, "{}", subscriptions.render(layout))
         }
     })())
 }
 
-async fn disable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
+/// How a user is named in `--json` outputs: the id, and the email if any.
+#[derive(Serialize)]
+struct Named {
+    id: uuid::Uuid,
+    email: Option<String>,
+}
+
+impl From<&entity::users::Model> for Named {
+    fn from(user: &entity::users::Model) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+        }
+    }
+}
+
+async fn disable(ops: &Ops, who_arg: &str, json: bool) -> Result<(), Failure> {
     let user = admin::find_user(&ops.db, who_arg).await?;
     let name = who(&user);
+    let named = Named::from(&user);
     let done = admin::disable_user(&ops.db, &ops.sessions, user).await?;
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            user: Named,
+            #[serde(flatten)]
+            done: &'a admin::Disabled,
+        }
+        return print_json(&Out {
+            user: named,
+            done: &done,
+        });
+    }
     if done.already {
         println!(
             "{name} was already disabled since {}; revoked {}",
@@ -168,10 +251,15 @@ async fn disable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn enable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
+async fn enable(ops: &Ops, who_arg: &str, json: bool) -> Result<(), Failure> {
     let user = admin::find_user(&ops.db, who_arg).await?;
     let name = who(&user);
-    if admin::enable_user(&ops.db, user).await? {
+    let named = Named::from(&user);
+    let was_disabled = admin::enable_user(&ops.db, user).await?;
+    if json {
+        return print_json(&serde_json::json!({ "user": named, "was_disabled": was_disabled }));
+    }
+    if was_disabled {
         println!("enabled {name}: they can log in again");
     } else {
         println!("{name} was not disabled; nothing changed");
@@ -181,7 +269,7 @@ async fn enable(ops: &Ops, who_arg: &str) -> Result<(), Failure> {
 
 /// Erases a user, or finishes the erasure of a user id whose rows are already gone (a run
 /// that stopped half-way tells the operator to run it again with the id).
-async fn delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
+async fn delete(ops: &Ops, who_arg: &str, yes: bool, json: bool) -> Result<(), Failure> {
     confirm(
         yes,
         "`users delete` erases a user for good",
@@ -192,6 +280,13 @@ async fn delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
         admin::Owner::User(user) => user,
         admin::Owner::Gone(id) => {
             let revoked = admin::erase_leftovers(&ops.sessions, id).await?;
+            if json {
+                return print_json(&serde_json::json!({
+                    "user": { "id": id, "email": null },
+                    "leftovers_only": true,
+                    "revoked": revoked,
+                }));
+            }
             println!(
                 "no user {id} in the database; ended what was left in the session store: \
                  revoked {}, dropped the profile cache",
@@ -201,7 +296,22 @@ async fn delete(ops: &Ops, who_arg: &str, yes: bool) -> Result<(), Failure> {
         }
     };
     let name = who(&user);
+    let named = Named::from(&user);
     let done = admin::delete_user(&ops.db, &ops.sessions, user).await?;
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            user: Named,
+            leftovers_only: bool,
+            #[serde(flatten)]
+            done: &'a admin::Deleted,
+        }
+        return print_json(&Out {
+            user: named,
+            leftovers_only: false,
+            done: &done,
+        });
+    }
     println!(
         "deleted {name}: revoked {}, erased {} and {}, kept {} detached",
         plural(done.revoked, "session"),

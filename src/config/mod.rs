@@ -15,11 +15,13 @@
 mod keys;
 mod load;
 mod redact;
+mod summary;
 mod types;
 mod validate;
 
 pub use self::load::Sources;
-pub use self::redact::REDACTED;
+pub use self::redact::{url as redacted_url, REDACTED};
+pub use self::summary::Summary;
 pub use self::types::*;
 pub use self::validate::log_filter;
 

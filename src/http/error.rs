@@ -14,13 +14,14 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
+use super::request_id;
 use crate::session::StoreError;
 
 /// The error envelope (docs/api.md, "Envelope"), the body of every JSON error answer.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(
     as = ErrorBody,
-    example = json!({"success": false, "error": "You are not signed in, or your session has ended.", "code": "unauthenticated"})
+    example = json!({"success": false, "error": "You are not signed in, or your session has ended.", "code": "unauthenticated", "request_id": "5f0c2a9e8d7b4c3a9e1f0a2b3c4d5e6f"})
 )]
 pub struct ErrorBody<'a> {
     pub success: Failed,
@@ -29,6 +30,23 @@ pub struct ErrorBody<'a> {
     /// A stable `snake_case` code for programs (docs/api.md lists them).
     #[schema(pattern = "^[a-z][a-z0-9_]*$")]
     pub code: &'a str,
+    /// The request's id, also in the `X-Request-Id` header and on every log line of the
+    /// request: quote it when reporting a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub request_id: Option<String>,
+}
+
+impl<'a> ErrorBody<'a> {
+    /// The envelope of `code` and `message`, with the current request's id.
+    pub fn new(code: &'a str, message: &'a str) -> Self {
+        Self {
+            success: Flag,
+            error: message,
+            code,
+            request_id: request_id::current(),
+        }
+    }
 }
 
 /// The envelope's `success` flag, fixed by the answer's type: [`Succeeded`] in every answer that
@@ -188,11 +206,7 @@ impl ResponseError for ApiError {
 pub fn envelope(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
-        .json(ErrorBody {
-            success: Flag,
-            error: message,
-            code,
-        })
+        .json(ErrorBody::new(code, message))
 }
 
 /// `error: cause: cause …` on one line, for the log.

@@ -33,8 +33,12 @@ pub struct Callback<'a> {
     pub provider_name: &'a str,
     pub state: Option<&'a str>,
     pub code: Option<&'a str>,
-    /// Set by the provider when the user did not consent.
+    /// Set by the provider instead of a code: `access_denied` when the user did not consent,
+    /// another RFC 6749 code (`redirect_uri_mismatch`, `invalid_client`, …) when it refused
+    /// latchkey's request.
     pub error: Option<&'a str>,
+    /// The provider's words about `error`, for the log only.
+    pub error_description: Option<&'a str>,
     /// The login binding cookie.
     pub binding: Option<&'a str>,
     /// A session this browser already had: ended before the new one starts.
@@ -109,6 +113,9 @@ impl From<Refusal> for Failed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     ConsentDenied,
+    /// The provider refused latchkey's authorization request for how latchkey is registered
+    /// with it: an operator's or extension developer's mistake, not the user's.
+    ProviderMisconfigured(Misconfiguration),
     InvalidState,
     BindingMismatch,
     MissingCode,
@@ -125,6 +132,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Self::ConsentDenied => "consent_denied",
+            Self::ProviderMisconfigured(_) => "provider_misconfigured",
             Self::InvalidState => "invalid_state",
             Self::BindingMismatch => "binding_mismatch",
             Self::MissingCode => "missing_code",
@@ -138,8 +146,9 @@ impl Refusal {
     }
 
     /// Every refusal, for looking one up by its code.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ConsentDenied,
+        Self::ProviderMisconfigured(Misconfiguration::Other),
         Self::InvalidState,
         Self::BindingMismatch,
         Self::MissingCode,
@@ -160,6 +169,7 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Self::ConsentDenied => "Sign-in was cancelled at the provider. You can close this tab and try again.",
+            Self::ProviderMisconfigured(what) => what.message(),
             Self::InvalidState => "This sign-in link has expired or was already used. Start again from the extension.",
             Self::BindingMismatch => "This sign-in was started in another browser. Start again from the extension in this one.",
             Self::MissingCode => "The provider did not return an authorization code. Start again from the extension.",
@@ -186,6 +196,9 @@ impl From<ProviderError> for Refusal {
         match e {
             ProviderError::CodeRejected(_) => Self::CodeRejected,
             ProviderError::NoVerifiedEmail => Self::NoVerifiedEmail,
+            ProviderError::Misconfigured(_) => {
+                Self::ProviderMisconfigured(Misconfiguration::Client)
+            }
             ProviderError::InvalidIdToken(_) | ProviderError::Unavailable(_) => Self::ProviderError,
         }
     }
@@ -250,8 +263,13 @@ async fn identify(
     if login.token.is_none() && !callback.binding.is_some_and(|b| login.is_bound_to(b)) {
         return Err(Refusal::BindingMismatch);
     }
-    if callback.error.is_some() {
-        return Err(Refusal::ConsentDenied);
+    if let Some(error) = callback.error {
+        return Err(provider_said_no(
+            callback.provider_name,
+            provider.redirect_uri(),
+            error,
+            callback.error_description,
+        ));
     }
     let code = callback
         .code
@@ -273,6 +291,88 @@ async fn identify(
                 Refusal::DatabaseUnavailable
             }
         })
+}
+
+/// The refusal for a provider that came back with `error` instead of a code (RFC 6749
+/// 4.1.2.1), logged with the provider's `error` and `error_description` (neither is a secret:
+/// the code never came), and for a configuration error the redirect URI latchkey sent. Both are the query of a request anyone can make, so the log gets
+/// them shortened and without control characters.
+fn provider_said_no(
+    provider: &str,
+    redirect_uri: &str,
+    error: &str,
+    description: Option<&str>,
+) -> Refusal {
+    let error = loggable(error);
+    let description = description.map(loggable).unwrap_or_default();
+    match error.as_str() {
+        "access_denied" => {
+            tracing::info!(provider, provider_error = %error, provider_error_description = %description, "sign-in cancelled at the provider");
+            Refusal::ConsentDenied
+        }
+        "server_error" | "temporarily_unavailable" => {
+            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in");
+            Refusal::ProviderError
+        }
+        _ => {
+            let what = Misconfiguration::from_error(&error);
+            tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
+            Refusal::ProviderMisconfigured(what)
+        }
+    }
+}
+
+/// At most 200 characters of `text`, without control characters (which would let a crafted
+/// query forge log lines on a terminal or in a pretty log).
+fn loggable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// What a provider's `error` says is wrong with latchkey's registration at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misconfiguration {
+    /// `redirect_uri_mismatch` (Google, GitHub): `{public_url}/auth/{provider}/callback` is not
+    /// among the OAuth client's registered redirect URIs.
+    RedirectUri,
+    /// `invalid_client`, `unauthorized_client` (RFC 6749), `incorrect_client_credentials`
+    /// (GitHub), `deleted_client` (Google): the client id or secret is wrong, or the client
+    /// may not use the authorization code flow.
+    Client,
+    /// `invalid_scope`, `invalid_request`, `unsupported_response_type`, or a code we do not
+    /// know.
+    Other,
+}
+
+impl Misconfiguration {
+    fn from_error(error: &str) -> Self {
+        match error {
+            "redirect_uri_mismatch" => Self::RedirectUri,
+            "invalid_client"
+            | "unauthorized_client"
+            | "incorrect_client_credentials"
+            | "deleted_client"
+            | "application_suspended" => Self::Client,
+            _ => Self::Other,
+        }
+    }
+
+    /// For the person in the sign-in tab: most often the developer trying their extension.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::RedirectUri => "The sign-in provider refused this server's redirect URI: it is not registered for the OAuth client latchkey uses. This is a configuration error, not yours: whoever runs this server must add the redirect URI below to the OAuth client at the provider (or fix server.public_url).",
+            Self::Client => "The sign-in provider does not accept the OAuth client latchkey uses (wrong client id or secret, a deleted or suspended client, or one not allowed this kind of sign-in). This is a configuration error, not yours: whoever runs this server must check the provider's client id and secret in latchkey's configuration.",
+            Self::Other => "The sign-in provider refused the sign-in request as latchkey is configured. This is a configuration error, not yours: whoever runs this server will find the provider's reason in latchkey's log.",
+        }
+    }
+
+    /// For the operator reading the log.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::RedirectUri => "register {server.public_url}/auth/<provider>/callback as a redirect URI of the OAuth client at the provider, or correct server.public_url",
+            Self::Client => "check providers.<provider>.client_id and client_secret against the OAuth client at the provider, and that the client is a web application allowed the authorization code flow",
+            Self::Other => "compare providers.<provider> with the OAuth client at the provider; the provider's error and description say what it refused",
+        }
+    }
 }
 
 /// Cookie mode's ending: the browser's old session ends, a new one starts.

@@ -2,6 +2,7 @@
 //! (`benches/http`) and the fakes runner of the browser tests (`examples/fakes.rs`):
 //!
 //! - [`fakes`]: fake Google, GitHub and OpenAI servers, real HTTP on `127.0.0.1:0`;
+//! - [`demo`]: `make demo`'s fakes (auto-approving providers) and its configuration;
 //! - [`redis`]: the one way to start a `redis-server` of a test's own (plain, TLS, with an ACL
 //!   user, pinned to a CPU) and a Redis Cluster of several of them.
 //!
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod demo;
 pub mod fakes;
 pub mod redis;
 

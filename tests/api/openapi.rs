@@ -301,7 +301,10 @@ async fn the_routes_are_documented_as_docs_api_md_says() {
         .filter(|p| p["in"] == "query")
         .filter_map(|p| p["name"].as_str())
         .collect();
-    assert_eq!(query, BTreeSet::from(["code", "state", "error"]));
+    assert_eq!(
+        query,
+        BTreeSet::from(["code", "state", "error", "error_description"])
+    );
     for status in ["200", "400", "403", "502", "503"] {
         assert!(
             callback["responses"][status]["content"]

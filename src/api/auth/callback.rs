@@ -11,7 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::page::{no_store, page, wants_json};
+use super::page::{failure_page, no_store, page, wants_json};
 use crate::api::extract::{client_info, session_token};
 use crate::api::responses::{Done, RateLimited};
 use crate::api::state::AppState;
@@ -20,7 +20,7 @@ use crate::auth::token_mode::redirect_to;
 use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
-use crate::login::{self, Failed, Finished, Refusal, ReturnTo, SignedIn};
+use crate::login::{self, Failed, Finished, Misconfiguration, Refusal, ReturnTo, SignedIn};
 
 /// What the provider sends the browser back with.
 #[derive(Default, Deserialize, IntoParams)]
@@ -30,8 +30,11 @@ pub struct CallbackQuery {
     code: Option<String>,
     /// The `state` of `authUrl`.
     state: Option<String>,
-    /// Set by the provider when the user denied consent (`access_denied`).
+    /// Set by the provider instead of `code`: `access_denied` when the user denied consent,
+    /// another OAuth 2 error code when it refused the request (`redirect_uri_mismatch`, …).
     error: Option<String>,
+    /// The provider's explanation of `error`; logged, never shown.
+    error_description: Option<String>,
 }
 
 /// `GET /auth/{provider}/callback`.
@@ -77,7 +80,8 @@ pub struct CallbackQuery {
         (status = 404, description = "`provider_not_configured`.", body = ErrorBody),
         (status = 429, response = RateLimited),
         (status = 502, description = "`provider_error`: the provider failed or its ID token \
-            did not verify.",
+            did not verify; `provider_misconfigured`: the provider refused the request as \
+            latchkey is registered with it (`redirect_uri_mismatch`, `invalid_client`, …).",
             content((String = "text/html"), (ErrorBody = "application/json"))),
         (status = 503, description = "`session_store_unavailable` or `database_unavailable`.",
             content((String = "text/html"), (ErrorBody = "application/json"))),
@@ -99,6 +103,7 @@ pub async fn callback(
         state: query.state.as_deref(),
         code: query.code.as_deref(),
         error: query.error.as_deref(),
+        error_description: query.error_description.as_deref(),
         binding: binding.as_ref().map(|c| c.value()),
         old_session: session_token(&req, &state.cookies.session_name),
         client: client_info(&req),
@@ -147,7 +152,7 @@ pub async fn callback(
             tracing::info!(provider = %provider_name, outcome = refusal.code(), "login refused");
             match back {
                 Some(back) => back_to_extension(&back, ("error", refusal.code())),
-                None => refusal_response(&req, &state, refusal),
+                None => refusal_response(&req, &state, &provider_name, refusal),
             }
         }
     }
@@ -197,18 +202,26 @@ fn signed_in_response(req: &HttpRequest, state: &AppState, signed_in: &SignedIn)
     )
 }
 
-fn refusal_response(req: &HttpRequest, state: &AppState, refusal: Refusal) -> HttpResponse {
+fn refusal_response(
+    req: &HttpRequest,
+    state: &AppState,
+    provider_name: &str,
+    refusal: Refusal,
+) -> HttpResponse {
     let mut res = HttpResponse::build(status(refusal));
     no_store(&mut res);
     res.append_header(state.cookies.clear_binding());
     if wants_json(req) {
-        return res.json(ErrorBody {
-            success: Flag,
-            error: refusal.message(),
-            code: refusal.code(),
-        });
+        return res.json(ErrorBody::new(refusal.code(), refusal.message()));
     }
-    page(res, "Not signed in", refusal.message())
+    let detail = match refusal {
+        Refusal::ProviderMisconfigured(Misconfiguration::RedirectUri) => state
+            .providers
+            .redirect_uri(provider_name)
+            .map(String::from),
+        _ => None,
+    };
+    failure_page(res, refusal.message(), refusal.code(), detail.as_deref())
 }
 
 fn status(refusal: Refusal) -> StatusCode {
@@ -219,7 +232,7 @@ fn status(refusal: Refusal) -> StatusCode {
         | Refusal::MissingCode
         | Refusal::CodeRejected => StatusCode::BAD_REQUEST,
         Refusal::NoVerifiedEmail | Refusal::AccountDisabled => StatusCode::FORBIDDEN,
-        Refusal::ProviderError => StatusCode::BAD_GATEWAY,
+        Refusal::ProviderError | Refusal::ProviderMisconfigured(_) => StatusCode::BAD_GATEWAY,
         Refusal::StoreUnavailable | Refusal::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::page::{no_store, page};
+use super::page::{failure_page, no_store, page};
 use crate::api::extract::client_info;
 use crate::api::responses::{RateLimited, StoreUnavailable, Succeeded};
 use crate::api::state::AppState;
@@ -153,11 +153,12 @@ pub async fn complete(req: HttpRequest) -> HttpResponse {
     // Only a known code chooses the message; whatever else `error` holds is never shown.
     match (&query.error, &query.code) {
         (Some(error), _) => {
-            let message = Refusal::from_code(error).map_or(
+            let refusal = Refusal::from_code(error);
+            let message = refusal.map_or(
                 "Signing in did not complete. Start again from the extension.",
                 Refusal::message,
             );
-            page(res, "Not signed in", message)
+            failure_page(res, message, refusal.map_or("unknown", Refusal::code), None)
         }
         (None, Some(_)) => page(
             res,

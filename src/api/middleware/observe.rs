@@ -1,5 +1,6 @@
 //! What every request leaves behind: a request id (`X-Request-Id`, on every log line of the
-//! request through its span), one log line, and its place in the request histogram.
+//! request through its span, and in its error answers through [`request_id::current`]), one
+//! log line, and its place in the request histogram.
 //!
 //! The log line has the path but never the query string (it can carry an OAuth code), and no
 //! header values (cookies, tokens).
@@ -15,7 +16,7 @@ use actix_web::web;
 use tracing::Instrument;
 
 use crate::api::state::AppState;
-use crate::http::{client_addr, ApiError};
+use crate::http::{client_addr, request_id, ApiError};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -84,7 +85,9 @@ pub async fn observe(
         path = %req.path(),
         user_id = tracing::field::Empty,
     );
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let mut res = request_id::scope(id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await?;
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     if let Some(state) = res.request().app_data::<web::Data<AppState>>() {

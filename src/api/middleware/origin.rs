@@ -68,6 +68,28 @@ impl AllowedOrigins {
     }
 }
 
+/// Says what was refused and what would let it through: the origin to allow, or token mode
+/// for the browsers whose extension origins no allowlist can name. The origin is a header
+/// anyone can send: it is logged shortened, and only as the visible ASCII it must be.
+fn log_refusal(req: &ServiceRequest) {
+    let origin: String = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or("(not readable)")
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(200)
+        .collect();
+    let method = req.method().as_str();
+    let path = req.path();
+    if origin.starts_with("moz-extension:") || origin.starts_with("safari-web-extension:") {
+        tracing::warn!(%origin, method, path, "refused a request from an origin not in cors.allowed_origins (origin_not_allowed): Firefox and Safari give every install of an extension its own random origin, which no allowlist can name; use token mode (Authorization: Bearer, docs/extension.md)");
+    } else {
+        tracing::warn!(%origin, method, path, "refused a request from an origin not in cors.allowed_origins (origin_not_allowed): if it is your extension or site, add \"{origin}\" to cors.allowed_origins (LATCHKEY__CORS__ALLOWED_ORIGINS)");
+    }
+}
+
 /// Middleware (`middleware::from_fn`) applying the rules above. Without [`AllowedOrigins`]
 /// registered, no origin is allowed.
 pub async fn origin_policy(
@@ -78,6 +100,7 @@ pub async fn origin_policy(
     let data = req.app_data::<web::Data<AllowedOrigins>>().cloned();
     let allowed: &AllowedOrigins = data.as_ref().map_or(&none, |d| d.get_ref());
     if allowed.refuses(&req) {
+        log_refusal(&req);
         let res = ApiError::OriginNotAllowed.error_response();
         return Ok(req.into_response(res).map_into_right_body());
     }

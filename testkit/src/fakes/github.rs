@@ -18,9 +18,9 @@ use serde_json::json;
 use url::Url;
 
 use super::{
-    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client,
-    injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant, Listener,
-    Running, TokenForm,
+    auto_approve, bad_request, bearer_token, consent_page, decision_redirect, drive_consent,
+    http_client, injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant,
+    Listener, Running, TokenForm,
 };
 
 /// The client id latchkey must be configured with (`providers.github.client_id`).
@@ -80,6 +80,8 @@ impl Default for GitHubUser {
 
 #[derive(Default)]
 struct Knobs {
+    /// Consent is given without showing the consent page (`make demo`).
+    auto_approve: bool,
     user: GitHubUser,
     token_failure: Option<u16>,
     token_delay: Duration,
@@ -171,6 +173,12 @@ impl FakeGitHub {
         drive_consent(&self.http, auth_url, &self.auth_url(), Decision::Deny).await
     }
 
+    /// `true`: every authorization request is approved at once, as the current user, without
+    /// the consent page (the demo's fakes, for people and for clients without a browser).
+    pub fn set_auto_approve(&self, on: bool) {
+        lock(&self.state.knobs).auto_approve = on;
+    }
+
     /// Chooses who consents next (codes and tokens already issued keep their user).
     pub fn set_user(&self, user: GitHubUser) {
         lock(&self.state.knobs).user = user;
@@ -217,7 +225,13 @@ async fn authorize(
     if let Err(reason) = query.validate(GITHUB_CLIENT_ID) {
         return bad_request(&reason);
     }
-    let who = lock(&state.knobs).user.login.clone();
+    let (auto, who) = {
+        let knobs = lock(&state.knobs);
+        (knobs.auto_approve, knobs.user.login.clone())
+    };
+    if auto {
+        return auto_approve("/login/oauth/authorize/decide", &req);
+    }
     consent_page("GitHub", "/login/oauth/authorize/decide", &req, &who)
 }
 

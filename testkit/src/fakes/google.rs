@@ -19,9 +19,9 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    bad_request, bearer_token, consent_page, decision_redirect, drive_consent, http_client,
-    injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant, Listener,
-    Running, TokenForm,
+    auto_approve, bad_request, bearer_token, consent_page, decision_redirect, drive_consent,
+    http_client, injected_failure, lock, random_token, AuthorizeQuery, Codes, Decision, Grant,
+    Listener, Running, TokenForm,
 };
 
 /// The client id latchkey must be configured with (`providers.google.client_id`).
@@ -213,6 +213,8 @@ pub const WRONG_AUDIENCE: &str = "someone-elses-client-id";
 
 #[derive(Default)]
 struct Knobs {
+    /// Consent is given without showing the consent page (`make demo`).
+    auto_approve: bool,
     user: GoogleUser,
     token_failure: Option<u16>,
     token_delay: Duration,
@@ -326,6 +328,12 @@ impl FakeGoogle {
             Decision::Deny,
         )
         .await
+    }
+
+    /// `true`: every authorization request is approved at once, as the current user, without
+    /// the consent page (the demo's fakes, for people and for clients without a browser).
+    pub fn set_auto_approve(&self, on: bool) {
+        lock(&self.state.knobs).auto_approve = on;
     }
 
     /// Chooses who consents next (codes already issued keep their user).
@@ -454,7 +462,13 @@ async fn authorize(
     if let Err(reason) = validate(&query) {
         return bad_request(&reason);
     }
-    let who = lock(&state.knobs).user.email.clone();
+    let (auto, who) = {
+        let knobs = lock(&state.knobs);
+        (knobs.auto_approve, knobs.user.email.clone())
+    };
+    if auto {
+        return auto_approve("/authorize/decide", &req);
+    }
     consent_page("Google", "/authorize/decide", &req, &who)
 }
 

@@ -251,6 +251,17 @@ pub(crate) fn consent_page(
         .body(body)
 }
 
+/// The answer to an authorization request when the fake approves by itself (`make demo`): a
+/// redirect straight to the decision "allow", as if the user had clicked it at once.
+pub(crate) fn auto_approve(decide_path: &str, req: &HttpRequest) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((
+            header::LOCATION,
+            format!("{decide_path}?{}&decision=allow", req.query_string()),
+        ))
+        .finish()
+}
+
 /// The answer to a decision: back to the client's redirect URI with either the code or
 /// `error=access_denied`, and the client's `state` in both cases.
 pub(crate) fn decision_redirect(valid: &ValidAuthorize, outcome: Result<&str, ()>) -> HttpResponse {

@@ -53,6 +53,8 @@ impl TestDb {
 /// key prefix, port 0, plus whatever the test overrides.
 pub struct TestConfig {
     pub vars: BTreeMap<String, String>,
+    /// A file layered as `--config` would be (the demo's `examples/demo.toml`).
+    pub file: Option<std::path::PathBuf>,
 }
 
 impl TestConfig {
@@ -68,7 +70,13 @@ impl TestConfig {
         ] {
             vars.insert(k.to_owned(), v.to_owned());
         }
-        Self { vars }
+        Self { vars, file: None }
+    }
+
+    /// Layers `path` over the environment's file, under the variables.
+    pub fn with_file(mut self, path: &str) -> Self {
+        self.file = Some(path.into());
+        self
     }
 
     pub fn set(mut self, key: &str, value: &str) -> Self {
@@ -80,7 +88,7 @@ impl TestConfig {
         Settings::load(&Sources {
             environment: Some("test".into()),
             config_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
-            config_file: None,
+            config_file: self.file.clone(),
             env_vars: self.vars.clone(),
         })
         .expect("test configuration is valid")

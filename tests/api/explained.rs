@@ -1,0 +1,317 @@
+//! Mistakes that explain themselves: a provider's `error` at the callback ends on the page of
+//! its class (a cancellation, a configuration error, a provider failure) with the right log
+//! line; a token endpoint's failure is logged with its HTTP status; error pages and JSON
+//! errors carry the request id; a refused origin is logged with what to allow.
+//!
+//! Each test drives a separate `latchkey serve` process whose log it reads.
+
+use std::path::PathBuf;
+
+use reqwest::Method;
+use url::Url;
+
+use crate::support::browser::Browser;
+use crate::support::config::TestConfig;
+use crate::support::process::ServerProcess;
+use crate::support::response::json;
+use crate::support::world::World;
+
+/// The app with the fake providers, served by a process of its own whose log is kept.
+struct Logged {
+    world: World,
+    process: ServerProcess,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Logged {
+    async fn start() -> Self {
+        Self::start_with(|c| c).await
+    }
+
+    async fn start_with(configure: impl FnOnce(TestConfig) -> TestConfig) -> Self {
+        let mut world = World::start_with(configure).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("latchkey.log");
+        let mut vars = world.app.config.vars.clone();
+        vars.insert("LATCHKEY__LOG__LEVEL".into(), "info".into());
+        let process = ServerProcess::start(&vars, Some(&log)).await;
+        world.app.address = process.address.clone();
+        Self {
+            world,
+            process,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).expect("the log")
+    }
+
+    /// The log lines that contain `needle`.
+    fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Starts a cookie-mode sign-in and comes back from the provider with `error` (and
+    /// `error_description`) instead of a code, as the provider would send the browser.
+    async fn come_back_with(
+        &self,
+        provider: &str,
+        error: &str,
+        description: Option<&str>,
+    ) -> reqwest::Response {
+        let mut browser = Browser::extension();
+        let auth_url = self.world.start_login(&mut browser, provider).await;
+        let auth_url = Url::parse(&auth_url).expect("authUrl");
+        let state = auth_url
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("state");
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("state", &state)
+            .append_pair("error", error);
+        if let Some(description) = description {
+            query.append_pair("error_description", description);
+        }
+        let path = format!("/auth/{provider}/callback?{}", query.finish());
+        self.world
+            .app
+            .send(&mut browser, Method::GET, &path, &[])
+            .await
+    }
+}
+
+/// A page's text, with its request id checked against the `X-Request-Id` header.
+async fn page_with_request_id(res: reqwest::Response) -> String {
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("X-Request-Id")
+        .to_owned();
+    let page = res.text().await.expect("a page");
+    assert!(
+        page.contains(&format!("request id <code>{id}</code>")),
+        "{page}"
+    );
+    page
+}
+
+#[tokio::test]
+async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
+    let mut logged = Logged::start().await;
+
+    // Cancellation: the user said no.
+    let res = logged
+        .come_back_with("google", "access_denied", Some("The user denied"))
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("cancelled"), "{page}");
+    assert!(page.contains("<code>consent_denied</code>"), "{page}");
+
+    // Configuration errors: the redirect URI, then the client.
+    let res = logged
+        .come_back_with(
+            "google",
+            "redirect_uri_mismatch",
+            Some("The redirect URI in the request does not match"),
+        )
+        .await;
+    assert_eq!(res.status(), 502);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("configuration error"), "{page}");
+    assert!(page.contains("redirect URI"), "{page}");
+    assert!(
+        page.contains("http://localhost:8080/auth/google/callback"),
+        "the page names the URI to register: {page}"
+    );
+    assert!(
+        page.contains("<code>provider_misconfigured</code>"),
+        "{page}"
+    );
+
+    for error in ["invalid_client", "unauthorized_client"] {
+        let res = logged.come_back_with("github", error, None).await;
+        assert_eq!(res.status(), 502, "{error}");
+        let page = page_with_request_id(res).await;
+        assert!(page.contains("configuration error"), "{error}: {page}");
+        assert!(page.contains("client id or secret"), "{error}: {page}");
+    }
+
+    // The provider's own failure.
+    let res = logged
+        .come_back_with("google", "temporarily_unavailable", None)
+        .await;
+    assert_eq!(res.status(), 502);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("<code>provider_error</code>"), "{page}");
+
+    logged.process.stop();
+    let cancelled = logged.lines_with("sign-in cancelled at the provider");
+    assert_eq!(cancelled.len(), 1, "{}", logged.log());
+    assert!(cancelled[0].contains("access_denied"), "{}", cancelled[0]);
+    assert!(cancelled[0].contains("The user denied"), "{}", cancelled[0]);
+
+    let misconfigured = logged.lines_with("a configuration error");
+    assert_eq!(misconfigured.len(), 3, "{}", logged.log());
+    assert!(misconfigured[0].contains("redirect_uri_mismatch"));
+    assert!(misconfigured[0].contains("The redirect URI in the request does not match"));
+    assert!(
+        misconfigured[0].contains("register"),
+        "{}",
+        misconfigured[0]
+    );
+    assert!(misconfigured[1].contains("invalid_client"));
+    assert!(
+        misconfigured[1].contains("client_secret"),
+        "{}",
+        misconfigured[1]
+    );
+    assert!(misconfigured[2].contains("unauthorized_client"));
+
+    let failed = logged.lines_with("the provider failed the sign-in");
+    assert_eq!(failed.len(), 1, "{}", logged.log());
+    assert!(failed[0].contains("temporarily_unavailable"));
+}
+
+#[tokio::test]
+async fn a_token_endpoint_failure_is_logged_with_its_status() {
+    let mut logged = Logged::start().await;
+    logged.world.github.set_token_failure(Some(503));
+    let mut browser = Browser::extension();
+    let res = logged.world.sign_in_with_github(&mut browser).await;
+    assert_eq!(res.status(), 502);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("<code>provider_error</code>"), "{page}");
+
+    logged.world.github.set_token_failure(None);
+    logged.world.google.set_token_failure(Some(500));
+    let res = logged
+        .world
+        .sign_in_with_google(&mut Browser::extension())
+        .await;
+    assert_eq!(res.status(), 502);
+
+    logged.process.stop();
+    let lines = logged.lines_with("provider exchange failed");
+    assert_eq!(lines.len(), 2, "{}", logged.log());
+    assert!(
+        lines[0].contains("github token endpoint answered HTTP 503"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("google token endpoint answered HTTP 500"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[tokio::test]
+async fn a_token_endpoint_refusing_the_client_is_a_configuration_error() {
+    let mut logged = Logged::start_with(|c| {
+        c.set(
+            "LATCHKEY__PROVIDERS__GOOGLE__CLIENT_SECRET",
+            "not-the-secret",
+        )
+        .set(
+            "LATCHKEY__PROVIDERS__GITHUB__CLIENT_SECRET",
+            "not-the-secret",
+        )
+    })
+    .await;
+    for provider in ["google", "github"] {
+        let mut browser = Browser::extension();
+        let res = match provider {
+            "google" => logged.world.sign_in_with_google(&mut browser).await,
+            _ => logged.world.sign_in_with_github(&mut browser).await,
+        };
+        assert_eq!(res.status(), 502, "{provider}");
+        let page = page_with_request_id(res).await;
+        assert!(
+            page.contains("<code>provider_misconfigured</code>"),
+            "{page}"
+        );
+        assert!(page.contains("client id or secret"), "{page}");
+    }
+    logged.process.stop();
+    let lines = logged.lines_with("provider exchange failed");
+    assert_eq!(lines.len(), 2, "{}", logged.log());
+    assert!(
+        lines[0].contains("google token endpoint answered HTTP 401: invalid_client"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("github token endpoint answered HTTP 200: incorrect_client_credentials"),
+        "{}",
+        lines[1]
+    );
+    assert!(!logged.log().contains("not-the-secret"), "{}", logged.log());
+}
+
+#[tokio::test]
+async fn json_errors_carry_the_request_id_of_their_header() {
+    let logged = Logged::start().await;
+    let res = logged
+        .world
+        .app
+        .get(&mut Browser::new(), "/api/user/info")
+        .await;
+    assert_eq!(res.status(), 401);
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("X-Request-Id")
+        .to_owned();
+    let body = json(res).await;
+    assert_eq!(body["code"], "unauthenticated");
+    assert_eq!(body["request_id"], id.as_str(), "{body}");
+    // A route that does not exist: the framework's own error, in the envelope, with the id.
+    let res = logged.world.app.get(&mut Browser::new(), "/nowhere").await;
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(json(res).await["request_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_refused_origin_is_logged_with_what_to_allow() {
+    let mut logged = Logged::start().await;
+    for origin in [
+        "chrome-extension://otherextensionidotherextensionid",
+        "moz-extension://0b7e3c52-5f8e-4d1a-9c1e-1d2f3a4b5c6d",
+    ] {
+        let mut browser = Browser {
+            origin: Some(origin.into()),
+            ..Browser::default()
+        };
+        let res = logged
+            .world
+            .app
+            .send(&mut browser, Method::POST, "/auth/logout", &[])
+            .await;
+        assert_eq!(res.status(), 403, "{origin}");
+    }
+    logged.process.stop();
+    let chrome = logged.lines_with("chrome-extension://otherextensionidotherextensionid");
+    assert_eq!(chrome.len(), 1, "{}", logged.log());
+    assert!(
+        chrome[0].contains(
+            "add \"chrome-extension://otherextensionidotherextensionid\" to cors.allowed_origins"
+        ),
+        "{}",
+        chrome[0]
+    );
+    let firefox = logged.lines_with("moz-extension://");
+    assert_eq!(firefox.len(), 1, "{}", logged.log());
+    assert!(firefox[0].contains("use token mode"), "{}", firefox[0]);
+}
