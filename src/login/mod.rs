@@ -114,7 +114,9 @@ impl From<Refusal> for Failed {
 pub enum Refusal {
     ConsentDenied,
     /// The provider refused latchkey's authorization request for how latchkey is registered
-    /// with it: an operator's or extension developer's mistake, not the user's.
+    /// with it: an operator's or extension developer's mistake, not the user's. Its code is
+    /// `provider_error`, as for any failure on the provider's side; only its words (and the
+    /// log) say that it is a configuration error.
     ProviderMisconfigured(Misconfiguration),
     InvalidState,
     BindingMismatch,
@@ -132,7 +134,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Self::ConsentDenied => "consent_denied",
-            Self::ProviderMisconfigured(_) => "provider_misconfigured",
+            Self::ProviderMisconfigured(_) => "provider_error",
             Self::InvalidState => "invalid_state",
             Self::BindingMismatch => "binding_mismatch",
             Self::MissingCode => "missing_code",
@@ -145,10 +147,10 @@ impl Refusal {
         }
     }
 
-    /// Every refusal, for looking one up by its code.
-    pub const ALL: [Self; 11] = [
+    /// One refusal per code, for looking one up by its code (a configuration error shares
+    /// `provider_error`).
+    pub const ALL: [Self; 10] = [
         Self::ConsentDenied,
-        Self::ProviderMisconfigured(Misconfiguration::Other),
         Self::InvalidState,
         Self::BindingMismatch,
         Self::MissingCode,
@@ -305,19 +307,21 @@ fn provider_said_no(
 ) -> Refusal {
     let error = loggable(error);
     let description = description.map(loggable).unwrap_or_default();
+    if let Some(what) = Misconfiguration::from_error(&error) {
+        tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
+        return Refusal::ProviderMisconfigured(what);
+    }
     match error.as_str() {
-        "access_denied" => {
-            tracing::info!(provider, provider_error = %error, provider_error_description = %description, "sign-in cancelled at the provider");
-            Refusal::ConsentDenied
-        }
         "server_error" | "temporarily_unavailable" => {
             tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in");
             Refusal::ProviderError
         }
+        // `access_denied`, OpenID Connect's interaction errors (the user did not sign in,
+        // consent or pick an account where no prompt was allowed), and any code we do not
+        // know: the sign-in ended on the user's side, as a cancellation does.
         _ => {
-            let what = Misconfiguration::from_error(&error);
-            tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
-            Refusal::ProviderMisconfigured(what)
+            tracing::info!(provider, provider_error = %error, provider_error_description = %description, "sign-in cancelled at the provider");
+            Refusal::ConsentDenied
         }
     }
 }
@@ -338,21 +342,33 @@ pub enum Misconfiguration {
     /// (GitHub), `deleted_client` (Google): the client id or secret is wrong, or the client
     /// may not use the authorization code flow.
     Client,
-    /// `invalid_scope`, `invalid_request`, `unsupported_response_type`, or a code we do not
-    /// know.
+    /// `invalid_scope`, `invalid_request`, `unsupported_response_type` (RFC 6749), and
+    /// OpenID Connect's request errors: the request latchkey built is one the provider
+    /// does not take.
     Other,
 }
 
 impl Misconfiguration {
-    fn from_error(error: &str) -> Self {
+    /// The configuration error a provider's `error` names; `None` for every other code
+    /// (a cancellation, the provider's own failure, or a code we do not know), which is
+    /// no reason to tell anyone that the configuration is wrong.
+    fn from_error(error: &str) -> Option<Self> {
         match error {
-            "redirect_uri_mismatch" => Self::RedirectUri,
+            "redirect_uri_mismatch" => Some(Self::RedirectUri),
             "invalid_client"
             | "unauthorized_client"
             | "incorrect_client_credentials"
             | "deleted_client"
-            | "application_suspended" => Self::Client,
-            _ => Self::Other,
+            | "application_suspended" => Some(Self::Client),
+            "invalid_scope"
+            | "invalid_request"
+            | "unsupported_response_type"
+            | "invalid_request_uri"
+            | "invalid_request_object"
+            | "request_not_supported"
+            | "request_uri_not_supported"
+            | "registration_not_supported" => Some(Self::Other),
+            _ => None,
         }
     }
 

@@ -133,10 +133,9 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
         page.contains("http://localhost:8080/auth/google/callback"),
         "the page names the URI to register: {page}"
     );
-    assert!(
-        page.contains("<code>provider_misconfigured</code>"),
-        "{page}"
-    );
+    // The code is the one the API names for any failure on the provider's side: only the
+    // words say that it is a configuration error.
+    assert!(page.contains("<code>provider_error</code>"), "{page}");
 
     for error in ["invalid_client", "unauthorized_client"] {
         let res = logged.come_back_with("github", error, None).await;
@@ -144,6 +143,29 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
         let page = page_with_request_id(res).await;
         assert!(page.contains("configuration error"), "{error}: {page}");
         assert!(page.contains("client id or secret"), "{error}: {page}");
+        assert!(
+            page.contains("<code>provider_error</code>"),
+            "{error}: {page}"
+        );
+    }
+
+    // The user's side: OpenID Connect's interaction errors, and a code nobody knows, are
+    // cancellations, never a configuration error.
+    for error in [
+        "login_required",
+        "consent_required",
+        "interaction_required",
+        "account_selection_required",
+        "no_such_error",
+    ] {
+        let res = logged.come_back_with("google", error, None).await;
+        assert_eq!(res.status(), 400, "{error}");
+        let page = page_with_request_id(res).await;
+        assert!(
+            page.contains("<code>consent_denied</code>"),
+            "{error}: {page}"
+        );
+        assert!(!page.contains("configuration error"), "{error}: {page}");
     }
 
     // The provider's own failure.
@@ -156,7 +178,7 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
 
     logged.process.stop();
     let cancelled = logged.lines_with("sign-in cancelled at the provider");
-    assert_eq!(cancelled.len(), 1, "{}", logged.log());
+    assert_eq!(cancelled.len(), 6, "{}", logged.log());
     assert!(cancelled[0].contains("access_denied"), "{}", cancelled[0]);
     assert!(cancelled[0].contains("The user denied"), "{}", cancelled[0]);
 
@@ -236,10 +258,8 @@ async fn a_token_endpoint_refusing_the_client_is_a_configuration_error() {
         };
         assert_eq!(res.status(), 502, "{provider}");
         let page = page_with_request_id(res).await;
-        assert!(
-            page.contains("<code>provider_misconfigured</code>"),
-            "{page}"
-        );
+        assert!(page.contains("<code>provider_error</code>"), "{page}");
+        assert!(page.contains("configuration error"), "{page}");
         assert!(page.contains("client id or secret"), "{page}");
     }
     logged.process.stop();
