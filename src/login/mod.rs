@@ -297,23 +297,28 @@ async fn identify(
 
 /// The refusal for a provider that came back with `error` instead of a code (RFC 6749
 /// 4.1.2.1), logged with the provider's `error` and `error_description` (neither is a secret:
-/// the code never came), and for a configuration error the redirect URI latchkey sent. Both are the query of a request anyone can make, so the log gets
-/// them shortened and without control characters.
+/// the code never came), and for a configuration error the redirect URI latchkey sent.
+///
+/// Both come in the query of a request anyone can make: whoever starts a sign-in holds a valid
+/// `state` and can come back with any `error`. So the log gets them shortened and without
+/// control characters; `error` is matched only when it is made of RFC 6749's characters for
+/// it, and only a known code claims a configuration error, at WARN, said to be unverified.
 fn provider_said_no(
     provider: &str,
     redirect_uri: &str,
     error: &str,
     description: Option<&str>,
 ) -> Refusal {
+    let code = is_error_code(error).then_some(error);
     let error = loggable(error);
     let description = description.map(loggable).unwrap_or_default();
-    if let Some(what) = Misconfiguration::from_error(&error) {
-        tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
+    if let Some(what) = code.and_then(Misconfiguration::from_error) {
+        tracing::warn!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error, as reported through the browser's redirect (unverified)");
         return Refusal::ProviderMisconfigured(what);
     }
-    match error.as_str() {
-        "server_error" | "temporarily_unavailable" => {
-            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in");
+    match code {
+        Some("server_error" | "temporarily_unavailable") => {
+            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in, as reported through the browser's redirect (unverified)");
             Refusal::ProviderError
         }
         // `access_denied`, OpenID Connect's interaction errors (the user did not sign in,
@@ -324,6 +329,15 @@ fn provider_said_no(
             Refusal::ConsentDenied
         }
     }
+}
+
+/// Whether `error` is made of the characters RFC 6749 allows in an error code (`%x20-21 /
+/// %x23-5B / %x5D-7E`): anything else is no code a provider sends, and matches none.
+fn is_error_code(error: &str) -> bool {
+    !error.is_empty()
+        && error
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
 }
 
 /// At most 200 characters of `text`, without control characters (which would let a crafted

@@ -184,6 +184,13 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
 
     let misconfigured = logged.lines_with("a configuration error");
     assert_eq!(misconfigured.len(), 3, "{}", logged.log());
+    // Anyone holding a state can send any `error` back: a configuration error is only what
+    // the redirect reported, at WARN, never an ERROR line someone else wrote.
+    for line in &misconfigured {
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("(unverified)"), "{line}");
+    }
+    assert!(!logged.log().contains("ERROR"), "{}", logged.log());
     assert!(misconfigured[0].contains("redirect_uri_mismatch"));
     assert!(misconfigured[0].contains("The redirect URI in the request does not match"));
     assert!(
@@ -202,6 +209,41 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
     let failed = logged.lines_with("the provider failed the sign-in");
     assert_eq!(failed.len(), 1, "{}", logged.log());
     assert!(failed[0].contains("temporarily_unavailable"));
+}
+
+/// A known code with a character RFC 6749 does not allow in one (a line break, a quote, a
+/// backslash) is no code: it matches nothing, so it claims no configuration error.
+#[tokio::test]
+async fn an_error_outside_the_oauth_charset_claims_no_configuration_error() {
+    let mut logged = Logged::start().await;
+    for error in [
+        "invalid_client\n",
+        "invalid_client\r\nx",
+        "\"invalid_client\"",
+        "invalid_client\\",
+        "redirect_uri_mismatch\u{1b}",
+    ] {
+        let res = logged.come_back_with("github", error, None).await;
+        assert_eq!(res.status(), 400, "{error:?}");
+        let page = page_with_request_id(res).await;
+        assert!(
+            page.contains("<code>consent_denied</code>"),
+            "{error:?}: {page}"
+        );
+        assert!(!page.contains("configuration error"), "{error:?}: {page}");
+    }
+    logged.process.stop();
+    assert!(
+        logged.lines_with("configuration error").is_empty(),
+        "{}",
+        logged.log()
+    );
+    assert_eq!(
+        logged.lines_with("sign-in cancelled at the provider").len(),
+        5,
+        "{}",
+        logged.log()
+    );
 }
 
 #[tokio::test]
