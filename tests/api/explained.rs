@@ -345,13 +345,15 @@ async fn json_errors_carry_the_request_id_of_their_header() {
     assert_eq!(json(res).await["request_id"], id.as_str());
 }
 
+/// A refused origin is logged with what would let it through, in words that do not make the
+/// operator allow whatever a client sent; each origin at most once per interval (the guard
+/// runs before any rate limit), every refusal counted in `/metrics` without a label.
 #[tokio::test]
-async fn a_refused_origin_is_logged_with_what_to_allow() {
+async fn a_refused_origin_is_logged_once_with_what_to_check() {
     let mut logged = Logged::start().await;
-    for origin in [
-        "chrome-extension://otherextensionidotherextensionid",
-        "moz-extension://0b7e3c52-5f8e-4d1a-9c1e-1d2f3a4b5c6d",
-    ] {
+    let chrome = "chrome-extension://otherextensionidotherextensionid";
+    let firefox = "moz-extension://0b7e3c52-5f8e-4d1a-9c1e-1d2f3a4b5c6d";
+    for origin in [chrome, chrome, firefox, chrome, firefox] {
         let mut browser = Browser {
             origin: Some(origin.into()),
             ..Browser::default()
@@ -363,17 +365,59 @@ async fn a_refused_origin_is_logged_with_what_to_allow() {
             .await;
         assert_eq!(res.status(), 403, "{origin}");
     }
-    logged.process.stop();
-    let chrome = logged.lines_with("chrome-extension://otherextensionidotherextensionid");
-    assert_eq!(chrome.len(), 1, "{}", logged.log());
+    let metrics = logged
+        .world
+        .app
+        .get(&mut Browser::new(), "/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics");
     assert!(
-        chrome[0].contains(
-            "add \"chrome-extension://otherextensionidotherextensionid\" to cors.allowed_origins"
-        ),
-        "{}",
-        chrome[0]
+        metrics.contains("latchkey_origin_refusals_total 5"),
+        "{metrics}"
     );
-    let firefox = logged.lines_with("moz-extension://");
-    assert_eq!(firefox.len(), 1, "{}", logged.log());
-    assert!(firefox[0].contains("use token mode"), "{}", firefox[0]);
+    logged.process.stop();
+    let chrome_lines = logged.lines_with(chrome);
+    assert_eq!(chrome_lines.len(), 1, "{}", logged.log());
+    assert!(
+        chrome_lines[0]
+            .contains("If this is your extension's id (compare with chrome://extensions)"),
+        "{}",
+        chrome_lines[0]
+    );
+    assert!(
+        !chrome_lines[0].contains(&format!("add \"{chrome}\"")),
+        "the line does not tell to allow what the client sent: {}",
+        chrome_lines[0]
+    );
+    let firefox_lines = logged.lines_with("moz-extension://");
+    assert_eq!(firefox_lines.len(), 1, "{}", logged.log());
+    assert!(
+        firefox_lines[0].contains("use token mode"),
+        "{}",
+        firefox_lines[0]
+    );
+}
+
+/// Past the bound of distinct origins per interval, refusals are counted, not logged: the
+/// log does not grow with what clients send.
+#[tokio::test]
+async fn refused_origins_beyond_the_bound_are_counted_not_logged() {
+    let mut logged = Logged::start().await;
+    for n in 0..40 {
+        let mut browser = Browser {
+            origin: Some(format!("https://site{n}.example")),
+            ..Browser::default()
+        };
+        let res = logged
+            .world
+            .app
+            .send(&mut browser, Method::POST, "/auth/logout", &[])
+            .await;
+        assert_eq!(res.status(), 403);
+    }
+    logged.process.stop();
+    let lines = logged.lines_with("refused a request from an origin");
+    assert_eq!(lines.len(), 32, "{}", logged.log());
 }
