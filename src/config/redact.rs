@@ -15,10 +15,47 @@ use super::Settings;
 /// What a secret, or the password part of a URL, is shown as.
 pub const REDACTED: &str = "REDACTED";
 
-/// Query parameters whose value is a secret (`?password=…` in a PostgreSQL URL).
+/// Query parameters whose value is a secret: `?password=…` in a PostgreSQL URL, `?key=…`,
+/// `?api-key=…` or `?auth=…` at an API gateway, a signature, a credential, a code.
 fn is_secret_parameter(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["pass", "secret", "token"].iter().any(|s| name.contains(s))
+    [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "sig",
+        "credential",
+        "code",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
+/// A URL that is not a secret as a whole (a provider's endpoint, the vision API's base) but
+/// may carry one: as written when it holds nothing to redact (an OpenID Connect issuer is
+/// compared as written, and a parser would add a slash), else as [`url`] shows it.
+pub fn shown(raw: &str) -> String {
+    if url_secrets(raw).is_empty() {
+        raw.to_owned()
+    } else {
+        url(raw)
+    }
+}
+
+pub fn shown_url<S: Serializer>(value: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&shown(value.as_str()))
+}
+
+pub fn optional_shown<S: Serializer, U: AsRef<str>>(
+    value: &Option<U>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(u) => s.serialize_str(&shown(u.as_ref())),
+        None => s.serialize_none(),
+    }
 }
 
 /// The user-info part a person meant to write: everything between `scheme://` and the last
@@ -231,6 +268,33 @@ mod tests {
         assert_eq!(
             url("postgres://app:p@ss@db/app"),
             "postgres://app:REDACTED@db/app"
+        );
+    }
+
+    #[test]
+    fn parameters_named_like_a_credential_are_masked() {
+        for name in [
+            "key",
+            "api-key",
+            "auth",
+            "sig",
+            "X-Amz-Signature",
+            "credential",
+            "code",
+        ] {
+            let raw = format!("https://gw.example/v1?{name}=s3cret&model=m");
+            let shown = shown(&raw);
+            assert!(!shown.contains("s3cret"), "{name}: {shown}");
+            assert!(shown.contains("model=m"), "{name}: {shown}");
+        }
+        // Nothing to redact: kept exactly as written, without a slash a parser would add.
+        assert_eq!(
+            shown("https://accounts.google.com"),
+            "https://accounts.google.com"
+        );
+        assert_eq!(
+            shown("https://user:pw@gw.example/v1"),
+            "https://user:REDACTED@gw.example/v1"
         );
     }
 

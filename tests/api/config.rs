@@ -441,6 +441,39 @@ fn a_url_whose_password_would_be_misread_is_refused_without_echoing_it() {
     .expect("an encoded password loads");
 }
 
+/// The vision API's base and the providers' endpoints are not secrets, but an operator may put
+/// one in them (a gateway's user and password, a `?key=`): neither the start-up line nor
+/// `config check`'s listing shows it.
+#[test]
+fn urls_that_may_carry_a_credential_are_shown_redacted() {
+    let s = load(&[
+        ("LATCHKEY__VISION__API_KEY", "sk-x"),
+        (
+            "LATCHKEY__VISION__BASE_URL",
+            "https://gw:gw-pass-1@gw.example/v1?key=gw-key-2",
+        ),
+        ("LATCHKEY__PROVIDERS__GITHUB__CLIENT_ID", "id"),
+        ("LATCHKEY__PROVIDERS__GITHUB__CLIENT_SECRET", "cs"),
+        (
+            "LATCHKEY__PROVIDERS__GITHUB__TOKEN_URL",
+            "https://gh.example/token?auth=gh-auth-3",
+        ),
+        (
+            "LATCHKEY__PROVIDERS__GITHUB__API_URL",
+            "https://u:gh-pass-4@gh.example/api",
+        ),
+    ])
+    .expect("loads");
+    let summary = format!("{:?}", s.summary());
+    let listing = format!("{:?}", s.redacted_listing().expect("listing"));
+    for secret in ["gw-pass-1", "gw-key-2", "gh-auth-3", "gh-pass-4"] {
+        assert!(!summary.contains(secret), "{secret} in {summary}");
+        assert!(!listing.contains(secret), "{secret} in {listing}");
+    }
+    assert!(summary.contains("gw.example"), "{summary}");
+    assert!(listing.contains("gh.example/token"), "{listing}");
+}
+
 #[test]
 fn a_missing_config_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
