@@ -320,6 +320,71 @@ async fn a_token_endpoint_refusing_the_client_is_a_configuration_error() {
     assert!(!logged.log().contains("not-the-secret"), "{}", logged.log());
 }
 
+/// The token endpoint's `error` is read by the callback's table: GitHub's
+/// `redirect_uri_mismatch` there shows the redirect URI to register, `application_suspended`
+/// is a client error; its words reach the log cleaned of control characters and cut short.
+#[tokio::test]
+async fn a_token_endpoint_error_is_read_like_the_callbacks_and_logged_clean() {
+    let mut logged = Logged::start().await;
+    let hostile = format!(
+        "forged\r\nERROR latchkey: fake line \u{1b}[31m{}",
+        "x".repeat(10_000)
+    );
+    logged
+        .world
+        .github
+        .set_token_error(Some(("redirect_uri_mismatch", &hostile)));
+    let res = logged
+        .world
+        .sign_in_with_github(&mut Browser::extension())
+        .await;
+    assert_eq!(res.status(), 502);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("<code>provider_error</code>"), "{page}");
+    assert!(page.contains("configuration error"), "{page}");
+    assert!(
+        page.contains("http://localhost:8080/auth/github/callback"),
+        "the page names the URI to register: {page}"
+    );
+    assert!(
+        !page.contains("forged"),
+        "the provider's words stay in the log: {page}"
+    );
+
+    logged
+        .world
+        .github
+        .set_token_error(Some(("application_suspended", "suspended")));
+    let res = logged
+        .world
+        .sign_in_with_github(&mut Browser::extension())
+        .await;
+    assert_eq!(res.status(), 502);
+    let page = page_with_request_id(res).await;
+    assert!(page.contains("client id or secret"), "{page}");
+
+    logged.process.stop();
+    let log = logged.log();
+    let lines = logged.lines_with("provider exchange failed");
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].contains("redirect_uri_mismatch (forged"),
+        "{}",
+        lines[0]
+    );
+    assert!(!log.contains('\u{1b}'), "no escape reaches the log");
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("ERROR latchkey: fake line")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&"x".repeat(300)),
+        "the description is cut short"
+    );
+    assert!(lines[1].contains("application_suspended"), "{}", lines[1]);
+}
+
 #[tokio::test]
 async fn json_errors_carry_the_request_id_of_their_header() {
     let logged = Logged::start().await;
