@@ -246,6 +246,33 @@ async fn an_error_outside_the_oauth_charset_claims_no_configuration_error() {
     );
 }
 
+/// Bidirectional controls reorder what a log viewer shows after them, and the line and
+/// paragraph separators break lines in some: neither reaches the log from a callback's query.
+#[tokio::test]
+async fn bidi_controls_and_line_separators_never_reach_the_log() {
+    let mut logged = Logged::start().await;
+    let description =
+        "user \u{202e}deifitrev\u{202c} said \u{2066}no\u{2069}\u{2028}INFO forged\u{2029}";
+    let res = logged
+        .come_back_with("google", "access_denied", Some(description))
+        .await;
+    assert_eq!(res.status(), 400);
+    logged.process.stop();
+    let log = logged.log();
+    let lines = logged.lines_with("sign-in cancelled at the provider");
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("user deifitrev said noINFO forged"),
+        "{}",
+        lines[0]
+    );
+    for c in [
+        '\u{202e}', '\u{202c}', '\u{2066}', '\u{2069}', '\u{2028}', '\u{2029}',
+    ] {
+        assert!(!log.contains(c), "U+{:04X} reached the log", u32::from(c));
+    }
+}
+
 #[tokio::test]
 async fn a_token_endpoint_failure_is_logged_with_its_status() {
     let mut logged = Logged::start().await;
