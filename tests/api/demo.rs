@@ -203,3 +203,22 @@ fn the_demo_keeps_to_its_own_database_and_redis_whatever_the_shell_says() {
     assert_eq!(settings.redis.key_prefix, "latchkey-demo:");
     assert_eq!(settings.server.port, 9090, "other variables still apply");
 }
+
+/// The example extension's id comes from a public manifest key: anyone can load their own
+/// code under it. The demo's file, the one people copy from, says so where it allows it.
+#[test]
+fn the_demo_file_warns_against_copying_the_example_id_to_production() {
+    let file = std::fs::read_to_string(CONFIG_FILE).expect("examples/demo.toml");
+    for key in ["allowed_origins", "redirect_uris"] {
+        let at = file.find(&format!("{key} =")).expect(key);
+        let comment: String = file[..at]
+            .lines()
+            .rev()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let comment = comment.to_lowercase();
+        assert!(comment.contains("never copy"), "{key}: {comment}");
+        assert!(comment.contains("production"), "{key}: {comment}");
+    }
+}
