@@ -67,9 +67,42 @@ impl Logged {
         error: &str,
         description: Option<&str>,
     ) -> reqwest::Response {
+        self.come_back_with_headers(provider, error, description, &[])
+            .await
+    }
+
+    /// [`Logged::come_back_with`], the callback sent with `headers`.
+    async fn come_back_with_headers(
+        &self,
+        provider: &str,
+        error: &str,
+        description: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut browser = Browser::extension();
         let auth_url = self.world.start_login(&mut browser, provider).await;
-        let auth_url = Url::parse(&auth_url).expect("authUrl");
+        self.back_from(
+            &mut browser,
+            provider,
+            &auth_url,
+            error,
+            description,
+            headers,
+        )
+        .await
+    }
+
+    /// The callback of the flow of `auth_url`, with `error` (and `error_description`).
+    async fn back_from(
+        &self,
+        browser: &mut Browser,
+        provider: &str,
+        auth_url: &str,
+        error: &str,
+        description: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let auth_url = Url::parse(auth_url).expect("authUrl");
         let state = auth_url
             .query_pairs()
             .find(|(k, _)| k == "state")
@@ -85,7 +118,7 @@ impl Logged {
         let path = format!("/auth/{provider}/callback?{}", query.finish());
         self.world
             .app
-            .send(&mut browser, Method::GET, &path, &[])
+            .send(browser, Method::GET, &path, headers)
             .await
     }
 }
@@ -512,4 +545,123 @@ async fn refused_origins_beyond_the_bound_are_counted_not_logged() {
     logged.process.stop();
     let lines = logged.lines_with("refused a request from an origin");
     assert_eq!(lines.len(), 32, "{}", logged.log());
+}
+
+/// Whatever `error` and `error_description` a client sends back (line breaks, escapes,
+/// bidirectional controls, 10 KB), the log gets them cleaned and cut short, and neither the
+/// page, the JSON answer nor token mode's redirect ever repeats them: they carry only the
+/// refusal's own code and words.
+#[tokio::test]
+async fn a_hostile_error_and_description_are_cleaned_in_the_log_and_never_reflected() {
+    let mut logged = Logged::start_with(crate::support::token::with_redirect_uris).await;
+    let marker = "HOSTILEMARKER";
+    let description = format!(
+        "{marker}\r\nERROR latchkey: forged\u{1b}[2J\u{202e}live\u{2028}{}",
+        "y".repeat(10_000)
+    );
+    // A known code with a line break after it: no code at all.
+    let error = format!("invalid_client\r\n{marker}\u{1b}[31m");
+
+    let res = logged
+        .come_back_with("google", &error, Some(&description))
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.expect("page");
+    assert!(page.contains("<code>consent_denied</code>"), "{page}");
+    assert!(!page.contains(marker) && !page.contains("forged"), "{page}");
+
+    let res = logged
+        .come_back_with_headers(
+            "github",
+            &error,
+            Some(&description),
+            &[("Accept", "application/json")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.expect("JSON");
+    assert!(body.contains("\"consent_denied\""), "{body}");
+    assert!(!body.contains(marker) && !body.contains("forged"), "{body}");
+
+    // Token mode: the redirect carries the refusal's code and the extension's state only.
+    let pkce = crate::support::token::Pkce::new();
+    let mut client = crate::support::token::firefox();
+    let res = crate::support::token::token_login(
+        &logged.world,
+        &mut client,
+        "google",
+        &[
+            ("redirect_uri", crate::support::token::CHROMIUM_REDIRECT),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+            ("state", "ext-state"),
+        ],
+    )
+    .await;
+    let auth_url = json(res).await["authUrl"]
+        .as_str()
+        .expect("authUrl")
+        .to_owned();
+    let res = logged
+        .back_from(
+            &mut client,
+            "google",
+            &auth_url,
+            &error,
+            Some(&description),
+            &[],
+        )
+        .await;
+    let back = crate::support::token::location(&res);
+    let params: Vec<(String, String)> = back.query_pairs().into_owned().collect();
+    assert_eq!(
+        params,
+        [
+            ("error".to_owned(), "consent_denied".to_owned()),
+            ("state".to_owned(), "ext-state".to_owned())
+        ],
+        "{back}"
+    );
+
+    logged.process.stop();
+    let log = logged.log();
+    let lines = logged.lines_with(marker);
+    assert_eq!(lines.len(), 3, "one cleaned line per callback: {log}");
+    for line in &lines {
+        assert!(line.contains("sign-in cancelled at the provider"), "{line}");
+        assert!(
+            line.chars().count() < 1_000,
+            "cut short: {} chars",
+            line.len()
+        );
+    }
+    assert!(!log.contains('\u{1b}') && !log.contains('\u{202e}') && !log.contains('\u{2028}'));
+    assert!(
+        !log.lines().any(|l| l.starts_with("ERROR latchkey: forged")),
+        "no forged line: {log}"
+    );
+}
+
+/// An `Origin` that is not text (bytes a header may carry but no origin has) is logged as not
+/// readable, never as the bytes.
+#[tokio::test]
+async fn an_origin_with_odd_bytes_is_logged_as_not_readable() {
+    let mut logged = Logged::start().await;
+    let raw: &[u8] = b"chrome-extension://abc\t\xe2\x80\xaeevil\xff";
+    let res = crate::support::app::client()
+        .post(logged.world.app.url("/auth/logout"))
+        .header(
+            "Origin",
+            reqwest::header::HeaderValue::from_bytes(raw).expect("obs-text is a header value"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(res.status(), 403);
+    logged.process.stop();
+    let lines = logged.lines_with("refused a request from an origin");
+    assert_eq!(lines.len(), 1, "{}", logged.log());
+    assert!(lines[0].contains("(not readable)"), "{}", lines[0]);
+    assert!(!lines[0].contains("evil"), "{}", lines[0]);
+    assert!(!logged.log().contains('\u{202e}'));
 }

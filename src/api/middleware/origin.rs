@@ -121,14 +121,15 @@ impl AllowedOrigins {
 /// The `Origin` of a refused request as the log shows it: a header anyone can send, so
 /// shortened, and only as the visible ASCII it must be.
 fn shown_origin(req: &ServiceRequest) -> String {
-    req.headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .unwrap_or("(not readable)")
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(200)
-        .collect()
+    match req.headers().get(header::ORIGIN).map(|o| o.to_str()) {
+        Some(Ok(origin)) => origin
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(200)
+            .collect(),
+        // Bytes that are no text (obs-text): never written, not even in part.
+        Some(Err(_)) | None => "(not readable)".to_owned(),
+    }
 }
 
 /// Says what was refused and what would let it through: for a Chromium extension, to allow
