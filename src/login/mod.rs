@@ -314,11 +314,11 @@ fn provider_said_no(
     let kind = oauth_error::classify(error);
     let error = loggable(error);
     let description = description.map(loggable).unwrap_or_default();
-    if let ErrorKind::Misconfigured(what) = kind {
-        tracing::warn!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error, as reported through the browser's redirect (unverified)");
-        return Refusal::ProviderMisconfigured(what);
-    }
     match kind {
+        ErrorKind::Misconfigured(what) => {
+            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error, as reported through the browser's redirect (unverified)");
+            Refusal::ProviderMisconfigured(what)
+        }
         ErrorKind::ProviderFailed => {
             tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in, as reported through the browser's redirect (unverified)");
             Refusal::ProviderError
@@ -327,10 +327,7 @@ fn provider_said_no(
         // consent or pick an account where no prompt was allowed), and any code we do not
         // know (`invalid_grant` is none a redirect carries): the sign-in ended on the user's
         // side, as a cancellation does.
-        ErrorKind::Cancelled
-        | ErrorKind::CodeRejected
-        | ErrorKind::Unknown
-        | ErrorKind::Misconfigured(_) => {
+        ErrorKind::Cancelled | ErrorKind::CodeRejected | ErrorKind::Unknown => {
             tracing::info!(provider, provider_error = %error, provider_error_description = %description, "sign-in cancelled at the provider");
             Refusal::ConsentDenied
         }
