@@ -222,13 +222,16 @@ fn validate_redirect_uri(uri: &str) -> Result<(), ConfigError> {
 
 /// A URL whose password holds an unescaped `/`, `?` or `#` reads as one with no password and
 /// a different host or path ([`super::redact::ambiguous_userinfo`]): refused, without
-/// echoing it, rather than connecting somewhere unintended or printing the secret.
+/// echoing it, rather than connecting somewhere unintended or printing the secret. An `@` in
+/// the path or query (`?application_name=me@x`) reads the same way to us and is refused
+/// too: written `%40`, it means the same to the database.
 fn refuse_ambiguous_password(key: &'static str, raw: &str) -> Result<(), ConfigError> {
     match super::redact::ambiguous_userinfo(raw) {
         Some(_) => Err(ConfigError::key(
             key,
             "its user name or password holds a `/`, `?`, `#` or `\\` that ends the host part \
-             early: percent-encode the password (`/` as %2F, `?` as %3F, `#` as %23, `\\` as %5C)",
+             early: percent-encode the password (`/` as %2F, `?` as %3F, `#` as %23, `\\` as \
+             %5C), and any `@` after the host as %40",
         )),
         None => Ok(()),
     }
@@ -271,7 +274,7 @@ fn validate_cluster_nodes(nodes: &[SecretString]) -> Result<(), ConfigError> {
         if super::redact::ambiguous_userinfo(node.expose_secret()).is_some() {
             return Err(ConfigError::key(
                 KEY,
-                format!("entry {n}: its password holds a `/`, `?`, `#` or `\\` that ends the host part early: percent-encode it"),
+                format!("entry {n}: its password holds a `/`, `?`, `#` or `\\` that ends the host part early: percent-encode it, and any `@` after the host as %40"),
             ));
         }
         let url = Url::parse(node.expose_secret().trim())
