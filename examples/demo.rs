@@ -9,16 +9,18 @@
 //! ```
 //!
 //! The configuration is `examples/demo.toml` over the embedded defaults, the fakes' URLs
-//! over that, and any `LATCHKEY__…` variable of the shell last (say, another port). The
-//! session store is chosen as for `make run`: the Redis at `redis.url` when it answers, else
-//! a `redis-server` under `data/`, else the in-process memory store.
+//! over that, and any `LATCHKEY__…` variable of the shell last (say, another port), but for
+//! the database and Redis ones (`testkit::demo::PINNED_VARS`), which the demo ignores and
+//! names: its fakes sign anyone in, so it keeps to its own SQLite file and key prefix. The
+//! session store is chosen as for `make run`: the default Redis when it answers, else a
+//! `redis-server` under `data/`, else the in-process memory store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use latchkey::config::{Settings, Sources};
 use latchkey::startup::{Application, Options};
-use testkit::demo::{DemoFakes, CONFIG_FILE, EXTENSION_ID};
+use testkit::demo::{pin_storage, DemoFakes, CONFIG_FILE, EXTENSION_ID};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -45,10 +47,18 @@ async fn run(fakes: &DemoFakes) -> anyhow::Result<()> {
 
 /// The demo's layers: development, `examples/demo.toml`, the fakes, then the shell's own
 /// `LATCHKEY__…` variables, except those that would point a provider or the vision API
-/// elsewhere than the fakes.
+/// elsewhere than the fakes, or the demo at another database or Redis.
 fn sources(fakes: &DemoFakes) -> Sources {
     let mut sources = Sources::from_process(Some(PathBuf::from(CONFIG_FILE)));
     sources.environment = Some("development".to_owned());
+    let ignored = pin_storage(&mut sources.env_vars);
+    if !ignored.is_empty() {
+        eprintln!(
+            "make demo ignores {}: its fake providers sign anyone in, so it keeps to its own \
+             database (data/demo.db) and Redis key prefix (latchkey-demo:).",
+            ignored.join(", ")
+        );
+    }
     for (key, value) in fakes.config_vars() {
         sources.env_vars.insert(key, value);
     }

@@ -20,4 +20,5 @@ pub mod plan;
 pub mod session;
 pub mod startup;
 pub mod telemetry;
+pub mod text;
 pub mod vision;

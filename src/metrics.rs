@@ -24,6 +24,8 @@ pub struct Metrics {
     pub vision_calls: IntCounterVec,
     pub vision_latency: HistogramVec,
     pub quota_refusals: IntCounter,
+    /// Requests refused by the `Origin` guard (no label: the origin is the client's choice).
+    pub origin_refusals: IntCounter,
 }
 
 impl Metrics {
@@ -77,6 +79,10 @@ impl Metrics {
                 "quota_refusals_total",
                 "Vision requests refused by the daily quota",
             )?,
+            origin_refusals: IntCounter::new(
+                "origin_refusals_total",
+                "Requests refused because their Origin is not in cors.allowed_origins",
+            )?,
             registry,
         };
         metrics.register()?;
@@ -94,6 +100,7 @@ impl Metrics {
         r.register(Box::new(self.vision_calls.clone()))?;
         r.register(Box::new(self.vision_latency.clone()))?;
         r.register(Box::new(self.quota_refusals.clone()))?;
+        r.register(Box::new(self.origin_refusals.clone()))?;
         Ok(())
     }
 

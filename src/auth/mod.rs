@@ -7,6 +7,7 @@ pub mod code;
 pub mod flow;
 mod github;
 mod id_token;
+pub mod oauth_error;
 mod oidc;
 pub mod token_mode;
 
@@ -19,8 +20,10 @@ use anyhow::Context;
 
 use crate::config::{ProviderKind, Settings};
 use crate::http::error::error_chain;
+use crate::text::loggable;
 
 pub use github::GithubProvider;
+pub use oauth_error::Misconfiguration;
 pub use oidc::OidcProvider;
 
 /// Who the provider says signed in.
@@ -60,11 +63,11 @@ pub enum ProviderError {
     /// The ID token failed verification: signature, issuer, audience, expiry or nonce.
     #[error("the identity token is invalid")]
     InvalidIdToken(#[source] anyhow::Error),
-    /// The provider refused latchkey's client: a wrong client id or secret, or a client not
-    /// allowed the authorization code flow (`invalid_client`, `unauthorized_client`,
-    /// GitHub's `incorrect_client_credentials`). A configuration error.
-    #[error("the provider refused latchkey's client")]
-    Misconfigured(#[source] anyhow::Error),
+    /// The token endpoint refused latchkey's request for how latchkey is registered with it
+    /// (`invalid_client`, GitHub's `incorrect_client_credentials` or `redirect_uri_mismatch`,
+    /// …: [`oauth_error`]'s table). A configuration error.
+    #[error("the provider refused latchkey's request as latchkey is registered with it")]
+    Misconfigured(Misconfiguration, #[source] anyhow::Error),
     /// The account has no verified email the provider will vouch for.
     #[error("the account has no verified email address")]
     NoVerifiedEmail,
@@ -236,17 +239,11 @@ impl<'a> Exchange<'a> {
     {
         use oauth2::RequestTokenError;
         let answered = self.answered();
+        // The provider's words go to the log: shortened and cleaned like any outside text.
         let said = |error: &str, description: Option<&str>| {
+            let error = loggable(error, 200);
             let description = description
-                .map(|d| {
-                    format!(
-                        " ({})",
-                        d.chars()
-                            .filter(|c| !c.is_control())
-                            .take(200)
-                            .collect::<String>()
-                    )
-                })
+                .map(|d| format!(" ({})", loggable(d, 200)))
                 .unwrap_or_default();
             anyhow::anyhow!("{provider} token endpoint answered {answered}: {error}{description}")
         };
@@ -275,15 +272,16 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// A token endpoint's `error` as one of [`ProviderError`]'s kinds.
+/// A token endpoint's `error` as one of [`ProviderError`]'s kinds, by the table the callback
+/// reads too ([`oauth_error::classify`]).
 fn classify(error: &str, message: anyhow::Error) -> ProviderError {
-    match error {
-        "invalid_grant" | "bad_verification_code" => ProviderError::CodeRejected(message),
-        "invalid_client"
-        | "unauthorized_client"
-        | "incorrect_client_credentials"
-        | "redirect_uri_mismatch" => ProviderError::Misconfigured(message),
-        _ => ProviderError::Unavailable(message),
+    use oauth_error::ErrorKind;
+    match oauth_error::classify(error) {
+        ErrorKind::CodeRejected => ProviderError::CodeRejected(message),
+        ErrorKind::Misconfigured(what) => ProviderError::Misconfigured(what, message),
+        ErrorKind::Cancelled | ErrorKind::ProviderFailed | ErrorKind::Unknown => {
+            ProviderError::Unavailable(message)
+        }
     }
 }
 

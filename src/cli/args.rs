@@ -299,7 +299,7 @@ pub struct JsonFlag {
 
 #[derive(Debug, Args)]
 pub struct Limit {
-    /// Print at most N (the oldest first).
+    /// Print at most N: the N oldest, oldest first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter, Serializer};
 
 use super::Failure;
+use crate::text;
 
 /// A failed write to stdout. A closed pipe (`latchkey sessions list | head`) is not an error:
 /// the reader has what it wanted.
@@ -37,7 +38,8 @@ pub(super) fn when_opt(t: Option<DateTime<Utc>>) -> String {
 /// clear the screen, move the cursor or set the window title; CR rewrites a line), DEL, the C1
 /// controls U+0080–U+009F (CSI and OSC in one byte on some terminals), and the bidirectional
 /// overrides and isolates U+202A–U+202E and U+2066–U+2069, which reorder the text shown after
-/// them. Tab, newline and CR read `\t`, `\n`, `\r`, the others their code point (ESC reads
+/// them, and the line and paragraph separators U+2028 and U+2029 (the log's rule,
+/// [`crate::text`]). Tab, newline and CR read `\t`, `\n`, `\r`, the others their code point (ESC reads
 /// `\u{1b}`), and a backslash is doubled, so that no text can pose as an escape.
 pub fn printable(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
@@ -57,20 +59,17 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(shown)
 }
 
+/// The log's rule ([`crate::text::is_unsafe_to_show`]: controls, bidirectional controls,
+/// line separators), and the backslash, which starts the escapes.
 fn needs_escape(c: char) -> bool {
-    // `is_control` is the Cc category: C0, DEL and C1.
-    c == '\\' || c.is_control() || reorders(c)
-}
-
-/// The bidirectional overrides and isolates: they reorder the text shown after them.
-fn reorders(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c == '\\' || text::is_unsafe_to_show(c)
 }
 
 /// What [`printable`] escapes and JSON strings do not: JSON escapes the C0 controls, `"` and
-/// `\`, but DEL, the C1 controls and the bidirectional controls would reach the terminal raw.
+/// `\`, but DEL, the C1 controls, the bidirectional controls and the line separators would
+/// reach the terminal raw.
 fn json_leaves_raw(c: char) -> bool {
-    matches!(c, '\u{7f}'..='\u{9f}') || reorders(c)
+    matches!(c, '\u{7f}'..='\u{9f}') || text::reorders(c) || text::breaks_lines(c)
 }
 
 /// The formatter of every JSON document the CLI prints: `F`'s layout (compact or pretty), with

@@ -1,5 +1,6 @@
 //! `latchkey sessions list|revoke`.
 
+use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
@@ -41,11 +42,6 @@ struct Filter {
 impl Filter {
     fn keeps(&self, row: &SessionRow) -> bool {
         self.since.is_none_or(|since| row.created_at >= since)
-    }
-
-    /// Whether `count` rows are all that may be printed.
-    fn full(&self, count: u64) -> bool {
-        self.limit.is_some_and(|limit| count >= limit)
     }
 }
 
@@ -91,25 +87,78 @@ fn print_sessions(mut out: impl Write, rows: &[SessionRow], layout: Layout) -> i
 /// Every session of the deployment as JSON, printed page by page as the walk goes (in the
 /// store's order, not sorted: a listing of any size in constant memory). Nothing is printed
 /// until the first page is read, so a store that does not answer prints no half document.
+/// With `--limit N` the listing is the N oldest, as `--help` says: [`oldest`] keeps them in
+/// memory bounded by N while the walk goes on.
 async fn stream_all_sessions(ops: &Ops, filter: Filter) -> Result<(), Failure> {
+    if let Some(limit) = filter.limit {
+        let rows = oldest(ops, filter, limit).await?;
+        let out = io::BufWriter::new(io::stdout().lock());
+        let mut array = JsonArray::start(out, "sessions").map_err(output)?;
+        for row in &rows {
+            array.push(row).map_err(output)?;
+        }
+        return finish(array.end());
+    }
     let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
     let mut page = walk.next_page().await?;
     let mut array =
         JsonArray::start(io::BufWriter::new(io::stdout().lock()), "sessions").map_err(output)?;
-    let mut printed: u64 = 0;
-    'pages: while let Some(rows) = page {
+    while let Some(rows) = page {
         for row in rows.iter().filter(|r| filter.keeps(r)) {
-            if filter.full(printed) {
-                break 'pages;
-            }
             if let Err(e) = array.push(row) {
                 return finish(Err(e));
             }
-            printed += 1;
         }
         page = walk.next_page().await?;
     }
     finish(array.end())
+}
+
+/// The `limit` oldest sessions the filter keeps, oldest first, from a walk of them all: a
+/// max-heap of at most `limit` rows, whose top (the newest kept) gives way to an older one.
+async fn oldest(ops: &Ops, filter: Filter, limit: u64) -> Result<Vec<SessionRow>, Failure> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut kept: BinaryHeap<ByAge> = BinaryHeap::new();
+    let mut walk = SessionWalk::new(&ops.db, &ops.sessions);
+    while let Some(rows) = walk.next_page().await? {
+        for row in rows.into_iter().filter(|r| filter.keeps(r)) {
+            kept.push(ByAge(row));
+            if kept.len() > limit {
+                kept.pop();
+            }
+        }
+    }
+    Ok(kept.into_sorted_vec().into_iter().map(|r| r.0).collect())
+}
+
+/// A session row ordered by when it started (then by its public id, so that the order is
+/// total and the same on every run).
+struct ByAge(SessionRow);
+
+impl ByAge {
+    fn key(&self) -> (DateTime<Utc>, String) {
+        (self.0.created_at, self.0.id.to_string())
+    }
+}
+
+impl PartialEq for ByAge {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ByAge {}
+
+impl PartialOrd for ByAge {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ByAge {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 async fn revoke(ops: &Ops, which: Revocation, yes: bool, json: bool) -> Result<(), Failure> {

@@ -15,18 +15,71 @@ use super::Settings;
 /// What a secret, or the password part of a URL, is shown as.
 pub const REDACTED: &str = "REDACTED";
 
-/// Query parameters whose value is a secret (`?password=…` in a PostgreSQL URL).
+/// Query parameters whose value is a secret: `?password=…` in a PostgreSQL URL, `?key=…`,
+/// `?api-key=…` or `?auth=…` at an API gateway, a signature, a credential, a code.
 fn is_secret_parameter(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["pass", "secret", "token"].iter().any(|s| name.contains(s))
+    [
+        "pass",
+        "secret",
+        "token",
+        "key",
+        "auth",
+        "sig",
+        "credential",
+        "code",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
 }
 
-/// A URL with its password and secret query parameters replaced by [`REDACTED`]; a value
-/// that is not a URL is redacted whole.
+/// A URL that is not a secret as a whole (a provider's endpoint, the vision API's base) but
+/// may carry one: as written when it holds nothing to redact (an OpenID Connect issuer is
+/// compared as written, and a parser would add a slash), else as [`url`] shows it.
+pub fn shown(raw: &str) -> String {
+    if url_secrets(raw).is_empty() {
+        raw.to_owned()
+    } else {
+        url(raw)
+    }
+}
+
+pub fn shown_url<S: Serializer>(value: &Url, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&shown(value.as_str()))
+}
+
+pub fn optional_shown<S: Serializer, U: AsRef<str>>(
+    value: &Option<U>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(u) => s.serialize_str(&shown(u.as_ref())),
+        None => s.serialize_none(),
+    }
+}
+
+/// The user-info part a person meant to write: everything between `scheme://` and the last
+/// `@`, when that differs from what a URL parser reads. A password with an unescaped `/`, `?`
+/// or `#` (`postgres://app:/Xy9@db/app`) ends the parser's authority early: it then reads a
+/// host, a path, a query or a fragment, and no password at all, so redacting "the password"
+/// would print the secret. Such a URL is ambiguous and is shown, and accepted, never.
+pub fn ambiguous_userinfo(raw: &str) -> Option<&str> {
+    let (_, rest) = raw.trim().split_once("://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    userinfo.contains(['/', '?', '#', '\\']).then_some(userinfo)
+}
+
+/// A URL with its password and secret query parameters replaced by [`REDACTED`], and no
+/// fragment; a value that is not a URL, or whose password cannot be told apart
+/// ([`ambiguous_userinfo`]), is redacted whole.
 pub fn url(raw: &str) -> String {
+    if ambiguous_userinfo(raw).is_some() {
+        return REDACTED.to_owned();
+    }
     let Ok(mut url) = Url::parse(raw.trim()) else {
         return REDACTED.to_owned();
     };
+    url.set_fragment(None);
     if url.password().is_some() && url.set_password(Some(REDACTED)).is_err() {
         return REDACTED.to_owned();
     }
@@ -49,10 +102,16 @@ pub fn url(raw: &str) -> String {
 
 /// The secret parts of a URL, as written and percent-decoded: what must never be printed.
 pub fn url_secrets(raw: &str) -> Vec<String> {
+    if let Some(userinfo) = ambiguous_userinfo(raw) {
+        // Whatever follows the user name may be the password: all of it is secret.
+        let password = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+        return vec![raw.to_owned(), password.to_owned()];
+    }
     let Ok(url) = Url::parse(raw.trim()) else {
         return vec![raw.to_owned()];
     };
     let mut secrets: Vec<String> = url.password().map(str::to_owned).into_iter().collect();
+    secrets.extend(url.fragment().map(str::to_owned));
     secrets.extend(
         url.query_pairs()
             .filter(|(k, _)| is_secret_parameter(k))
@@ -182,6 +241,67 @@ mod tests {
             "sqlite://data/latchkey.db?mode=rwc"
         );
         assert_eq!(url("not a url s3cret"), REDACTED);
+    }
+
+    /// A password with an unescaped `/`, `?` or `#` makes a parser read no password at all:
+    /// such a URL is never shown, not even in part.
+    #[test]
+    fn a_password_with_unescaped_delimiters_redacts_the_whole_url() {
+        for (raw, secret) in [
+            ("postgres://app:/Xy9secret@db:5432/app", "Xy9secret"),
+            ("postgres://app:2024/Spring!@db/app", "Spring!"),
+            ("postgres://app:#Xy9@db/app", "Xy9"),
+            ("postgres://app:pa?ss@db/app", "pa?ss"),
+            ("redis://:s3/cret@cache:6379/0", "s3/cret"),
+        ] {
+            let shown = url(raw);
+            assert_eq!(shown, REDACTED, "{raw}");
+            let secrets = url_secrets(raw);
+            assert!(
+                secrets.iter().any(|s| s.contains(secret)),
+                "{raw}: {secrets:?}"
+            );
+            assert!(ambiguous_userinfo(raw).is_some(), "{raw}");
+        }
+        // An `@` only in the query, or a password with an `@` (the last one ends it), is not.
+        assert_eq!(ambiguous_userinfo("postgres://app:p@ss@db/app"), None);
+        assert_eq!(
+            url("postgres://app:p@ss@db/app"),
+            "postgres://app:REDACTED@db/app"
+        );
+    }
+
+    #[test]
+    fn parameters_named_like_a_credential_are_masked() {
+        for name in [
+            "key",
+            "api-key",
+            "auth",
+            "sig",
+            "X-Amz-Signature",
+            "credential",
+            "code",
+        ] {
+            let raw = format!("https://gw.example/v1?{name}=s3cret&model=m");
+            let shown = shown(&raw);
+            assert!(!shown.contains("s3cret"), "{name}: {shown}");
+            assert!(shown.contains("model=m"), "{name}: {shown}");
+        }
+        // Nothing to redact: kept exactly as written, without a slash a parser would add.
+        assert_eq!(
+            shown("https://accounts.google.com"),
+            "https://accounts.google.com"
+        );
+        assert_eq!(
+            shown("https://user:pw@gw.example/v1"),
+            "https://user:REDACTED@gw.example/v1"
+        );
+    }
+
+    #[test]
+    fn a_fragment_is_never_shown() {
+        assert_eq!(url("redis://cache:6379/0#s3cret"), "redis://cache:6379/0");
+        assert!(url_secrets("redis://cache:6379/0#s3cret").contains(&"s3cret".to_owned()));
     }
 
     #[test]

@@ -40,7 +40,11 @@ impl Settings {
             ),
             redirect_uris: self.redirect_uris_summary(),
             vision: match self.vision.api_key {
-                Some(_) => format!("on ({} at {})", self.vision.model, self.vision.base_url),
+                Some(_) => format!(
+                    "on ({} at {})",
+                    self.vision.model,
+                    redact::shown(self.vision.base_url.as_str())
+                ),
                 None => "off (vision.api_key unset)".to_owned(),
             },
             webhook: match self.billing.stripe_webhook_secret {

@@ -250,9 +250,15 @@ pub struct ProviderSettings {
     pub client_secret: Option<SecretString>,
     /// Kept as written: OpenID Connect compares issuers as exact strings, and a parsed URL
     /// would gain a trailing slash.
+    /// Shown through [`redact::shown`], as every URL the operator may have put a credential
+    /// in (a proxy's user and password, a `?key=` parameter).
+    #[serde(serialize_with = "redact::optional_shown")]
     pub issuer: Option<String>,
+    #[serde(serialize_with = "redact::optional_shown")]
     pub auth_url: Option<Url>,
+    #[serde(serialize_with = "redact::optional_shown")]
     pub token_url: Option<Url>,
+    #[serde(serialize_with = "redact::optional_shown")]
     pub api_url: Option<Url>,
 }
 
@@ -273,6 +279,9 @@ pub struct LoginSettings {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct VisionSettings {
+    /// Shown through [`redact::shown`]: an OpenAI-compatible gateway may take its key in the
+    /// URL.
+    #[serde(serialize_with = "redact::shown_url")]
     pub base_url: Url,
     #[serde(serialize_with = "redact::optional_secret")]
     pub api_key: Option<SecretString>,

@@ -220,7 +220,25 @@ fn validate_redirect_uri(uri: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A URL whose password holds an unescaped `/`, `?` or `#` reads as one with no password and
+/// a different host or path ([`super::redact::ambiguous_userinfo`]): refused, without
+/// echoing it, rather than connecting somewhere unintended or printing the secret. An `@` in
+/// the path or query (`?application_name=me@x`) reads the same way to us and is refused
+/// too: written `%40`, it means the same to the database.
+fn refuse_ambiguous_password(key: &'static str, raw: &str) -> Result<(), ConfigError> {
+    match super::redact::ambiguous_userinfo(raw) {
+        Some(_) => Err(ConfigError::key(
+            key,
+            "its user name or password holds a `/`, `?`, `#` or `\\` that ends the host part \
+             early: percent-encode the password (`/` as %2F, `?` as %3F, `#` as %23, `\\` as \
+             %5C), and any `@` after the host as %40",
+        )),
+        None => Ok(()),
+    }
+}
+
 fn validate_database_url(raw: &str) -> Result<(), ConfigError> {
+    refuse_ambiguous_password("database.url", raw)?;
     let url = Url::parse(raw).map_err(|_| ConfigError::key("database.url", "is not a URL"))?;
     match url.scheme() {
         "sqlite" | "postgres" | "postgresql" => Ok(()),
@@ -232,6 +250,7 @@ fn validate_database_url(raw: &str) -> Result<(), ConfigError> {
 }
 
 fn validate_redis_url(raw: &str) -> Result<(), ConfigError> {
+    refuse_ambiguous_password("redis.url", raw)?;
     let url = Url::parse(raw).map_err(|_| ConfigError::key("redis.url", "is not a URL"))?;
     match url.scheme() {
         "redis" | "rediss" => Ok(()),
@@ -252,6 +271,12 @@ fn validate_cluster_nodes(nodes: &[SecretString]) -> Result<(), ConfigError> {
     let mut schemes = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         let n = i + 1;
+        if super::redact::ambiguous_userinfo(node.expose_secret()).is_some() {
+            return Err(ConfigError::key(
+                KEY,
+                format!("entry {n}: its password holds a `/`, `?`, `#` or `\\` that ends the host part early: percent-encode it, and any `@` after the host as %40"),
+            ));
+        }
         let url = Url::parse(node.expose_secret().trim())
             .map_err(|_| ConfigError::key(KEY, format!("entry {n} is not a URL")))?;
         match url.scheme() {

@@ -20,12 +20,15 @@ use uuid::Uuid;
 use crate::accounts::{self, AccountError, PublishError};
 use crate::auth::code::{self, Grant};
 use crate::auth::flow;
+use crate::auth::oauth_error::{self, ErrorKind};
 use crate::auth::token_mode::TokenFlow;
+pub use crate::auth::Misconfiguration;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
 use crate::session::{
     ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
 };
+use crate::text;
 
 /// What the browser brought back from the provider, and what it already had.
 pub struct Callback<'a> {
@@ -114,7 +117,9 @@ impl From<Refusal> for Failed {
 pub enum Refusal {
     ConsentDenied,
     /// The provider refused latchkey's authorization request for how latchkey is registered
-    /// with it: an operator's or extension developer's mistake, not the user's.
+    /// with it: an operator's or extension developer's mistake, not the user's. Its code is
+    /// `provider_error`, as for any failure on the provider's side; only its words (and the
+    /// log) say that it is a configuration error.
     ProviderMisconfigured(Misconfiguration),
     InvalidState,
     BindingMismatch,
@@ -132,7 +137,7 @@ impl Refusal {
     pub fn code(self) -> &'static str {
         match self {
             Self::ConsentDenied => "consent_denied",
-            Self::ProviderMisconfigured(_) => "provider_misconfigured",
+            Self::ProviderMisconfigured(_) => "provider_error",
             Self::InvalidState => "invalid_state",
             Self::BindingMismatch => "binding_mismatch",
             Self::MissingCode => "missing_code",
@@ -145,10 +150,10 @@ impl Refusal {
         }
     }
 
-    /// Every refusal, for looking one up by its code.
-    pub const ALL: [Self; 11] = [
+    /// One refusal per code, for looking one up by its code (a configuration error shares
+    /// `provider_error`).
+    pub const ALL: [Self; 10] = [
         Self::ConsentDenied,
-        Self::ProviderMisconfigured(Misconfiguration::Other),
         Self::InvalidState,
         Self::BindingMismatch,
         Self::MissingCode,
@@ -196,9 +201,7 @@ impl From<ProviderError> for Refusal {
         match e {
             ProviderError::CodeRejected(_) => Self::CodeRejected,
             ProviderError::NoVerifiedEmail => Self::NoVerifiedEmail,
-            ProviderError::Misconfigured(_) => {
-                Self::ProviderMisconfigured(Misconfiguration::Client)
-            }
+            ProviderError::Misconfigured(what, _) => Self::ProviderMisconfigured(what),
             ProviderError::InvalidIdToken(_) | ProviderError::Unavailable(_) => Self::ProviderError,
         }
     }
@@ -295,84 +298,46 @@ async fn identify(
 
 /// The refusal for a provider that came back with `error` instead of a code (RFC 6749
 /// 4.1.2.1), logged with the provider's `error` and `error_description` (neither is a secret:
-/// the code never came), and for a configuration error the redirect URI latchkey sent. Both are the query of a request anyone can make, so the log gets
-/// them shortened and without control characters.
+/// the code never came), and for a configuration error the redirect URI latchkey sent.
+///
+/// Both come in the query of a request anyone can make: whoever starts a sign-in holds a valid
+/// `state` and can come back with any `error`. So the log gets them shortened and without
+/// control characters; `error` is read by [`oauth_error::classify`] (the token endpoint's
+/// table too), which matches only RFC 6749's characters for a code, and only a known code
+/// claims a configuration error, at WARN, said to be unverified.
 fn provider_said_no(
     provider: &str,
     redirect_uri: &str,
     error: &str,
     description: Option<&str>,
 ) -> Refusal {
+    let kind = oauth_error::classify(error);
     let error = loggable(error);
     let description = description.map(loggable).unwrap_or_default();
-    match error.as_str() {
-        "access_denied" => {
+    match kind {
+        ErrorKind::Misconfigured(what) => {
+            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error, as reported through the browser's redirect (unverified)");
+            Refusal::ProviderMisconfigured(what)
+        }
+        ErrorKind::ProviderFailed => {
+            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in, as reported through the browser's redirect (unverified)");
+            Refusal::ProviderError
+        }
+        // `access_denied`, OpenID Connect's interaction errors (the user did not sign in,
+        // consent or pick an account where no prompt was allowed), and any code we do not
+        // know (`invalid_grant` is none a redirect carries): the sign-in ended on the user's
+        // side, as a cancellation does.
+        ErrorKind::Cancelled | ErrorKind::CodeRejected | ErrorKind::Unknown => {
             tracing::info!(provider, provider_error = %error, provider_error_description = %description, "sign-in cancelled at the provider");
             Refusal::ConsentDenied
         }
-        "server_error" | "temporarily_unavailable" => {
-            tracing::warn!(provider, provider_error = %error, provider_error_description = %description, "the provider failed the sign-in");
-            Refusal::ProviderError
-        }
-        _ => {
-            let what = Misconfiguration::from_error(&error);
-            tracing::error!(provider, provider_error = %error, provider_error_description = %description, redirect_uri, fix = what.fix(), "the provider refused latchkey's sign-in request: a configuration error");
-            Refusal::ProviderMisconfigured(what)
-        }
     }
 }
 
-/// At most 200 characters of `text`, without control characters (which would let a crafted
-/// query forge log lines on a terminal or in a pretty log).
+/// At most 200 characters of `text`, cleaned by [`text::loggable`]: a crafted query must not
+/// forge log lines on a terminal or in a pretty log.
 fn loggable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(200).collect()
-}
-
-/// What a provider's `error` says is wrong with latchkey's registration at it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Misconfiguration {
-    /// `redirect_uri_mismatch` (Google, GitHub): `{public_url}/auth/{provider}/callback` is not
-    /// among the OAuth client's registered redirect URIs.
-    RedirectUri,
-    /// `invalid_client`, `unauthorized_client` (RFC 6749), `incorrect_client_credentials`
-    /// (GitHub), `deleted_client` (Google): the client id or secret is wrong, or the client
-    /// may not use the authorization code flow.
-    Client,
-    /// `invalid_scope`, `invalid_request`, `unsupported_response_type`, or a code we do not
-    /// know.
-    Other,
-}
-
-impl Misconfiguration {
-    fn from_error(error: &str) -> Self {
-        match error {
-            "redirect_uri_mismatch" => Self::RedirectUri,
-            "invalid_client"
-            | "unauthorized_client"
-            | "incorrect_client_credentials"
-            | "deleted_client"
-            | "application_suspended" => Self::Client,
-            _ => Self::Other,
-        }
-    }
-
-    /// For the person in the sign-in tab: most often the developer trying their extension.
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::RedirectUri => "The sign-in provider refused this server's redirect URI: it is not registered for the OAuth client latchkey uses. This is a configuration error, not yours: whoever runs this server must add the redirect URI below to the OAuth client at the provider (or fix server.public_url).",
-            Self::Client => "The sign-in provider does not accept the OAuth client latchkey uses (wrong client id or secret, a deleted or suspended client, or one not allowed this kind of sign-in). This is a configuration error, not yours: whoever runs this server must check the provider's client id and secret in latchkey's configuration.",
-            Self::Other => "The sign-in provider refused the sign-in request as latchkey is configured. This is a configuration error, not yours: whoever runs this server will find the provider's reason in latchkey's log.",
-        }
-    }
-
-    /// For the operator reading the log.
-    pub fn fix(self) -> &'static str {
-        match self {
-            Self::RedirectUri => "register {server.public_url}/auth/<provider>/callback as a redirect URI of the OAuth client at the provider, or correct server.public_url",
-            Self::Client => "check providers.<provider>.client_id and client_secret against the OAuth client at the provider, and that the client is a web application allowed the authorization code flow",
-            Self::Other => "compare providers.<provider> with the OAuth client at the provider; the provider's error and description say what it refused",
-        }
-    }
+    text::loggable(text, 200)
 }
 
 /// Cookie mode's ending: the browser's old session ends, a new one starts.

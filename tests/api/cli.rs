@@ -1591,3 +1591,45 @@ async fn config_check_with_the_memory_store_does_not_need_redis() {
     );
     assert!(out.contains("\ndatabase: answers"), "{out}");
 }
+
+/// `sessions list --json --limit N` without `--user` walks the whole store, in the store's
+/// order; `--help` promises the N oldest, oldest first, and that is what comes back.
+#[tokio::test]
+async fn list_with_a_limit_gives_the_oldest_sessions_oldest_first() {
+    let app = spawn_app().await;
+    let store = RedisStore::new(&redis_url(), app.config.prefix(), Duration::from_secs(2))
+        .expect("the app's store");
+    let now = latchkey::session::now_ms();
+    let mut by_age = Vec::new();
+    // Created in an order unrelated to their age (minutes ago).
+    for minutes_ago in [3_i64, 7, 0, 5, 1, 6, 2, 4] {
+        let mut started = record(now);
+        started.created_ms = now - minutes_ago * 60_000;
+        let token = SessionToken::generate(Uuid::new_v4());
+        let new = NewSession {
+            user_id: token.user_id(),
+            hash: token.hash(),
+            record: started,
+            idle_ms: 600_000,
+            profile: profile("Aged", "free"),
+            profile_expiry_ms: now + 600_000,
+            max_per_user: 50,
+        };
+        assert!(store.create(&new).await.expect("created").stored());
+        by_age.push((minutes_ago, token.hash().public_id().to_string()));
+    }
+    by_age.sort_by_key(|(minutes_ago, _)| std::cmp::Reverse(*minutes_ago));
+    let oldest: Vec<&str> = by_age.iter().take(3).map(|(_, id)| id.as_str()).collect();
+
+    let doc = cli(&app, &["sessions", "list", "--json", "--limit", "3"])
+        .await
+        .json();
+    let listed: Vec<&str> = doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(listed, oldest, "{doc}");
+    assert_eq!(doc["count"], 3, "{doc}");
+}

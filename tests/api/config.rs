@@ -395,6 +395,85 @@ fn secrets_never_appear_in_debug_output() {
     }
 }
 
+/// A password with an unescaped `/`, `?` or `#` would be read as no password and another
+/// host or path: refused, with a line that says to percent-encode and never echoes the URL.
+#[test]
+fn a_url_whose_password_would_be_misread_is_refused_without_echoing_it() {
+    for (key, var, raw) in [
+        (
+            "database.url",
+            "LATCHKEY__DATABASE__URL",
+            "postgres://app:/Xy9secret@db:5432/app",
+        ),
+        (
+            "database.url",
+            "LATCHKEY__DATABASE__URL",
+            "postgres://app:2024/Spring!@db/app",
+        ),
+        (
+            "database.url",
+            "LATCHKEY__DATABASE__URL",
+            "postgres://app:#Xy9secret@db/app",
+        ),
+        (
+            "redis.url",
+            "LATCHKEY__REDIS__URL",
+            "redis://:s3/cret@cache:6379/0",
+        ),
+        (
+            "redis.cluster_nodes",
+            "LATCHKEY__REDIS__CLUSTER_NODES",
+            "redis://:s3?cret@a:7000",
+        ),
+    ] {
+        let message = load_err(&[(var, raw)]);
+        assert!(message.starts_with(&format!("{key}:")), "{message}");
+        assert!(message.contains("percent-encode"), "{message}");
+        for part in ["Xy9secret", "Spring", "s3/cret", "s3?cret", "@db"] {
+            assert!(!message.contains(part), "{raw} echoed: {message}");
+        }
+    }
+    // Percent-encoded, the same password is fine.
+    load(&[(
+        "LATCHKEY__DATABASE__URL",
+        "postgres://app:%2FXy9secret@db:5432/app",
+    )])
+    .expect("an encoded password loads");
+}
+
+/// The vision API's base and the providers' endpoints are not secrets, but an operator may put
+/// one in them (a gateway's user and password, a `?key=`): neither the start-up line nor
+/// `config check`'s listing shows it.
+#[test]
+fn urls_that_may_carry_a_credential_are_shown_redacted() {
+    let s = load(&[
+        ("LATCHKEY__VISION__API_KEY", "sk-x"),
+        (
+            "LATCHKEY__VISION__BASE_URL",
+            "https://gw:gw-pass-1@gw.example/v1?key=gw-key-2",
+        ),
+        ("LATCHKEY__PROVIDERS__GITHUB__CLIENT_ID", "id"),
+        ("LATCHKEY__PROVIDERS__GITHUB__CLIENT_SECRET", "cs"),
+        (
+            "LATCHKEY__PROVIDERS__GITHUB__TOKEN_URL",
+            "https://gh.example/token?auth=gh-auth-3",
+        ),
+        (
+            "LATCHKEY__PROVIDERS__GITHUB__API_URL",
+            "https://u:gh-pass-4@gh.example/api",
+        ),
+    ])
+    .expect("loads");
+    let summary = format!("{:?}", s.summary());
+    let listing = format!("{:?}", s.redacted_listing().expect("listing"));
+    for secret in ["gw-pass-1", "gw-key-2", "gh-auth-3", "gh-pass-4"] {
+        assert!(!summary.contains(secret), "{secret} in {summary}");
+        assert!(!listing.contains(secret), "{secret} in {listing}");
+    }
+    assert!(summary.contains("gw.example"), "{summary}");
+    assert!(listing.contains("gh.example/token"), "{listing}");
+}
+
 #[test]
 fn a_missing_config_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");

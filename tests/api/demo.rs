@@ -164,3 +164,61 @@ async fn the_demo_signs_in_with_github_in_token_mode_at_the_extensions_redirect_
     assert_eq!(info["success"], true, "{info}");
     assert_eq!(info["user"]["plan"], "free");
 }
+
+/// The demo's fakes sign anyone in as a verified alice@example.com: whatever database or
+/// Redis the shell names, the demo keeps to its own, and says which variables it ignored.
+#[test]
+fn the_demo_keeps_to_its_own_database_and_redis_whatever_the_shell_says() {
+    use latchkey::config::{Settings, Sources};
+    use secrecy::ExposeSecret;
+
+    let shell = [
+        ("LATCHKEY__DATABASE__URL", "postgres://app:pw@prod-db/app"),
+        ("latchkey__redis__url", "redis://prod-cache:6379"),
+        ("LATCHKEY__REDIS__KEY_PREFIX", "latchkey:"),
+        ("LATCHKEY__SERVER__PORT", "9090"),
+    ];
+    let mut sources = Sources::from_process(Some(CONFIG_FILE.into()));
+    sources.environment = Some("development".to_owned());
+    sources.env_vars = shell
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut ignored = testkit::demo::pin_storage(&mut sources.env_vars);
+    ignored.sort();
+    assert_eq!(
+        ignored,
+        [
+            "LATCHKEY__DATABASE__URL",
+            "LATCHKEY__REDIS__KEY_PREFIX",
+            "latchkey__redis__url"
+        ]
+    );
+    let settings = Settings::load(&sources).expect("the demo's configuration loads");
+    assert_eq!(
+        settings.database.url.expose_secret(),
+        "sqlite://data/demo.db?mode=rwc"
+    );
+    assert_eq!(settings.redis.url.expose_secret(), "redis://127.0.0.1:6379");
+    assert_eq!(settings.redis.key_prefix, "latchkey-demo:");
+    assert_eq!(settings.server.port, 9090, "other variables still apply");
+}
+
+/// The example extension's id comes from a public manifest key: anyone can load their own
+/// code under it. The demo's file, the one people copy from, says so where it allows it.
+#[test]
+fn the_demo_file_warns_against_copying_the_example_id_to_production() {
+    let file = std::fs::read_to_string(CONFIG_FILE).expect("examples/demo.toml");
+    for key in ["allowed_origins", "redirect_uris"] {
+        let at = file.find(&format!("{key} =")).expect(key);
+        let comment: String = file[..at]
+            .lines()
+            .rev()
+            .take_while(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let comment = comment.to_lowercase();
+        assert!(comment.contains("never copy"), "{key}: {comment}");
+        assert!(comment.contains("production"), "{key}: {comment}");
+    }
+}

@@ -71,17 +71,20 @@ pub struct CallbackQuery {
                 ("Location" = String, description = "`login.success_redirect`."),
                 ("Set-Cookie" = String, description = "The session cookie."),
             )),
-        (status = 400, description = "`consent_denied`, `invalid_state` (unknown, expired, \
-            replayed or missing `state`), `binding_mismatch`, `missing_code` or \
+        (status = 400, description = "`consent_denied` (the user cancelled at the provider, \
+            or it came back with `access_denied`, an OpenID Connect interaction error such as \
+            `login_required`, or an `error` latchkey does not know), `invalid_state` (unknown, \
+            expired, replayed or missing `state`), `binding_mismatch`, `missing_code` or \
             `code_rejected`.",
             content((String = "text/html"), (ErrorBody = "application/json"))),
         (status = 403, description = "`email_not_verified` or `account_disabled`.",
             content((String = "text/html"), (ErrorBody = "application/json"))),
         (status = 404, description = "`provider_not_configured`.", body = ErrorBody),
         (status = 429, response = RateLimited),
-        (status = 502, description = "`provider_error`: the provider failed or its ID token \
-            did not verify; `provider_misconfigured`: the provider refused the request as \
-            latchkey is registered with it (`redirect_uri_mismatch`, `invalid_client`, …).",
+        (status = 502, description = "`provider_error`: the provider failed, its ID token \
+            did not verify, or it refused the request as latchkey is registered with it \
+            (`redirect_uri_mismatch`, `invalid_client`, …: a configuration error, which the \
+            page's words say).",
             content((String = "text/html"), (ErrorBody = "application/json"))),
         (status = 503, description = "`session_store_unavailable` or `database_unavailable`.",
             content((String = "text/html"), (ErrorBody = "application/json"))),

@@ -84,6 +84,8 @@ struct Knobs {
     auto_approve: bool,
     user: GitHubUser,
     token_failure: Option<u16>,
+    /// The `error` and `error_description` the token endpoint answers instead of a token.
+    token_error: Option<(String, String)>,
     token_delay: Duration,
     api_failure: Option<u16>,
     token_requests: usize,
@@ -193,6 +195,12 @@ impl FakeGitHub {
         lock(&self.state.knobs).token_failure = status;
     }
 
+    /// `Some((error, description))`: the token endpoint answers 200 with these, as GitHub
+    /// answers a refused exchange; `None`: it works again.
+    pub fn set_token_error(&self, error: Option<(&str, &str)>) {
+        lock(&self.state.knobs).token_error = error.map(|(e, d)| (e.to_owned(), d.to_owned()));
+    }
+
     /// The token endpoint waits this long before answering (for latchkey's client timeout).
     pub fn set_token_delay(&self, delay: Duration) {
         lock(&self.state.knobs).token_delay = delay;
@@ -264,16 +272,26 @@ async fn access_token(
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
-    let (delay, failure) = {
+    let (delay, failure, error) = {
         let mut knobs = lock(&state.knobs);
         knobs.token_requests += 1;
-        (knobs.token_delay, knobs.token_failure)
+        (
+            knobs.token_delay,
+            knobs.token_failure,
+            knobs.token_error.clone(),
+        )
     };
     if let Some(status) = injected_failure(delay, failure).await {
         return HttpResponse::build(status).json(json!({ "message": "Server Error" }));
     }
 
     let wants_json = accepts_json(&req);
+    if let Some((error, description)) = &error {
+        return token_answer(
+            wants_json,
+            &[("error", error), ("error_description", description)],
+        );
+    }
     if !form.authenticates(&req, GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET) {
         let why = "The client_id and/or client_secret passed are incorrect.";
         return token_answer(
