@@ -24,6 +24,9 @@ pub struct Metrics {
     pub vision_calls: IntCounterVec,
     pub vision_latency: HistogramVec,
     pub quota_refusals: IntCounter,
+    /// Refusals while the rest of the quota is held by calls in progress (`quota_busy`): not a
+    /// used-up quota, so not in `quota_refusals_total`.
+    pub quota_busy_refusals: IntCounter,
 }
 
 impl Metrics {
@@ -77,6 +80,10 @@ impl Metrics {
                 "quota_refusals_total",
                 "Vision requests refused by the daily quota",
             )?,
+            quota_busy_refusals: IntCounter::new(
+                "quota_busy_refusals_total",
+                "Vision requests refused because the rest of the daily quota was held by calls in progress",
+            )?,
             registry,
         };
         metrics.register()?;
@@ -94,6 +101,7 @@ impl Metrics {
         r.register(Box::new(self.vision_calls.clone()))?;
         r.register(Box::new(self.vision_latency.clone()))?;
         r.register(Box::new(self.quota_refusals.clone()))?;
+        r.register(Box::new(self.quota_busy_refusals.clone()))?;
         Ok(())
     }
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::session::{
-    NewSession, Profile, RedisStore, Revoke, ScratchStore, SessionRecord, SessionStore,
-    SessionToken, Sessions, TouchParams, Transport,
+    Hold, NewSession, Profile, RedisStore, Reserved, Revoke, ScratchStore, SessionRecord,
+    SessionStore, SessionToken, Sessions, TouchParams, Transport,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -161,7 +161,7 @@ fn keys_of(cmd: &Logged) -> Result<Vec<&[u8]>, String> {
             args.iter().take(1).map(Vec::as_slice).collect()
         }
         "PING" | "SCAN" | "CLUSTER" | "SCRIPT" | "INFO" | "CLIENT" | "HELLO" | "READONLY"
-        | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" => Vec::new(),
+        | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" | "TIME" => Vec::new(),
         other => return Err(format!("unknown command {other}: teach keys_of its keys")),
     };
     Ok(keys)
@@ -308,6 +308,10 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     let now = latchkey::session::now_ms();
     let users: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
     let mut tokens: BTreeMap<Uuid, Vec<SessionToken>> = BTreeMap::new();
+    let hold = Hold {
+        name: "ocr:20270115",
+        id: "h1",
+    };
     for (i, user) in users.iter().enumerate() {
         let name = format!("user{i}");
         for _ in 0..3 {
@@ -330,12 +334,12 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
         assert_eq!(store.list(*user, now, IDLE).await.expect("list").len(), 3);
         assert_eq!(
             store
-                .reserve(*user, "ocr:20270115", Some(5), now, 60_000)
+                .reserve(*user, &hold, Some(5), now, 60_000)
                 .await
                 .expect("reserve"),
-            Some(1)
+            Reserved::Held
         );
-        store.release(*user, "ocr:20270115").await.expect("release");
+        store.release(*user, &hold).await.expect("release");
         let pro = Profile {
             plan: "pro".into(),
             ..profile(&name, "pro")

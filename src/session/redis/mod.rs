@@ -49,6 +49,7 @@ struct Scripts {
     revoke: Script,
     update_profile: Script,
     reserve: Script,
+    confirm: Script,
     release: Script,
     hit: Script,
 }
@@ -62,6 +63,7 @@ impl Scripts {
             revoke: Script::new(include_str!("lua/revoke.lua")),
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
+            confirm: Script::new(include_str!("lua/confirm.lua")),
             release: Script::new(include_str!("lua/release.lua")),
             hit: Script::new(include_str!("lua/hit.lua")),
         }
