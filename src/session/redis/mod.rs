@@ -107,6 +107,13 @@ impl RedisStore {
         self.connection.is_cluster()
     }
 
+    /// On a Redis Cluster, the slot ranges whose master is known to be down (their commands
+    /// fail at once instead of waiting `redis.timeout`), and how many commands have been
+    /// failed so; for tests and diagnosis.
+    pub fn known_down(&self) -> (Vec<std::ops::RangeInclusive<u16>>, u64) {
+        self.connection.known_down()
+    }
+
     /// Runs one prepared script call (`EVALSHA`, loading the script on `NOSCRIPT`).
     async fn invoke<T>(&self, call: ScriptInvocation<'_>) -> Result<T, StoreError>
     where
