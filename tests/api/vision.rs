@@ -467,11 +467,29 @@ async fn calls_refused_while_others_hold_the_quota_are_told_to_retry_soon() {
     assert_eq!(vision.extract(&mut browser.clone()).await.status(), 200);
 }
 
-/// Calls cut off before their answer (here the replica is killed mid-call, as a crash or a
-/// shutdown shorter than the upstream call would) keep no unit: their holds end by themselves
-/// and the whole quota is there again.
+/// How a replica's calls are cut off before their answer.
+enum CutOff {
+    /// Killed (SIGKILL), as in a crash or an OOM kill.
+    Crash,
+    /// Stopped (SIGTERM) with a `server.shutdown_grace` shorter than the upstream call.
+    ShortShutdown,
+}
+
+/// Calls cut off before their answer keep no unit: their holds end by themselves and the
+/// whole quota is there again.
 #[tokio::test]
 async fn units_held_by_calls_that_die_unanswered_come_back() {
+    units_come_back_after(CutOff::Crash).await;
+}
+
+/// The run: `shutdown_grace` shorter than an upstream call, 5 calls, 0 answers; the
+/// count must not stay at 5.
+#[tokio::test]
+async fn units_held_by_calls_cut_by_a_short_shutdown_come_back() {
+    units_come_back_after(CutOff::ShortShutdown).await;
+}
+
+async fn units_come_back_after(cut: CutOff) {
     let vision = Vision::start(|c| {
         c.set("LATCHKEY__PLANS__FREE__DAILY_OCR_LIMIT", "5")
             .set("LATCHKEY__VISION__TIMEOUT", "2s")
@@ -479,7 +497,10 @@ async fn units_held_by_calls_that_die_unanswered_come_back() {
     .await;
     let (browser, _) = vision.app.signed_in_browser("Ada").await;
     // A second replica on the same Redis and database, which will die mid-call.
-    let mut replica = ServerProcess::start(&vision.app.config.vars, None).await;
+    let mut vars = vision.app.config.vars.clone();
+    vars.insert("LATCHKEY__SERVER__SHUTDOWN_GRACE".into(), "1s".into());
+    vars.insert("LATCHKEY__SERVER__DRAIN_DELAY".into(), "0s".into());
+    let mut replica = ServerProcess::start(&vars, None).await;
     vision.openai.set_delay(Duration::from_secs(60));
     let url = replica.url(ROUTE);
     let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
@@ -500,7 +521,14 @@ async fn units_held_by_calls_that_die_unanswered_come_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(vision.openai.calls(), 5, "all five calls are upstream");
-    replica.stop();
+    match cut {
+        CutOff::Crash => replica.stop(),
+        CutOff::ShortShutdown => {
+            replica.terminate();
+            let exited = replica.wait_exit(Duration::from_secs(30)).await;
+            assert!(exited.is_some(), "the replica stops after its grace");
+        }
+    }
     for call in calls {
         assert!(call.await.expect("joined").is_err(), "no call was answered");
     }
