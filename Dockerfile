@@ -28,9 +28,17 @@ RUN cargo chef prepare --recipe-path recipe.json
 # ---------------------------------------------------------------------------------------------
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json --bin latchkey
+# Cargo's registry and the build directory are cache mounts: the builder (BuildKit, buildah,
+# podman) keeps them between builds, so a build after a small change compiles only what
+# changed, and they are never part of a layer. Without a kept cache the dependency layer
+# below still spares rebuilding the dependencies while the manifests do not change.
+RUN --mount=type=cache,id=latchkey-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id=latchkey-target,target=/src/target \
+    cargo chef cook --release --locked --recipe-path recipe.json --bin latchkey
 COPY . .
-RUN cargo build --release --locked --bin latchkey \
+RUN --mount=type=cache,id=latchkey-cargo-registry,target=/usr/local/cargo/registry \
+    --mount=type=cache,id=latchkey-target,target=/src/target \
+    cargo build --release --locked --bin latchkey \
  && install -D -m 0755 target/release/latchkey /out/latchkey \
  && /out/latchkey --version
 

@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run demo test lint deny fmt bench migrate build manifests e2e fuzz
+.PHONY: run demo test lint deny fmt bench migrate build manifests e2e fuzz image chaos
 
 ## Start the server on its embedded defaults (development, SQLite under data/). It uses the
 ## Redis at redis.url when one answers, else a redis-server it starts under data/, else the
@@ -62,3 +62,15 @@ e2e:
 ## Schemathesis against /openapi.json of a live debug server: no 5xx, every answer as documented.
 fuzz:
 	scripts/fuzz-api.sh
+
+## Build the Dockerfile with podman as CI does and check the image from its filesystem
+## (base images made locally once: debootstrap and this machine's Rust toolchain).
+image:
+	scripts/ci-image.sh
+
+## Faults under load, as an operator would run them (not in CI; about 12 minutes): three
+## replicas behind haproxy, wrk, real sign-ins through the fakes; rolling restart, Redis
+## killed, a cluster master killed, PostgreSQL refused, a soak (CHAOS_SOAK seconds, default
+## 300), revoke-all against 50 logins. 127.0.0.1 only. docs/operations.md, "Faults under load".
+chaos:
+	python3 scripts/chaos.py

@@ -7,14 +7,19 @@
 #     (no download at validation time), and `dockerfile`, Docker's own Dockerfile parser.
 #  2. Renders the kustomize base and the production overlay with `kubectl kustomize` when a
 #     kubectl with kustomize v4 or later is on PATH (or a `kustomize` binary). Without one, a
-#     small built-in renderer handles exactly what the overlay uses (namespace, images, map-only
-#     strategic-merge patches) and refuses anything else; with one, the built-in renderer's
-#     output is compared with the real one, so the fallback cannot drift.
+#     small built-in renderer handles exactly what the overlays use (namespace, images, map-only
+#     strategic-merge patches, configMapGenerator from env files, components) and refuses
+#     anything else; with one, the built-in renderer's output is compared with the real one
+#     (generated names compared without their content hash), so the fallback cannot drift.
 #  3. Validates every object, and secret.example.yaml, against the Kubernetes schemas of
 #     K8S_VERSION (default 1.30.0) in strict mode (unknown fields are errors; so is a kind
 #     without a schema).
-#  4. Checks what schemas cannot: selectors match pod labels, Service/Ingress/probe ports
-#     exist, the restricted security context, probes and graceful-shutdown timing, the HPA owns
+#  4. Checks the custom resources the offline schemas do not cover (HTTPRoute, PodMonitor,
+#     PrometheusRule) for their required fields and references: parent Gateway, hostnames and
+#     backends; selector and port; alert names, expressions and that every latchkey_* metric
+#     they use is one src/metrics.rs registers.
+#  5. Checks what schemas cannot: selectors match pod labels, Service/Ingress/probe ports
+#     exist, the NetworkPolicy's sources and destinations, the generated ConfigMap, the restricted security context, probes and graceful-shutdown timing, the HPA owns
 #     the replica count, the migration Job, placeholder-only example Secret, overlay patches
 #     target existing objects, and the Dockerfile's user, port and entrypoint agree with them.
 #
@@ -85,7 +90,7 @@ if [ -n "$render_cmd" ]; then
     *) version_text="$(kustomize version 2>/dev/null || true)" ;;
   esac
   renderer_name="$render_cmd ($(grep -Eo 'v[0-9]+\.[0-9]+\.[0-9]+' <<<"$version_text" | head -n1))"
-  for target in base overlays/production; do
+  for target in base overlays/production overlays/production-monitoring; do
     out="$work/$(echo "$target" | tr / _).yaml"
     if ! $render_cmd "$kdir/$target" >"$out" 2>"$work/render.err"; then
       log "error: $render_cmd $kdir/$target failed:"
@@ -100,6 +105,8 @@ status=0
 """The checks behind scripts/validate-manifests.sh; see its header."""
 import copy
 import fnmatch
+import hashlib
+import json
 import os
 import re
 import sys
@@ -111,7 +118,9 @@ from kubernetes_validate import utils as kv
 K8S_VERSION, WORK, RENDERER = sys.argv[1:4]
 QUIET = sys.argv[4] == "1"
 KDIR = "deploy/kubernetes"
-TARGETS = ["base", "overlays/production"]
+TARGETS = ["base", "overlays/production", "overlays/production-monitoring"]
+# Custom resources: no schema in kubernetes-validate; checked by crd_checks() instead.
+CRD_KINDS = {"HTTPRoute", "PodMonitor", "PrometheusRule"}
 SECRET_EXAMPLE = f"{KDIR}/base/secret.example.yaml"
 PLACEHOLDER = "REPLACE_ME"
 passed = 0
@@ -151,7 +160,8 @@ def ref(obj):
 # ---------------------------------------------------------------------------------------------
 # The built-in renderer: what kustomize does for the fields this project uses, nothing more.
 
-SUPPORTED_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "patches"}
+SUPPORTED_FIELDS = {"apiVersion", "kind", "namespace", "resources", "images", "patches",
+                    "configMapGenerator", "components"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass",
                   "StorageClass", "CustomResourceDefinition", "IngressClass"}
 
@@ -195,7 +205,80 @@ def containers(obj):
             yield c
 
 
-def builtin_render(directory):
+def read_env_file(path):
+    data = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", key):
+                raise RenderError(f"{path}:{n}: not KEY=value")
+            data[key] = value
+    return data
+
+
+GENERATED = "latchkey.io/generated-name"
+
+
+def generate_config_maps(directory, kust, objects, path):
+    for gen in kust.get("configMapGenerator", []):
+        if set(gen) - {"name", "envs", "literals", "behavior", "options"} or \
+                set(gen.get("options", {})) - {"labels"}:
+            raise RenderError(f"{path}: configMapGenerator supports name, envs, literals, behavior, options.labels")
+        data = {}
+        for env in gen.get("envs", []):
+            data.update(read_env_file(os.path.join(directory, env)))
+        for lit in gen.get("literals", []):
+            key, _, value = lit.partition("=")
+            data[key] = value
+        behavior = gen.get("behavior", "create")
+        existing = [o for o in objects if o["kind"] == "ConfigMap"
+                    and o["metadata"].get("annotations", {}).get(GENERATED) == gen["name"]]
+        if behavior == "merge":
+            if not existing:
+                raise RenderError(f"{path}: configMapGenerator {gen['name']} merges into nothing")
+            existing[0]["data"].update(data)
+            existing[0]["metadata"].setdefault("labels", {}).update(gen.get("options", {}).get("labels", {}))
+        elif behavior == "create":
+            if existing:
+                raise RenderError(f"{path}: configMapGenerator {gen['name']} exists already")
+            meta = {"name": gen["name"], "annotations": {GENERATED: gen["name"]}}
+            if gen.get("options", {}).get("labels"):
+                meta["labels"] = dict(gen["options"]["labels"])
+            objects.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
+        else:
+            raise RenderError(f"{path}: configMapGenerator behavior {behavior} is not supported")
+
+
+def finish_generated(objects):
+    """Names each generated ConfigMap <name>-<hash of its content> and points the references of
+    pods (envFrom, volumes) at it, as kustomize does; the hash is not kustomize's own, which is
+    why the comparison with kustomize ignores it."""
+    renamed = {}
+    for o in objects:
+        original = o["metadata"].get("annotations", {}).pop(GENERATED, None)
+        if original is None:
+            continue
+        if not o["metadata"]["annotations"]:
+            del o["metadata"]["annotations"]
+        digest = hashlib.sha256(json.dumps(o["data"], sort_keys=True).encode()).hexdigest()[:10]
+        o["metadata"]["name"] = renamed[original] = f"{original}-{digest}"
+    for o in objects:
+        for ps in pod_specs(o):
+            for c in ps.get("initContainers", []) + ps.get("containers", []):
+                for src in c.get("envFrom", []):
+                    ref_ = src.get("configMapRef")
+                    if ref_ and ref_.get("name") in renamed:
+                        ref_["name"] = renamed[ref_["name"]]
+            for v in ps.get("volumes", []):
+                if "configMap" in v and v["configMap"].get("name") in renamed:
+                    v["configMap"]["name"] = renamed[v["configMap"]["name"]]
+    return objects
+
+
+def builtin_render(directory, top=True, component=False):
     path = os.path.join(directory, "kustomization.yaml")
     if not os.path.exists(path):
         raise RenderError(f"{directory}: no kustomization.yaml")
@@ -204,15 +287,21 @@ def builtin_render(directory):
     if unknown:
         raise RenderError(f"{path}: fields {sorted(unknown)} are beyond the built-in renderer "
                           "(install kubectl, or keep the kustomization simple)")
+    if (kust.get("kind") == "Component") != component:
+        raise RenderError(f"{path}: kind {kust.get('kind')} where a "
+                          f"{'Component' if component else 'Kustomization'} is expected")
     objects = []
     for res in kust.get("resources", []):
         full = os.path.normpath(os.path.join(directory, res))
         if os.path.isdir(full):
-            objects += builtin_render(full)
+            objects += builtin_render(full, top=False)
         elif os.path.isfile(full):
             objects += load_yaml(full)
         else:
             raise RenderError(f"{path}: resource {res} does not exist")
+    generate_config_maps(directory, kust, objects, path)
+    for comp in kust.get("components", []):
+        objects += builtin_render(os.path.normpath(os.path.join(directory, comp)), top=False, component=True)
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
     for patch in kust.get("patches", []):
         if set(patch) - {"path"}:
@@ -249,11 +338,24 @@ def builtin_render(directory):
         for o in objects:
             if o["kind"] not in CLUSTER_SCOPED:
                 o["metadata"]["namespace"] = kust["namespace"]
-    return objects
+    return finish_generated(objects) if top else objects
+
+
+def without_hashes(objects):
+    """The objects with each generated ConfigMap's hash suffix, and every reference to it,
+    replaced by `-HASH`: the built-in renderer's hash is not kustomize's."""
+    text = yaml.safe_dump_all(objects, sort_keys=True)
+    for o in objects:
+        if o["kind"] == "ConfigMap":
+            m = re.fullmatch(r"(.+)-([a-z0-9]{10})", o["metadata"]["name"])
+            if m:
+                text = re.sub(rf"\b{re.escape(m.group(0))}\b", m.group(1) + "-HASH", text)
+    return list(yaml.safe_load_all(text))
 
 
 def keyed(objects):
-    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+    return {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o
+            for o in without_hashes(objects)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +395,7 @@ except (OSError, yaml.YAMLError) as e:
 
 def schema_check(label, objects):
     errors = []
+    objects = [o for o in objects if o.get("kind") not in CRD_KINDS]
     for o in objects:
         try:
             kv.validate(o, K8S_VERSION, strict=True)
@@ -430,7 +533,7 @@ def policy(target, objects):
     keys = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
     check(len(keys) == len(set(keys)), f"{p} no duplicate objects")
     required = ["ServiceAccount", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
-                "HorizontalPodAutoscaler", "Job"]
+                "HorizontalPodAutoscaler", "Job", "NetworkPolicy"]
     missing = [k for k in required if k not in by_kind]
     check(not missing, f"{p} has {', '.join(required)}", "missing " + ", ".join(missing))
     deps = by_kind.get("Deployment", [])
@@ -630,11 +733,141 @@ def policy(target, objects):
                       f"hosts {sorted(hosts)}")
 
 
+def metric_names():
+    """Every series latchkey exports: the names src/metrics.rs registers, under the registry's
+    prefix latchkey_, with a histogram's _bucket, _sum and _count."""
+    with open("src/metrics.rs") as f:
+        text = f.read()
+    names = set()
+    for m in re.finditer(r'(IntCounter|IntCounterVec|HistogramVec|HistogramOpts|Opts)::new\(\s*"([a-z_]+)"', text):
+        name = "latchkey_" + m.group(2)
+        names.add(name)
+        if m.group(1).startswith("Histogram"):
+            names |= {name + "_bucket", name + "_sum", name + "_count"}
+    return names
+
+
+def network_policy(p, objects, tmpl_labels, ports):
+    pols = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    mine = [n for n in pols if subset(n["spec"].get("podSelector", {}).get("matchLabels"), tmpl_labels)]
+    if not check(mine, f"{p} a NetworkPolicy selects the server's pods"):
+        return
+    np_ = mine[0]
+    spec = np_["spec"]
+    check(set(spec.get("policyTypes", [])) == {"Ingress", "Egress"}, f"{p} the NetworkPolicy governs ingress and egress")
+    sources = [f for rule in spec.get("ingress", []) for f in rule.get("from", [])]
+    check(sources and all("namespaceSelector" in f and f["namespaceSelector"].get("matchLabels") for f in sources),
+          f"{p} the NetworkPolicy admits only labelled namespaces (ingress controller or gateway, monitoring)",
+          repr(sources))
+    in_ports = [pt.get("port") for rule in spec.get("ingress", []) for pt in rule.get("ports", [])]
+    check(in_ports and all(pt in ports or pt in ports.values() for pt in in_ports),
+          f"{p} the NetworkPolicy admits the container's port only", repr(in_ports))
+    out = {(pt.get("protocol", "TCP"), pt.get("port")) for rule in spec.get("egress", [])
+           for pt in rule.get("ports", [])}
+    needed = {("UDP", 53), ("TCP", 53), ("TCP", 6379), ("TCP", 5432), ("TCP", 443)}
+    check(needed <= out, f"{p} the NetworkPolicy lets out DNS, Redis, PostgreSQL and HTTPS",
+          "missing " + repr(sorted(needed - out)))
+    check(all(rule.get("ports") for rule in spec.get("egress", [])),
+          f"{p} every egress rule of the NetworkPolicy names its ports")
+    for rule in spec.get("egress", []):
+        if any(pt.get("port") == 443 for pt in rule.get("ports", [])):
+            blocks = [t.get("ipBlock", {}) for t in rule.get("to", [])]
+            private = all("10.0.0.0/8" in b.get("except", []) for b in blocks if b.get("cidr") == "0.0.0.0/0")
+            check(blocks and private, f"{p} HTTPS goes to public addresses, not to the cluster's network")
+
+
+def crd_checks(p, objects, tmpl_labels, ports, services, cms):
+    """The custom resources' required fields and references, which no offline schema checks."""
+    public_hosts = set()
+    for cm in cms.values():
+        m = re.match(r"https://([^/:]+)", cm.get("data", {}).get("LATCHKEY__SERVER__PUBLIC_URL", ""))
+        if m:
+            public_hosts.add(m.group(1))
+    known = metric_names()
+    for o in objects:
+        name = ref(o)
+        spec = o.get("spec", {})
+        api = o.get("apiVersion", "")
+        if o["kind"] == "HTTPRoute":
+            check(api in ("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"),
+                  f"{p} {name}: a Gateway API version", api)
+            parents = spec.get("parentRefs", [])
+            check(parents and all(pr.get("name") and pr.get("kind", "Gateway") == "Gateway" for pr in parents),
+                  f"{p} {name}: parentRefs name a Gateway", repr(parents))
+            hosts = set(spec.get("hostnames", []))
+            check(hosts and public_hosts <= hosts, f"{p} {name}: serves the public URL's host",
+                  f"hostnames {sorted(hosts)}, public {sorted(public_hosts)}")
+            rules = spec.get("rules", [])
+            backends = [b for r in rules for b in r.get("backendRefs", [])]
+            bad = [b for b in backends if b.get("kind", "Service") != "Service" or b.get("name") not in services
+                   or not any(b.get("port") == sp["port"] for sp in services[b["name"]]["spec"]["ports"])]
+            check(rules and backends and not bad, f"{p} {name}: every rule has backendRefs to an existing Service port",
+                  repr(bad or backends))
+            matches = [m_.get("path", {}) for r in rules for m_ in r.get("matches", [])]
+            check(all(m_.get("type") in ("Exact", "PathPrefix") and str(m_.get("value", "")).startswith("/")
+                      for m_ in matches) and matches,
+                  f"{p} {name}: path matches are Exact or PathPrefix with an absolute path", repr(matches))
+            values = {m_.get("value") for m_ in matches}
+            check(not ({"/", "/metrics", "/readyz"} & values), f"{p} {name}: /metrics and /readyz stay internal")
+        elif o["kind"] == "PodMonitor":
+            check(api == "monitoring.coreos.com/v1", f"{p} {name}: monitoring.coreos.com/v1", api)
+            check(subset(spec.get("selector", {}).get("matchLabels"), tmpl_labels),
+                  f"{p} {name}: selects the server's pods")
+            eps = spec.get("podMetricsEndpoints", [])
+            check(eps and all(e.get("port") in ports and e.get("path", "/metrics") == "/metrics" for e in eps),
+                  f"{p} {name}: scrapes /metrics on a named container port", repr(eps))
+        elif o["kind"] == "PrometheusRule":
+            check(api == "monitoring.coreos.com/v1", f"{p} {name}: monitoring.coreos.com/v1", api)
+            groups = spec.get("groups", [])
+            check(groups and all(g.get("name") and g.get("rules") for g in groups),
+                  f"{p} {name}: every group has a name and rules")
+            rules = [r for g in groups for r in g.get("rules", [])]
+            bad = [r.get("alert") or r.get("record") for r in rules
+                   if not (bool(r.get("alert")) ^ bool(r.get("record"))) or not str(r.get("expr", "")).strip()]
+            check(not bad, f"{p} {name}: every rule is an alert or a record with an expr", repr(bad))
+            for r in rules:
+                if "for" in r:
+                    try:
+                        duration_seconds(str(r["for"]).replace("0m", "0s") if r["for"] == "0m" else str(r["for"]))
+                    except ValueError:
+                        fail(f"{p} {name}: {r.get('alert')}: `for: {r['for']}` is not a duration")
+            used = {m_ for r in rules for m_ in re.findall(r"\blatchkey_[a-z_]+", str(r.get("expr", "")))}
+            check(used and used <= known, f"{p} {name}: the latchkey_* metrics it uses are ones latchkey exports",
+                  "unknown " + ", ".join(sorted(used - known)))
+            alerts = " ".join(str(r.get("expr", "")) for r in rules)
+            themes = {"5xx ratio": 'status=~"5', "Redis errors": 'dependency="redis"',
+                      "database errors": 'dependency="database"', "readiness flapping": "kube_pod_status_ready",
+                      "quota refusals": "latchkey_quota_refusals_total"}
+            missing = [t for t, needle in themes.items() if needle not in alerts]
+            check(not missing, f"{p} {name}: alerts on {', '.join(themes)}", "missing " + ", ".join(missing))
+
+
+def generated_config(p, objects):
+    dep = [o for o in objects if o["kind"] == "Deployment"][0]
+    refs = [src["configMapRef"]["name"] for c in dep["spec"]["template"]["spec"]["containers"]
+            for src in c.get("envFrom", []) if "configMapRef" in src]
+    check(refs and all(re.fullmatch(r"latchkey-config-[a-z0-9]{10}", r) for r in refs),
+          f"{p} the Deployment reads a ConfigMap named by its content (configMapGenerator: a change rolls the pods)",
+          repr(refs))
+
+
 for target, objects in rendered.items():
     try:
         policy(target, objects)
+        dep = [o for o in objects if o["kind"] == "Deployment"][0]
+        tmpl_labels = dep["spec"]["template"]["metadata"].get("labels", {})
+        ports = {cp.get("name"): cp["containerPort"] for c in dep["spec"]["template"]["spec"]["containers"]
+                 for cp in c.get("ports", [])}
+        services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+        cms = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+        network_policy(f"{target}:", objects, tmpl_labels, ports)
+        generated_config(f"{target}:", objects)
+        crd_checks(f"{target}:", objects, tmpl_labels, ports, services, cms)
     except (KeyError, TypeError, AttributeError, IndexError) as e:
         fail(f"{target}: malformed manifest, {type(e).__name__}: {e}")
+kinds = {o["kind"] for objects in rendered.values() for o in objects}
+check(CRD_KINDS <= kinds, "the custom resources HTTPRoute, PodMonitor and PrometheusRule are rendered and checked",
+      "missing " + ", ".join(sorted(CRD_KINDS - kinds)))
 
 print(f"manifests: {passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub quota_refusals: IntCounter,
     /// Requests refused by the `Origin` guard (no label: the origin is the client's choice).
     pub origin_refusals: IntCounter,
+    /// Refusals while the rest of the quota is held by calls in progress (`quota_busy`): not a
+    /// used-up quota, so not in `quota_refusals_total`.
+    pub quota_busy_refusals: IntCounter,
 }
 
 impl Metrics {
@@ -83,6 +86,10 @@ impl Metrics {
                 "origin_refusals_total",
                 "Requests refused because their Origin is not in cors.allowed_origins",
             )?,
+            quota_busy_refusals: IntCounter::new(
+                "quota_busy_refusals_total",
+                "Vision requests refused because the rest of the daily quota was held by calls in progress",
+            )?,
             registry,
         };
         metrics.register()?;
@@ -101,6 +108,7 @@ impl Metrics {
         r.register(Box::new(self.vision_latency.clone()))?;
         r.register(Box::new(self.quota_refusals.clone()))?;
         r.register(Box::new(self.origin_refusals.clone()))?;
+        r.register(Box::new(self.quota_busy_refusals.clone()))?;
         Ok(())
     }
 

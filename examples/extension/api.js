@@ -206,6 +206,9 @@ export function explain(error) {
       return "You are signed out. Sign in from the latchkey button first.";
     case "quota_exceeded":
       return `Today's limit is reached.${error.retryAfter ? ` It resets in ${duration(error.retryAfter)}.` : ""}`;
+    case "quota_busy":
+      // Not the limit: the rest of today's quota is held by extractions still running.
+      return `Your other extractions are still running; try again in ${duration(error.retryAfter ?? 30)}.`;
     case "origin_not_allowed":
       return "latchkey does not know this extension: add its origin to cors.allowed_origins, or use token mode (see the options page).";
     case "invalid_redirect_uri":

@@ -67,7 +67,10 @@ pub struct Subtitles {
             body = ErrorBody),
         (status = 415, description = "`not_an_image`: not PNG, JPEG or WebP.", body = ErrorBody),
         (status = 429, description = "`quota_exceeded`: today's quota is used up (`Retry-After` \
-            is the time until midnight UTC); or `rate_limited`.", body = ErrorBody,
+            is the time until midnight UTC); `quota_busy`: what is left of today's quota is \
+            held by the user's calls still in progress (`Retry-After` is `vision.timeout`, \
+            after which each of them has been counted or given back); or `rate_limited`.",
+            body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before trying again."))),
         (status = 502, description = "`upstream_error`: the vision API failed.", body = ErrorBody),
         (status = 503, description = "`vision_unavailable`: no vision API key is configured; or \
@@ -95,6 +98,7 @@ pub async fn extract_subtitles(
         scratch: &state.scratch,
         db: &state.db,
         free_limit: state.settings.plans.free.daily_ocr_limit,
+        upstream_timeout: state.settings.vision.timeout,
     };
     let unit = match quota.take(current.user_id, plan).await {
         Ok(unit) => unit,
@@ -105,6 +109,20 @@ pub async fn extract_subtitles(
             state.metrics.quota_refusals.inc();
             return Err(ApiError::QuotaExceeded {
                 limit,
+                retry_after_secs,
+            });
+        }
+        Err(QuotaError::Busy {
+            limit,
+            used,
+            pending,
+            retry_after_secs,
+        }) => {
+            state.metrics.quota_busy_refusals.inc();
+            return Err(ApiError::QuotaBusy {
+                limit,
+                used,
+                pending,
                 retry_after_secs,
             });
         }
@@ -130,7 +148,7 @@ pub async fn extract_subtitles(
         .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(subtitles) => {
-            quota.used(unit);
+            quota.used(unit).await;
             Ok(HttpResponse::Ok().json(Subtitles {
                 success: Flag,
                 subtitles,

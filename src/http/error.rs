@@ -107,6 +107,16 @@ pub enum ApiError {
     NotAnImage,
     #[error("Today's quota of {limit} extractions is used up; it renews at midnight UTC.")]
     QuotaExceeded { limit: u64, retry_after_secs: i64 },
+    #[error(
+        "Today's quota of {limit} extractions is taken by calls still in progress ({used} used, \
+         {pending} in progress); try again in a moment."
+    )]
+    QuotaBusy {
+        limit: u64,
+        used: u64,
+        pending: u64,
+        retry_after_secs: i64,
+    },
     #[error("Too many requests; try again in a moment.")]
     RateLimited { retry_after_secs: i64 },
     #[error("Subtitle extraction is not configured on this server.")]
@@ -138,6 +148,7 @@ impl ApiError {
             Self::ImageTooLarge { .. } => "image_too_large",
             Self::NotAnImage => "not_an_image",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::QuotaBusy { .. } => "quota_busy",
             Self::RateLimited { .. } => "rate_limited",
             Self::VisionUnavailable => "vision_unavailable",
             Self::UpstreamError(_) => "upstream_error",
@@ -171,7 +182,9 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::ImageTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotAnImage => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::QuotaExceeded { .. } | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded { .. } | Self::QuotaBusy { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::VisionUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamError(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -189,6 +202,9 @@ impl ResponseError for ApiError {
         let mut res = envelope(status, self.code(), &self.to_string());
         let retry_after = match self {
             Self::QuotaExceeded {
+                retry_after_secs, ..
+            }
+            | Self::QuotaBusy {
                 retry_after_secs, ..
             }
             | Self::RateLimited { retry_after_secs } => Some(retry_after_secs.max(&1).to_string()),

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::scratch::ScratchStore;
+use super::scratch::{Hold, Reserved, ScratchStore};
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
     TouchParams, Touched,
@@ -33,6 +33,8 @@ struct UserEntry {
     profile: Option<(Profile, i64)>,
     /// Counters with their expiry (Unix ms).
     counters: BTreeMap<String, (u64, i64)>,
+    /// Holds on a counter for work in progress: counter name, then hold id with its end.
+    holds: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
 struct Stored {
@@ -85,6 +87,10 @@ impl UserEntry {
             self.profile = None;
         }
         self.counters.retain(|_, (_, until)| *until > now_ms);
+        for holds in self.holds.values_mut() {
+            holds.retain(|_, until| *until > now_ms);
+        }
+        self.holds.retain(|_, holds| !holds.is_empty());
     }
 }
 
@@ -263,32 +269,56 @@ impl ScratchStore for MemoryStore {
     async fn reserve(
         &self,
         user_id: Uuid,
-        name: &str,
+        hold: &Hold<'_>,
         limit: Option<u64>,
         now_ms: i64,
-        ttl_ms: i64,
-    ) -> Result<Option<u64>, StoreError> {
+        hold_ms: i64,
+    ) -> Result<Reserved, StoreError> {
         let mut users = self.users();
         let user = users.entry(user_id).or_default();
         user.drop_expired(now_ms);
-        let (count, _) = user
-            .counters
-            .entry(name.to_owned())
-            .or_insert((0, now_ms + ttl_ms.max(1)));
-        if limit.is_some_and(|limit| *count >= limit) {
-            return Ok(None);
+        let used = user.counters.get(hold.name).map_or(0, |(n, _)| *n);
+        let holds = user.holds.entry(hold.name.to_owned()).or_default();
+        let pending = holds.len() as u64;
+        match limit {
+            Some(limit) if used >= limit => return Ok(Reserved::UsedUp { used }),
+            Some(limit) if used + pending >= limit => {
+                return Ok(Reserved::Busy { used, pending });
+            }
+            _ => {}
         }
-        *count += 1;
-        Ok(Some(*count))
+        holds.insert(hold.id.to_owned(), now_ms + hold_ms.max(1));
+        Ok(Reserved::Held)
     }
 
-    async fn release(&self, user_id: Uuid, name: &str) -> Result<(), StoreError> {
-        if let Some((count, _)) = self
+    async fn confirm(
+        &self,
+        user_id: Uuid,
+        hold: &Hold<'_>,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut users = self.users();
+        let user = users.entry(user_id).or_default();
+        user.drop_expired(now_ms);
+        if let Some(holds) = user.holds.get_mut(hold.name) {
+            holds.remove(hold.id);
+        }
+        let (count, _) = user
+            .counters
+            .entry(hold.name.to_owned())
+            .or_insert((0, now_ms + ttl_ms.max(1)));
+        *count += 1;
+        Ok(*count)
+    }
+
+    async fn release(&self, user_id: Uuid, hold: &Hold<'_>) -> Result<(), StoreError> {
+        if let Some(holds) = self
             .users()
             .get_mut(&user_id)
-            .and_then(|u| u.counters.get_mut(name))
+            .and_then(|u| u.holds.get_mut(hold.name))
         {
-            *count = count.saturating_sub(1);
+            holds.remove(hold.id);
         }
         Ok(())
     }

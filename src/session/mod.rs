@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
-pub use self::scratch::{Scratch, ScratchStore};
+pub use self::scratch::{Hold, Reserved, Scratch, ScratchStore};
 pub use self::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
     TouchParams, Touched, Transport,

@@ -7,8 +7,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::rngs::OsRng;
-use rand::TryRngCore;
+use rand::rngs::SysRng;
+use rand::TryRng;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -24,7 +24,7 @@ const USER_CHARS: usize = 32; // a UUID in its simple (hyphen-less) form
 /// issued at all.
 pub fn random_secret() -> String {
     let mut bytes = [0u8; SECRET_BYTES];
-    OsRng
+    SysRng
         .try_fill_bytes(&mut bytes)
         .expect("the operating system's random number generator failed");
     URL_SAFE_NO_PAD.encode(bytes)

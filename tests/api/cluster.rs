@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::session::{
-    NewSession, Profile, RedisStore, Revoke, ScratchStore, SessionRecord, SessionStore,
-    SessionToken, Sessions, TouchParams, Transport,
+    Hold, NewSession, Profile, RedisStore, Reserved, Revoke, ScratchStore, SessionRecord,
+    SessionStore, SessionToken, Sessions, TouchParams, Transport,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -161,7 +161,7 @@ fn keys_of(cmd: &Logged) -> Result<Vec<&[u8]>, String> {
             args.iter().take(1).map(Vec::as_slice).collect()
         }
         "PING" | "SCAN" | "CLUSTER" | "SCRIPT" | "INFO" | "CLIENT" | "HELLO" | "READONLY"
-        | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" => Vec::new(),
+        | "READWRITE" | "COMMAND" | "CONFIG" | "SELECT" | "AUTH" | "ECHO" | "TIME" => Vec::new(),
         other => return Err(format!("unknown command {other}: teach keys_of its keys")),
     };
     Ok(keys)
@@ -308,6 +308,10 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     let now = latchkey::session::now_ms();
     let users: Vec<Uuid> = (0..USERS).map(|_| Uuid::new_v4()).collect();
     let mut tokens: BTreeMap<Uuid, Vec<SessionToken>> = BTreeMap::new();
+    let hold = Hold {
+        name: "ocr:20270115",
+        id: "h1",
+    };
     for (i, user) in users.iter().enumerate() {
         let name = format!("user{i}");
         for _ in 0..3 {
@@ -330,12 +334,12 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
         assert_eq!(store.list(*user, now, IDLE).await.expect("list").len(), 3);
         assert_eq!(
             store
-                .reserve(*user, "ocr:20270115", Some(5), now, 60_000)
+                .reserve(*user, &hold, Some(5), now, 60_000)
                 .await
                 .expect("reserve"),
-            Some(1)
+            Reserved::Held
         );
-        store.release(*user, "ocr:20270115").await.expect("release");
+        store.release(*user, &hold).await.expect("release");
         let pro = Profile {
             plan: "pro".into(),
             ..profile(&name, "pro")
@@ -660,4 +664,83 @@ fn cluster_nodes_are_configured_and_validated() {
     }
     let message = load(&[(key, "redis://:hunter2@a:1/9")]).expect_err("db");
     assert!(!message.contains("hunter2"), "{message}");
+}
+
+/// A master killed for good: its users' requests fail, and once its node is known down they
+/// fail at once instead of each waiting `redis.timeout` (which piles clients up); the other
+/// masters' users are served throughout. The store reports which slots it fails fast and how
+/// many commands it failed so, which is what this checks (no clock in the assertions).
+#[tokio::test]
+async fn a_dead_master_s_users_fail_fast_and_the_others_are_served() {
+    let mut cluster = start_cluster(Duration::from_secs(15));
+    let store = redis_store_on(&cluster);
+    let now = latchkey::session::now_ms();
+    let mut users = Vec::new();
+    for i in 0..30 {
+        let user = Uuid::new_v4();
+        let (token, new) = new_session(user, now, &format!("user{i}"));
+        assert!(store.create(&new).await.expect("create").stored());
+        users.push((user, token));
+    }
+    let touch = |now: i64| TouchParams {
+        now_ms: now,
+        idle_ms: IDLE,
+        refresh_after_ms: 0,
+        counter: "ocr:20270115",
+    };
+    cluster.stop_node(0);
+
+    let mut failed = Vec::new();
+    let mut served = Vec::new();
+    for (user, token) in &users {
+        match store.touch(*user, &token.hash(), touch(now + 1)).await {
+            Ok(found) => {
+                assert!(found.is_some());
+                served.push(*user);
+            }
+            Err(latchkey::session::StoreError::Unavailable(_)) => failed.push(*user),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert!(
+        !failed.is_empty() && !served.is_empty(),
+        "{failed:?} {served:?}"
+    );
+    let (down, _) = store.known_down();
+    let is_down = |user: &Uuid| {
+        let slot = Slot::for_key(format!("{{u:{}}}", user.simple()));
+        down.iter()
+            .any(|r| r.clone().any(|n| Slot::new(n) == Some(slot)))
+    };
+    for user in &failed {
+        assert!(is_down(user), "{down:?}");
+    }
+    for user in &served {
+        assert!(!is_down(user), "{down:?}");
+    }
+
+    // Known down: a second round of the dead master's users is failed at once, but for at
+    // most the one request now and then that tries the node again.
+    let (_, before) = store.known_down();
+    for user in &failed {
+        let token = &users.iter().find(|(u, _)| u == user).expect("user").1;
+        assert!(store
+            .touch(*user, &token.hash(), touch(now + 2))
+            .await
+            .is_err());
+    }
+    let (_, after) = store.known_down();
+    assert!(
+        after - before >= (failed.len() as u64).div_ceil(2),
+        "{} of {} failed fast",
+        after - before,
+        failed.len()
+    );
+    for user in &served {
+        let token = &users.iter().find(|(u, _)| u == user).expect("user").1;
+        assert!(store
+            .touch(*user, &token.hash(), touch(now + 3))
+            .await
+            .is_ok());
+    }
 }

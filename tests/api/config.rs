@@ -664,15 +664,25 @@ fn log_level_takes_a_filter_and_refuses_anything_else() {
     }
 }
 
-/// Every `LATCHKEY__…: "…"` line of a Kubernetes manifest that is not commented out.
+/// Every `LATCHKEY__…` setting of a Kubernetes manifest that is not commented out: the
+/// `KEY=value` lines of a kustomize env file (`config.env`, which the configMapGenerator
+/// reads as written, quotes included), or the `KEY: "value"` lines of a YAML manifest.
 fn manifest_vars(path: &str) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let env_file = path.ends_with(".env");
     text.lines()
         .map(str::trim)
         .filter(|l| l.starts_with("LATCHKEY__"))
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_owned(), v.trim().trim_matches('"').to_owned()))
+        .filter_map(|l| l.split_once(if env_file { '=' } else { ':' }))
+        .map(|(k, v)| {
+            let v = if env_file {
+                v
+            } else {
+                v.trim().trim_matches('"')
+            };
+            (k.to_owned(), v.to_owned())
+        })
         .collect()
 }
 
@@ -686,12 +696,13 @@ fn every_shipped_environment_and_the_kubernetes_configuration_load() {
         .collect();
     environments.sort();
     assert_eq!(environments, ["development", "production", "test"]);
-    // Production, as deploy/kubernetes configures it: the ConfigMap, the overlay that
-    // replaces some of its values, then the Secret (its example, with placeholders).
+    // Production, as deploy/kubernetes configures it: the generated ConfigMap's env file, the
+    // overlay's that replaces some of its values, then the Secret (its example, with
+    // placeholders).
     let mut deployed: BTreeMap<String, String> = BTreeMap::new();
     for manifest in [
-        "deploy/kubernetes/base/configmap.yaml",
-        "deploy/kubernetes/overlays/production/config.yaml",
+        "deploy/kubernetes/base/config.env",
+        "deploy/kubernetes/overlays/production/config.env",
         "deploy/kubernetes/base/secret.example.yaml",
     ] {
         let vars = manifest_vars(manifest);

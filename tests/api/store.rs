@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use latchkey::session::{
-    Created, MemoryStore, NewSession, Profile, PublicId, RedisStore, Revoke, ScratchStore,
-    SessionRecord, SessionStore, SessionToken, TouchParams, Transport,
+    Created, Hold, MemoryStore, NewSession, Profile, PublicId, RedisStore, Reserved, Revoke,
+    ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Transport,
 };
 use uuid::Uuid;
 
@@ -112,6 +112,7 @@ store_suite!(
     deleted_profile_ends_every_session,
     stashed_values_are_taken_once,
     reservations_never_pass_the_limit,
+    a_hold_nobody_ends_comes_back_by_itself,
     hits_add_up_per_key,
     a_login_beyond_the_cap_ends_the_oldest_session,
     sessions_that_already_ended_do_not_count_towards_the_cap,
@@ -439,59 +440,98 @@ async fn hits_add_up_per_key(store: Store) {
     assert_eq!(store.hit(&other, t0() + 1, WINDOW).await.unwrap(), 1);
 }
 
+/// A hold of its own id on the counter.
+fn hold<'a>(name: &'a str, id: &'a str) -> Hold<'a> {
+    Hold { name, id }
+}
+
 async fn reservations_never_pass_the_limit(store: Store) {
+    const HOLD: i64 = 60_000;
     let user = Uuid::new_v4();
     let counter = "ocr:20270115";
+    let ids: Vec<String> = (0..30).map(|i| format!("h{i}")).collect();
+    let holds: Vec<Hold> = ids.iter().map(|id| hold(counter, id)).collect();
     let attempts = futures_util::future::join_all(
-        (0..30).map(|_| store.reserve(user, counter, Some(20), t0(), 60_000)),
+        holds
+            .iter()
+            .map(|h| store.reserve(user, h, Some(20), t0(), HOLD)),
     )
     .await;
-    let granted = attempts
-        .into_iter()
-        .filter(|r| matches!(r, Ok(Some(_))))
-        .count();
-    assert_eq!(granted, 20);
+    let outcomes: Vec<Reserved> = attempts.into_iter().map(|r| r.unwrap()).collect();
+    let held: Vec<&String> = ids
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, r)| **r == Reserved::Held)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(held.len(), 20, "{outcomes:?}");
+    // The others were refused because of the holds, not because anything was used.
+    assert!(outcomes
+        .iter()
+        .all(|r| matches!(r, Reserved::Held | Reserved::Busy { used: 0, .. })));
     assert_eq!(
         store
-            .reserve(user, counter, Some(20), t0(), 60_000)
+            .reserve(user, &hold(counter, "late"), Some(20), t0(), HOLD)
             .await
             .unwrap(),
-        None
+        Reserved::Busy {
+            used: 0,
+            pending: 20
+        }
     );
-    store.release(user, counter).await.unwrap();
+    // A confirmed hold is counted; a released one comes back; releasing twice does nothing.
     assert_eq!(
         store
-            .reserve(user, counter, Some(20), t0(), 60_000)
+            .confirm(user, &hold(counter, held[0]), t0(), 60_000)
             .await
             .unwrap(),
-        Some(20)
+        1
     );
-    // No limit: always granted; another counter is independent.
+    store.release(user, &hold(counter, held[1])).await.unwrap();
+    store.release(user, &hold(counter, held[1])).await.unwrap();
     assert_eq!(
         store
-            .reserve(user, counter, None, t0(), 60_000)
+            .reserve(user, &hold(counter, "again"), Some(20), t0(), HOLD)
             .await
             .unwrap(),
-        Some(21)
+        Reserved::Held
+    );
+    for id in &held[2..] {
+        store
+            .confirm(user, &hold(counter, id), t0(), 60_000)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .confirm(user, &hold(counter, "again"), t0(), 60_000)
+            .await
+            .unwrap(),
+        20
     );
     assert_eq!(
         store
-            .reserve(user, "ocr:20270116", Some(1), t0(), 60_000)
+            .reserve(user, &hold(counter, "over"), Some(20), t0(), HOLD)
             .await
             .unwrap(),
-        Some(1)
+        Reserved::UsedUp { used: 20 }
     );
-    // Release never goes below zero.
-    let fresh = Uuid::new_v4();
-    store.release(fresh, counter).await.unwrap();
+    // No limit: always held; another counter is independent.
     assert_eq!(
         store
-            .reserve(fresh, counter, Some(1), t0(), 60_000)
+            .reserve(user, &hold(counter, "pro"), None, t0(), HOLD)
             .await
             .unwrap(),
-        Some(1)
+        Reserved::Held
     );
-    // The counter is what the hot path reads as today's count.
+    assert_eq!(
+        store
+            .reserve(user, &hold("ocr:20270116", "other"), Some(1), t0(), HOLD)
+            .await
+            .unwrap(),
+        Reserved::Held
+    );
+    // The counter is what the hot path reads as today's count: units used, not held.
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
     let touched = store
@@ -499,7 +539,47 @@ async fn reservations_never_pass_the_limit(store: Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(touched.counter, 21);
+    assert_eq!(touched.counter, 20);
+}
+
+/// A hold that is neither confirmed nor released (its call died) ends by itself: the unit
+/// comes back once the hold's time is over. Redis counts that time on its own clock, so the
+/// check waits (a bounded poll); the memory store reads the caller's, so it is asked later.
+async fn a_hold_nobody_ends_comes_back_by_itself(store: Store) {
+    let user = Uuid::new_v4();
+    let counter = "ocr:20270115";
+    assert_eq!(
+        store
+            .reserve(user, &hold(counter, "dies"), Some(1), t0(), 100)
+            .await
+            .unwrap(),
+        Reserved::Held
+    );
+    let mut outcome = None;
+    for attempt in 1..=100 {
+        let now = t0() + attempt * 100;
+        let r = store
+            .reserve(user, &hold(counter, "next"), Some(1), now, 60_000)
+            .await
+            .unwrap();
+        if r == Reserved::Held {
+            outcome = Some(r);
+            break;
+        }
+        assert_eq!(
+            r,
+            Reserved::Busy {
+                used: 0,
+                pending: 1
+            }
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        outcome,
+        Some(Reserved::Held),
+        "the expired hold was dropped"
+    );
 }
 
 /// A Redis store under a fresh prefix, its prefix, and a connection of the test's own to look
@@ -809,8 +889,8 @@ async fn memory_a_stashed_value_ends_at_the_callers_time() {
     );
 }
 
-/// A counter ends `ttl` after its first reservation: the next one starts from zero, and the
-/// hot path reads it as such.
+/// A counter ends `ttl` after its first unit was counted: the next one starts from zero, and
+/// the hot path reads it as such. A hold ends at the caller's time too.
 #[tokio::test]
 async fn memory_a_counter_ends_at_the_callers_time() {
     const TTL: i64 = 60_000;
@@ -818,12 +898,36 @@ async fn memory_a_counter_ends_at_the_callers_time() {
     let user = Uuid::new_v4();
     let counter = "ocr:20270115";
     let long_ago = t0() - 2 * TTL;
-    for expected in [1, 2] {
-        let reserved = store.reserve(user, counter, None, long_ago, TTL).await;
-        assert_eq!(reserved.unwrap(), Some(expected));
+    for (expected, id) in [(1, "a"), (2, "b")] {
+        let h = hold(counter, id);
+        assert_eq!(
+            store.reserve(user, &h, None, long_ago, TTL).await.unwrap(),
+            Reserved::Held
+        );
+        let counted = store.confirm(user, &h, long_ago, TTL).await;
+        assert_eq!(counted.unwrap(), expected);
     }
-    let reserved = store.reserve(user, counter, Some(5), t0(), TTL).await;
-    assert_eq!(reserved.unwrap(), Some(1));
+    let h = hold(counter, "c");
+    let reserved = store.reserve(user, &h, Some(5), t0(), TTL).await;
+    assert_eq!(reserved.unwrap(), Reserved::Held);
+    assert_eq!(store.confirm(user, &h, t0(), TTL).await.unwrap(), 1);
+    // A hold past its end no longer counts against the limit.
+    let stale = hold("ocr:20270116", "stale");
+    assert_eq!(
+        store
+            .reserve(user, &stale, Some(1), long_ago, TTL)
+            .await
+            .unwrap(),
+        Reserved::Held
+    );
+    let fresh = hold("ocr:20270116", "fresh");
+    assert_eq!(
+        store
+            .reserve(user, &fresh, Some(1), t0(), TTL)
+            .await
+            .unwrap(),
+        Reserved::Held
+    );
     let (token, new) = new_session(user, t0());
     store.create(&new).await.unwrap();
     let touched = store.touch(user, &token.hash(), at(t0() + 1)).await;

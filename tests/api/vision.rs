@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::support::app::{spawn_app_with, TestApp};
 use crate::support::browser::Browser;
 use crate::support::config::TestConfig;
+use crate::support::process::ServerProcess;
 use crate::support::response::{assert_error, json};
 use crate::support::users::{insert_free_user, profile};
 use testkit::fakes::openai::OPENAI_API_KEY;
@@ -79,17 +80,9 @@ impl Vision {
         body: Vec<u8>,
         content_type: &str,
     ) -> Response {
-        let mut req = crate::support::app::client()
-            .post(self.app.url(ROUTE))
-            .header("Content-Type", content_type)
-            .body(body);
-        if let Some(origin) = &browser.origin {
-            req = req.header("Origin", origin);
-        }
-        if let Some(cookies) = browser.cookie_header() {
-            req = req.header("Cookie", cookies);
-        }
-        req.send().await.expect("the app answers")
+        send_upload(&self.app.url(ROUTE), browser, body, content_type)
+            .await
+            .expect("the app answers")
     }
 
     async fn extract(&self, browser: &mut Browser) -> Response {
@@ -100,6 +93,26 @@ impl Vision {
     async fn today(&self, browser: &mut Browser) -> serde_json::Value {
         json(self.app.user_info(browser).await).await["user"]["today_ocr_count"].clone()
     }
+}
+
+/// Posts an upload to `url` with the browser's cookies and origin.
+async fn send_upload(
+    url: &str,
+    browser: &Browser,
+    body: Vec<u8>,
+    content_type: &str,
+) -> reqwest::Result<Response> {
+    let mut req = crate::support::app::client()
+        .post(url)
+        .header("Content-Type", content_type)
+        .body(body);
+    if let Some(origin) = &browser.origin {
+        req = req.header("Origin", origin);
+    }
+    if let Some(cookies) = browser.cookie_header() {
+        req = req.header("Cookie", cookies);
+    }
+    req.send().await
 }
 
 #[tokio::test]
@@ -409,6 +422,137 @@ async fn fifty_concurrent_requests_with_a_quota_of_twenty() {
         "{results:?}"
     );
     assert_eq!(vision.openai.calls(), 20);
+}
+
+/// The run: 50 concurrent calls of a free user with a limit of 20 while the upstream
+/// fails. Those refused were refused only because other calls held the rest of the quota, not
+/// because any was used: they must not be sent to midnight as `quota_exceeded`.
+#[tokio::test]
+async fn calls_refused_while_others_hold_the_quota_are_told_to_retry_soon() {
+    let vision = Vision::start(|c| c.set("LATCHKEY__PLANS__FREE__DAILY_OCR_LIMIT", "20")).await;
+    vision.openai.set_failure(Some(500));
+    // Long enough that every call arrives while the first twenty still wait upstream.
+    vision.openai.set_delay(Duration::from_millis(600));
+    let (browser, _) = vision.app.signed_in_browser("Ada").await;
+    let responses = futures_util::future::join_all((0..50).map(|_| {
+        let mut b = browser.clone();
+        let vision = &vision;
+        async move {
+            let res = vision.extract(&mut b).await;
+            let status = res.status().as_u16();
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            (status, retry_after, json(res).await)
+        }
+    }))
+    .await;
+    let failed = responses.iter().filter(|(s, _, _)| *s == 502).count();
+    let refused: Vec<_> = responses.iter().filter(|(s, _, _)| *s == 429).collect();
+    assert_eq!(failed + refused.len(), 50, "{responses:?}");
+    assert_eq!(vision.openai.calls(), failed);
+    assert!(!refused.is_empty(), "some calls found the quota held");
+    for (_, retry_after, body) in &refused {
+        assert_eq!(body["code"], "quota_busy", "{body}");
+        // vision.timeout is 1 s: by then every hold has been counted or given back.
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains("0 used"), "the real count: {message}");
+    }
+    vision.openai.set_failure(None);
+    vision.openai.set_delay(Duration::ZERO);
+    assert_eq!(vision.today(&mut browser.clone()).await, 0);
+    assert_eq!(vision.extract(&mut browser.clone()).await.status(), 200);
+}
+
+/// How a replica's calls are cut off before their answer.
+enum CutOff {
+    /// Killed (SIGKILL), as in a crash or an OOM kill.
+    Crash,
+    /// Stopped (SIGTERM) with a `server.shutdown_grace` shorter than the upstream call.
+    ShortShutdown,
+}
+
+/// Calls cut off before their answer keep no unit: their holds end by themselves and the
+/// whole quota is there again.
+#[tokio::test]
+async fn units_held_by_calls_that_die_unanswered_come_back() {
+    units_come_back_after(CutOff::Crash).await;
+}
+
+/// The run: `shutdown_grace` shorter than an upstream call, 5 calls, 0 answers; the
+/// count must not stay at 5.
+#[tokio::test]
+async fn units_held_by_calls_cut_by_a_short_shutdown_come_back() {
+    units_come_back_after(CutOff::ShortShutdown).await;
+}
+
+async fn units_come_back_after(cut: CutOff) {
+    let vision = Vision::start(|c| {
+        c.set("LATCHKEY__PLANS__FREE__DAILY_OCR_LIMIT", "5")
+            .set("LATCHKEY__VISION__TIMEOUT", "2s")
+    })
+    .await;
+    let (browser, _) = vision.app.signed_in_browser("Ada").await;
+    // A second replica on the same Redis and database, which will die mid-call.
+    let mut vars = vision.app.config.vars.clone();
+    vars.insert("LATCHKEY__SERVER__SHUTDOWN_GRACE".into(), "1s".into());
+    vars.insert("LATCHKEY__SERVER__DRAIN_DELAY".into(), "0s".into());
+    let mut replica = ServerProcess::start(&vars, None).await;
+    vision.openai.set_delay(Duration::from_secs(60));
+    let url = replica.url(ROUTE);
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let (url, b, ct) = (url.clone(), browser.clone(), content_type.clone());
+            tokio::spawn(async move {
+                send_upload(&url, &b, multipart(&[("image", &png(2048))]), &ct)
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        if vision.openai.calls() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(vision.openai.calls(), 5, "all five calls are upstream");
+    match cut {
+        CutOff::Crash => replica.stop(),
+        CutOff::ShortShutdown => {
+            replica.terminate();
+            let exited = replica.wait_exit(Duration::from_secs(30)).await;
+            assert!(exited.is_some(), "the replica stops after its grace");
+        }
+    }
+    for call in calls {
+        assert!(call.await.expect("joined").is_err(), "no call was answered");
+    }
+    vision.openai.set_delay(Duration::ZERO);
+
+    // The holds end after vision.timeout plus a margin; until then the user is told to retry
+    // soon, never that the quota is used up.
+    let mut b = browser.clone();
+    let mut first = None;
+    for _ in 0..300 {
+        let res = vision.extract(&mut b).await;
+        if res.status() == 200 {
+            first = Some(200);
+            break;
+        }
+        assert_error(res, 429, "quota_busy").await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(first, Some(200), "a unit came back");
+    for _ in 0..4 {
+        assert_eq!(vision.extract(&mut b).await.status(), 200);
+    }
+    assert_error(vision.extract(&mut b).await, 429, "quota_exceeded").await;
+    assert_eq!(vision.today(&mut b).await, 5);
 }
 
 #[tokio::test]

@@ -66,6 +66,15 @@ impl Keys {
         key
     }
 
+    /// The holds on a per-user counter by calls in progress (a sorted set of hold ids scored
+    /// by when each ends), in the user's slot beside the counter, so that one script reads
+    /// both.
+    pub(super) fn holds(&self, user_id: Uuid, name: &str) -> String {
+        let mut key = self.user_key(user_id, ":h:", name.len());
+        key.push_str(name);
+        key
+    }
+
     /// A scratch value that belongs to no user: `<prefix>x:<name>`.
     pub(super) fn scratch(&self, name: &str) -> String {
         format!("{}x:{name}", self.prefix)

@@ -49,6 +49,7 @@ struct Scripts {
     revoke: Script,
     update_profile: Script,
     reserve: Script,
+    confirm: Script,
     release: Script,
     hit: Script,
 }
@@ -62,6 +63,7 @@ impl Scripts {
             revoke: Script::new(include_str!("lua/revoke.lua")),
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
+            confirm: Script::new(include_str!("lua/confirm.lua")),
             release: Script::new(include_str!("lua/release.lua")),
             hit: Script::new(include_str!("lua/hit.lua")),
         }
@@ -103,6 +105,13 @@ impl RedisStore {
     /// Whether this store talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         self.connection.is_cluster()
+    }
+
+    /// On a Redis Cluster, the slot ranges whose master is known to be down (their commands
+    /// fail at once instead of waiting `redis.timeout`), and how many commands have been
+    /// failed so; for tests and diagnosis.
+    pub fn known_down(&self) -> (Vec<std::ops::RangeInclusive<u16>>, u64) {
+        self.connection.known_down()
     }
 
     /// Runs one prepared script call (`EVALSHA`, loading the script on `NOSCRIPT`).

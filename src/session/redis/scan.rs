@@ -27,9 +27,9 @@ pub(super) async fn page(
     pattern: &str,
     count: u32,
 ) -> Result<(u64, ScanRows), RedisError> {
-    match conn {
-        Conn::Single(mut conn) => scan_single(&mut conn, cursor, pattern, count).await,
-        Conn::Cluster(conn) => scan_cluster(conn, cursor, pattern, count).await,
+    match conn.into_cluster() {
+        Err(mut conn) => scan_single(&mut conn, cursor, pattern, count).await,
+        Ok(conn) => scan_cluster(conn, cursor, pattern, count).await,
     }
 }
 

@@ -1,7 +1,4 @@
--- Gives back a unit reserved by reserve.lua whose work failed; never below zero.
--- KEYS[1] counter
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then
-  return redis.call('DECR', KEYS[1])
-end
-return 0
+-- Ends a hold taken by reserve.lua whose call failed: nothing is counted. A hold already
+-- ended (confirmed, released or expired) is not there, and nothing happens.
+-- KEYS[1] holds  ARGV[1] hold id
+return redis.call('ZREM', KEYS[1], ARGV[1])
