@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dev;
+pub mod device;
 pub mod http;
 pub mod login;
 pub mod metrics;

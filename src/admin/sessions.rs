@@ -24,6 +24,8 @@ pub struct SessionRow {
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub user_agent: String,
+    /// A short name read from the user agent ("Firefox 153 on Linux"), for tables.
+    pub device: String,
     pub ip: String,
     /// `cookie` or `bearer`: how the client carries the session.
     pub transport: &'static str,
@@ -39,6 +41,7 @@ impl SessionRow {
             last_seen_at: time(s.record.last_seen_ms),
             expires_at: time(s.expires_ms),
             user_agent: s.record.user_agent.clone(),
+            device: crate::device::name(&s.record.user_agent),
             ip: s.record.ip.clone(),
             transport: s.record.transport.as_str(),
         }

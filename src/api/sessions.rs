@@ -25,6 +25,10 @@ pub struct SessionView {
     expires_at: Option<String>,
     /// The `User-Agent` of the request that signed in ("" when none).
     user_agent: String,
+    /// A short name read from the user agent ("Chrome 131 on Windows"; "Unknown device" when
+    /// it cannot be read).
+    #[schema(example = "Chrome 131 on Windows")]
+    device: String,
     /// The client's address at sign-in ("" when unknown).
     ip: String,
     /// How the client carries the session: `cookie` (the session cookie) or `bearer` (an
@@ -79,6 +83,7 @@ pub async fn list(
             created_at: rfc3339(s.record.created_ms),
             last_seen_at: rfc3339(s.record.last_seen_ms),
             expires_at: rfc3339(s.expires_ms),
+            device: crate::device::name(&s.record.user_agent),
             user_agent: s.record.user_agent,
             ip: s.record.ip,
             transport: s.record.transport.as_str(),

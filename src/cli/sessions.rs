@@ -117,7 +117,7 @@ fn session_table(rows: &[SessionRow]) -> TextTable {
         "LAST SEEN",
         "EXPIRES",
         "TRANSPORT",
-        "USER AGENT",
+        "DEVICE",
         "IP",
     ]);
     for r in rows {
@@ -128,7 +128,7 @@ fn session_table(rows: &[SessionRow]) -> TextTable {
             when(r.last_seen_at),
             when(r.expires_at),
             r.transport.to_owned(),
-            r.user_agent.clone(),
+            r.device.clone(),
             r.ip.clone(),
         ]);
     }

@@ -10,6 +10,7 @@ mod cluster;
 mod config;
 mod cors;
 mod csrf;
+mod devices;
 mod headers;
 mod health;
 mod hostile;
