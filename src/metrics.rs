@@ -3,6 +3,7 @@
 //! One registry per application (not a process global), so that tests running several apps in
 //! one process each see their own counters.
 
+use crate::audit::JournalMetrics;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -24,6 +25,8 @@ pub struct Metrics {
     pub vision_calls: IntCounterVec,
     pub vision_latency: HistogramVec,
     pub quota_refusals: IntCounter,
+    /// The journal of security events and usage records (`crate::audit`), by `record`.
+    pub journal: JournalMetrics,
 }
 
 impl Metrics {
@@ -77,6 +80,30 @@ impl Metrics {
                 "quota_refusals_total",
                 "Vision requests refused by the daily quota",
             )?,
+            journal: JournalMetrics {
+                written: IntCounterVec::new(
+                    Opts::new(
+                        "journal_written_total",
+                        "Security events and usage records written to the database",
+                    ),
+                    &["record"],
+                )?,
+                dropped: IntCounterVec::new(
+                    Opts::new(
+                        "journal_dropped_total",
+                        "Security events and usage records lost: the queue was full, or the \
+                         database refused them",
+                    ),
+                    &["record"],
+                )?,
+                retried: IntCounterVec::new(
+                    Opts::new(
+                        "journal_retries_total",
+                        "Writes of the journal that failed and were tried again",
+                    ),
+                    &["record"],
+                )?,
+            },
             registry,
         };
         metrics.register()?;
@@ -94,6 +121,9 @@ impl Metrics {
         r.register(Box::new(self.vision_calls.clone()))?;
         r.register(Box::new(self.vision_latency.clone()))?;
         r.register(Box::new(self.quota_refusals.clone()))?;
+        r.register(Box::new(self.journal.written.clone()))?;
+        r.register(Box::new(self.journal.dropped.clone()))?;
+        r.register(Box::new(self.journal.retried.clone()))?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::events::{Actor, Kind, SecurityEvent};
 use super::normalize_email;
 
 /// How an operator names a user: a UUID (hyphenated or simple) is an id, anything else an
@@ -138,10 +139,14 @@ pub struct Erased {
     pub usage_events: u64,
     /// Billing records kept, no longer linked to anyone.
     pub detached_subscriptions: u64,
+    /// Their security events, replaced by one `account_deleted` event.
+    pub security_events: u64,
 }
 
-/// Deletes a user's rows in one transaction: the user, their identities and usage events;
-/// their subscriptions stay, detached, for the books. Counts what went.
+/// Deletes a user's rows in one transaction: the user, their identities, usage and security
+/// events; their subscriptions stay, detached, for the books. One `account_deleted` event is
+/// left in place of their events, with the user id (which names no one once the rows are
+/// gone) and no address, device or detail. Counts what went.
 pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: Uuid,
@@ -178,11 +183,15 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .exec(&txn)
         .await?;
     users::Entity::delete_by_id(user_id).exec(&txn).await?;
+    let security_events = super::events::forget(&txn, user_id).await?;
+    let deleted = SecurityEvent::new(Kind::AccountDeleted, Actor::Operator).user(user_id);
+    super::events::record(&txn, &[deleted]).await?;
     txn.commit().await?;
     Ok(Erased {
         identities,
         usage_events,
         detached_subscriptions,
+        security_events,
     })
 }
 

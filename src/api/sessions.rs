@@ -1,14 +1,16 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::extract::{Authenticated, CsrfVerified};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use crate::api::extract::{client_info, Authenticated, CsrfVerified};
 use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
+use crate::session::Current;
 use crate::session::{PublicId, Revoke, Transport};
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
@@ -122,6 +124,7 @@ pub async fn list(
 )]
 pub async fn revoke_one(
     _csrf: CsrfVerified,
+    req: HttpRequest,
     Authenticated(current): Authenticated,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -129,12 +132,17 @@ pub async fn revoke_one(
     let id = PublicId::parse(&path).ok_or(ApiError::SessionNotFound)?;
     let revoked = state
         .sessions
-        .revoke(current.user_id, &Revoke::ByPublicId(id))
+        .revoke(current.user_id, &Revoke::ByPublicId(id.clone()))
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
     if revoked == 0 {
         return Err(ApiError::SessionNotFound);
     }
+    state.journal.event(
+        by_the_user(&req, &current, Kind::SessionRevoked)
+            .session(id)
+            .reason("revoked"),
+    );
     let mut res = HttpResponse::Ok();
     // A bearer session has no cookie to clear.
     if current.hash.public_id().as_str() == path.as_str()
@@ -167,6 +175,7 @@ pub async fn revoke_one(
 )]
 pub async fn revoke_others(
     _csrf: CsrfVerified,
+    req: HttpRequest,
     Authenticated(current): Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -175,8 +184,26 @@ pub async fn revoke_others(
         .revoke(current.user_id, &Revoke::AllExcept(current.hash))
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
+    if revoked > 0 {
+        state.journal.event(
+            by_the_user(&req, &current, Kind::SessionsRevoked)
+                .reason("revoked")
+                .detail("by", "user")
+                .detail("count", revoked),
+        );
+    }
     Ok(HttpResponse::Ok().json(Revoked {
         success: Flag,
         revoked,
     }))
+}
+
+/// An event the signed-in caller caused: from this request's address, and the device of the
+/// session it came with (the user agent it signed in with, as the session list shows it).
+fn by_the_user(req: &HttpRequest, current: &Current, kind: Kind) -> SecurityEvent {
+    let client = client_info(req);
+    SecurityEvent::new(kind, Actor::User)
+        .user(current.user_id)
+        .client(&client.ip, &current.record.user_agent)
+        .detail("from_session", current.hash.public_id().to_string())
 }

@@ -93,7 +93,7 @@ pub async fn extract_subtitles(
     let plan = current.profile.effective_plan(now_ms());
     let quota = Quota {
         scratch: &state.scratch,
-        db: &state.db,
+        journal: &state.journal,
         free_limit: state.settings.plans.free.daily_ocr_limit,
     };
     let unit = match quota.take(current.user_id, plan).await {

@@ -78,7 +78,7 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool) -> Result<(), Failure> 
                 "nothing was revoked",
                 Consent::AskElseGo,
             )?;
-            admin::revoke_all(&ops.sessions).await
+            admin::revoke_all(&ops.db, &ops.sessions).await
         }
         Revocation::One { id, user } => {
             // A user id need not be in the database: an erasure that stopped half-way leaves
@@ -88,11 +88,11 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool) -> Result<(), Failure> 
                 None => None,
             };
             let id = admin::parse_session_id(&id)?;
-            admin::revoke_session(&ops.sessions, &id, owner.as_ref()).await
+            admin::revoke_session(&ops.db, &ops.sessions, &id, owner.as_ref()).await
         }
         Revocation::User(who) => {
             let owner = admin::find_owner(&ops.db, &who).await?;
-            admin::revoke_user(&ops.sessions, &owner).await
+            admin::revoke_user(&ops.db, &ops.sessions, &owner).await
         }
     };
     // The count is printed also when nothing matched, which then exits 1 (docs/operations.md).

@@ -1,12 +1,13 @@
 //! The daily quota of vision calls: a per-user counter in the session store for each UTC day,
 //! taken before the upstream call and given back when it fails, so that only successful calls
 //! count and concurrent calls never pass the limit together; and the usage record in SQL,
-//! written off the request's path.
+//! written off the request's path by the journal, which keeps it until the database answers.
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::accounts::UsageRecord;
+use crate::audit::Journal;
 use crate::plan;
 use crate::session::{usage_counter, Scratch, StoreError};
 
@@ -16,7 +17,8 @@ const COUNTER_TTL_MS: i64 = 2 * 24 * 3600 * 1000;
 /// The quota, for one request.
 pub struct Quota<'a> {
     pub scratch: &'a Scratch,
-    pub db: &'a DatabaseConnection,
+    /// Where the usage record goes.
+    pub journal: &'a Journal,
     /// `plans.free.daily_ocr_limit`.
     pub free_limit: u32,
 }
@@ -56,15 +58,13 @@ impl Quota<'_> {
     }
 
     /// The call the unit was taken for succeeded: it stays counted, and a usage event is
-    /// written after the answer is on its way (the database is the record, the counter the
-    /// quota, and a slow database must not slow the response).
+    /// queued for the database (the database is the record, the counter the quota, and a
+    /// slow or absent database must neither slow the response nor lose the record).
     pub fn used(&self, unit: Unit) {
-        let db = self.db.clone();
-        let user_id = unit.user_id;
-        tokio::spawn(async move {
-            if let Err(e) = crate::accounts::record_usage(&db, user_id, "ocr").await {
-                tracing::warn!(%user_id, error = %e, "could not record a usage event");
-            }
+        self.journal.usage(UsageRecord {
+            user_id: unit.user_id,
+            kind: "ocr",
+            at: Utc::now(),
         });
     }
 

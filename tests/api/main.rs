@@ -2,6 +2,7 @@
 //! feature, and the harness they share in `support/`. The fake providers and the Redis
 //! launchers are the dev-only `testkit` crate's.
 
+mod audit;
 mod auth;
 mod bearer;
 mod billing;
@@ -11,6 +12,7 @@ mod config;
 mod cors;
 mod csrf;
 mod devices;
+mod events;
 mod headers;
 mod health;
 mod hostile;

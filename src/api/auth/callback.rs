@@ -107,6 +107,7 @@ pub async fn callback(
         sessions: &state.sessions,
         scratch: &state.scratch,
         db: &state.db,
+        journal: &state.journal,
     };
     let outcome = login::finish(&deps, provider, callback).await;
     let logins = &state.metrics.logins;

@@ -1,6 +1,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::extract::{credential, Credential, CsrfVerified};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use crate::api::extract::{client_info, credential, Credential, CsrfVerified};
 use crate::api::responses::Done;
 use crate::api::responses::{CsrfRefused, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
@@ -49,6 +50,15 @@ pub async fn logout(
             .revoke(token.user_id(), &Revoke::One(token.hash()))
             .await?;
         state.metrics.sessions_revoked.inc_by(revoked);
+        if revoked > 0 {
+            let client = client_info(&req);
+            state.journal.event(
+                SecurityEvent::new(Kind::Logout, Actor::User)
+                    .user(token.user_id())
+                    .session(token.hash().public_id())
+                    .client(&client.ip, &client.user_agent),
+            );
+        }
     }
     let mut res = HttpResponse::Ok();
     // A bearer session has no cookie; the browser's cookie session, if any, lives on.

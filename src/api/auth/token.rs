@@ -78,6 +78,7 @@ pub async fn token(
         sessions: &state.sessions,
         scratch: &state.scratch,
         db: &state.db,
+        journal: &state.journal,
     };
     let client = client_info(&req);
     let exchanged = exchange(&deps, &request.code, &request.code_verifier, &client)
