@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{record, time, AdminError, Owner, Result, CONCURRENCY};
 use crate::accounts;
 use crate::accounts::events::{Actor, Kind, SecurityEvent};
-use crate::session::{Listed, PublicId, Revoke, SessionHash, Sessions, StoreError};
+use crate::session::{Ending, Listed, PublicId, Revoke, SessionHash, Sessions, StoreError};
 
 /// A session as the operator sees it. The id is public: it cannot be turned into a cookie.
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +160,11 @@ pub async fn revoke_session(
     match owner {
         Some(owner) => {
             let n = sessions
-                .revoke(owner.id(), &Revoke::ByPublicId(id.clone()))
+                .end(
+                    owner.id(),
+                    &Revoke::ByPublicId(id.clone()),
+                    Ending::RevokedByOperator,
+                )
                 .await?;
             owners.extend(std::iter::repeat_n(owner.id(), n as usize));
         }
@@ -168,7 +172,9 @@ pub async fn revoke_session(
             let mut scan = Scan::new(sessions);
             while let Some(page) = scan.next_page().await? {
                 for (user_id, s) in page.iter().filter(|(_, s)| s.hash.public_id() == *id) {
-                    let n = sessions.revoke(*user_id, &Revoke::One(s.hash)).await?;
+                    let n = sessions
+                        .end(*user_id, &Revoke::One(s.hash), Ending::RevokedByOperator)
+                        .await?;
                     owners.extend(std::iter::repeat_n(*user_id, n as usize));
                 }
             }
@@ -199,7 +205,11 @@ pub async fn revoke_user(
     owner: &Owner,
 ) -> Result<u64> {
     let revoked = match owner {
-        Owner::User(user) => sessions.revoke(user.id, &Revoke::All).await?,
+        Owner::User(user) => {
+            sessions
+                .end(user.id, &Revoke::All, Ending::RevokedByOperator)
+                .await?
+        }
         Owner::Gone(id) => sessions.end_all(*id).await?,
     };
     match revoked {
@@ -233,7 +243,12 @@ pub async fn revoke_all(db: &DatabaseConnection, sessions: &Sessions) -> Result<
         users.sort_unstable();
         users.dedup();
         let counts: Vec<(Uuid, u64)> = stream::iter(users)
-            .map(|id| async move { sessions.revoke(id, &Revoke::All).await.map(|n| (id, n)) })
+            .map(|id| async move {
+                sessions
+                    .end(id, &Revoke::All, Ending::RevokedByOperator)
+                    .await
+                    .map(|n| (id, n))
+            })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;

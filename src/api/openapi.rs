@@ -61,7 +61,7 @@ pub mod scheme {
         document,
     ),
     components(
-        schemas(crate::http::error::ErrorBody),
+        schemas(crate::http::error::ErrorBody, crate::http::error::UnauthenticatedBody),
         responses(Unauthenticated, CsrfRefused, RateLimited, StoreUnavailable)
     ),
     modifiers(&SecuritySchemes),

@@ -11,7 +11,7 @@ use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
 use crate::session::Current;
-use crate::session::{PublicId, Revoke, Transport};
+use crate::session::{Ending, PublicId, Revoke, Transport};
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
 #[derive(Serialize, ToSchema)]
@@ -132,7 +132,11 @@ pub async fn revoke_one(
     let id = PublicId::parse(&path).ok_or(ApiError::SessionNotFound)?;
     let revoked = state
         .sessions
-        .revoke(current.user_id, &Revoke::ByPublicId(id.clone()))
+        .end(
+            current.user_id,
+            &Revoke::ByPublicId(id.clone()),
+            Ending::Revoked,
+        )
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
     if revoked == 0 {
@@ -181,7 +185,11 @@ pub async fn revoke_others(
 ) -> Result<HttpResponse, ApiError> {
     let revoked = state
         .sessions
-        .revoke(current.user_id, &Revoke::AllExcept(current.hash))
+        .end(
+            current.user_id,
+            &Revoke::AllExcept(current.hash),
+            Ending::Revoked,
+        )
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
     if revoked > 0 {

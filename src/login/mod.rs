@@ -26,7 +26,7 @@ use crate::auth::token_mode::TokenFlow;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
 use crate::session::{
-    ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
+    ClientInfo, Ending, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
 };
 
 /// What the browser brought back from the provider, and what it already had.
@@ -322,7 +322,7 @@ async fn start_session(
     if let Some(old) = callback.old_session {
         let _ = deps
             .sessions
-            .revoke(old.user_id(), &Revoke::One(old.hash()))
+            .end(old.user_id(), &Revoke::One(old.hash()), Ending::SignedOut)
             .await;
     }
     let started = deps

@@ -23,6 +23,7 @@ mod observability;
 mod openapi;
 mod race;
 mod ratelimit;
+mod reasons;
 mod redis_down;
 mod redis_tls;
 mod replicas;

@@ -6,8 +6,9 @@ use crate::api::responses::Done;
 use crate::api::responses::{CsrfRefused, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::Flag;
+use crate::http::error::UNKNOWN;
 use crate::http::ApiError;
-use crate::session::Revoke;
+use crate::session::{Ending, Revoke};
 
 /// Revokes this request's session and clears the cookie. Answers 200 without a session too,
 /// so a client can always call it to reach the signed-out state.
@@ -42,12 +43,16 @@ pub async fn logout(
     // An `Authorization` header that names no session cannot be signed out of, and the
     // cookie beside it is not this request's to end.
     if matches!(credential, Credential::Unreadable) {
-        return Err(ApiError::Unauthenticated);
+        return Err(ApiError::Unauthenticated(UNKNOWN));
     }
     if let Some(token) = credential.token() {
         let revoked = state
             .sessions
-            .revoke(token.user_id(), &Revoke::One(token.hash()))
+            .end(
+                token.user_id(),
+                &Revoke::One(token.hash()),
+                Ending::SignedOut,
+            )
             .await?;
         state.metrics.sessions_revoked.inc_by(revoked);
         if revoked > 0 {
