@@ -103,6 +103,36 @@ pub async fn set_plan<C: ConnectionTrait>(
     active.update(db).await
 }
 
+/// An operator-set plan whose end has passed, noticed (at a login): the stored plan becomes
+/// `free` with no end, once. Returns the plan that lapsed, or `None` when there was none or
+/// another replica noticed it first (the update names the exact plan and end it read, so it
+/// changes one row once however many run it).
+pub async fn end_lapsed_plan<C: ConnectionTrait>(
+    db: &C,
+    user: &users::Model,
+) -> Result<Option<String>, DbErr> {
+    let now = Utc::now();
+    let Some(until) = user.plan_until.filter(|t| *t <= now) else {
+        return Ok(None);
+    };
+    if user.plan == crate::plan::FREE {
+        return Ok(None);
+    }
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::Plan, Expr::value(crate::plan::FREE))
+        .col_expr(
+            users::Column::PlanUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::Plan.eq(&user.plan))
+        .filter(users::Column::PlanUntil.eq(until))
+        .exec(db)
+        .await?;
+    Ok((updated.rows_affected == 1).then(|| user.plan.clone()))
+}
+
 /// Sets `disabled_at` unless it is set: from the commit on, the login callback refuses the
 /// user. Returns since when they are disabled and whether they already were.
 pub async fn disable<C: ConnectionTrait>(

@@ -271,3 +271,55 @@ async fn no_token_code_secret_or_cookie_reaches_an_event() {
         assert!(!table.contains(secret.as_str()), "{secret} in {table}");
     }
 }
+
+/// An operator-set plan whose end passed is noticed at the next sign-in, once.
+#[tokio::test]
+async fn a_lapsed_plan_is_noticed_at_the_next_sign_in_once() {
+    use entity::users;
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let world = World::start().await;
+    let db = world.app.db().await;
+    let mut browser = Browser::extension();
+    assert_eq!(world.sign_in_with_google(&mut browser).await.status(), 200);
+    let user: Uuid = world.user_id(&mut browser).await.parse().expect("uuid");
+    let row = users::Entity::find_by_id(user)
+        .one(&db)
+        .await
+        .expect("read")
+        .expect("the user");
+    let mut lapsed: users::ActiveModel = row.into();
+    lapsed.plan = Set("pro".into());
+    lapsed.plan_until = Set(Some(chrono::Utc::now() - chrono::Duration::hours(1)));
+    lapsed.update(&db).await.expect("lapse the plan");
+
+    for _ in 0..2 {
+        let mut b = Browser::extension();
+        assert_eq!(world.sign_in_with_google(&mut b).await.status(), 200);
+        assert_eq!(
+            json(world.app.user_info(&mut b).await).await["user"]["plan"],
+            "free"
+        );
+    }
+    let noticed = wait_for_kind(&db, user, "plan_changed").await;
+    assert_eq!(noticed.reason.as_deref(), Some("lapsed"));
+    assert_eq!(noticed.actor, "system");
+    assert_eq!(details(&noticed)["from"], "pro");
+    assert_eq!(details(&noticed)["to"], "free");
+    // Both sign-ins' logins are in, and one plan change only.
+    wait_for_event(&db, "the second login", |e| {
+        e.user_id == Some(user) && e.kind == "login" && details(e)["user"] == "known"
+    })
+    .await;
+    let changes = all_events(&db)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "plan_changed")
+        .count();
+    assert_eq!(changes, 1);
+    let stored = users::Entity::find_by_id(user)
+        .one(&db)
+        .await
+        .expect("read")
+        .expect("the user");
+    assert_eq!((stored.plan.as_str(), stored.plan_until), ("free", None));
+}
