@@ -318,7 +318,7 @@ async fn identify(
 /// is noticed. Failing to notice is no reason to refuse the sign-in.
 async fn notice_lapse(deps: &Deps<'_>, user: entity::users::Model) -> entity::users::Model {
     let now = Utc::now();
-    if !user.plan_until.is_some_and(|t| t <= now) || user.plan == crate::plan::FREE {
+    if user.plan_until.is_none_or(|t| t > now) || user.plan == crate::plan::FREE {
         return user;
     }
     let in_force = match accounts::profile(deps.db, &user).await {
