@@ -228,6 +228,22 @@ async fn lock_the_journal_tables(db: &DatabaseConnection) -> sea_orm::DatabaseTr
     txn
 }
 
+/// `latchkey_journal_retries_total`, all records together, from `/metrics`.
+async fn journal_retries(app: &TestApp) -> u64 {
+    let text = crate::support::app::client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("latchkey_journal_retries_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 fn multipart_png() -> (String, Vec<u8>) {
     let boundary = "latchkey-audit-boundary";
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
@@ -280,6 +296,26 @@ async fn records_made_while_the_database_does_not_take_them_reach_it_afterwards(
     }
     for browser in &mut browsers {
         assert_eq!(app.logout(browser).await.status(), 200);
+    }
+    // The database now fails the journal's writes: SQLite answers "database is locked" once
+    // its busy timeout has passed; on PostgreSQL, where a write waits on the lock for ever,
+    // the connections waiting on it are cut, as a database going away would.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while journal_retries(&app).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the journal never failed a write"
+        );
+        if db.get_database_backend() == DbBackend::Postgres {
+            db.execute_unprepared(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                 AND wait_event_type = 'Lock'",
+            )
+            .await
+            .expect("cut the waiting connections");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     lock.rollback().await.expect("unlock");
 
