@@ -177,6 +177,11 @@ export async function listSessions() {
   return (await request("/api/sessions")).sessions;
 }
 
+/** `GET /api/user/events`: this user's recent security events, newest first. */
+export async function recentEvents(limit = 5) {
+  return (await request(`/api/user/events?limit=${limit}`)).events;
+}
+
 /** `POST /auth/logout`: ends this browser's session (in token mode the background then forgets the token). */
 export async function signOut() {
   await request("/auth/logout", { method: "POST", csrf: true });
