@@ -323,3 +323,32 @@ async fn a_lapsed_plan_is_noticed_at_the_next_sign_in_once() {
         .expect("the user");
     assert_eq!((stored.plan.as_str(), stored.plan_until), ("free", None));
 }
+
+/// Token mode: the session starts at the code's exchange, which records the `login`, with
+/// the provider the callback saw; the session token is nowhere in the event.
+#[tokio::test]
+async fn a_token_mode_sign_in_is_recorded_at_the_exchange() {
+    use crate::support::token::{code_for, exchange, token_world, Pkce};
+    let world = token_world().await;
+    let db = world.app.db().await;
+    let pkce = Pkce::new();
+    let code = code_for(&world, &pkce).await;
+    let res = exchange(&world, &code, &pkce.verifier).await;
+    assert_eq!(res.status(), 200);
+    let token = json(res).await["session_token"]
+        .as_str()
+        .expect("session_token")
+        .to_owned();
+    let login = wait_for_event(&db, "login", |e| e.kind == "login").await;
+    let d = details(&login);
+    assert_eq!(d["transport"], "bearer");
+    assert_eq!(d["provider"], "google");
+    assert_eq!(d["user"], "new");
+    let table = format!("{:?}", all_events(&db).await);
+    for secret in [token.as_str(), code.as_str(), pkce.verifier.as_str()] {
+        assert!(!table.contains(secret), "{table}");
+    }
+    let mut client = Browser::new().with_bearer(&token);
+    let listed = json(my_events(&world, &mut client, "").await).await;
+    assert_eq!(listed["events"][0]["kind"], "login", "{listed}");
+}
