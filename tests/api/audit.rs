@@ -340,3 +340,68 @@ async fn records_made_while_the_database_does_not_take_them_reach_it_afterwards(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// SIGTERM: the server stops taking requests, then writes what its journal holds before the
+/// process exits. The database is held until the listener has closed, so the sign-out's
+/// event can only reach it through that last flush.
+#[tokio::test]
+async fn a_graceful_shutdown_writes_what_the_journal_holds() {
+    use crate::support::browser::Browser;
+    use crate::support::process::ServerProcess;
+    use crate::support::users::profile;
+
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let mut vars = app.config.vars.clone();
+    vars.insert("LATCHKEY__SERVER__DRAIN_DELAY".into(), "0s".into());
+    let mut server = ServerProcess::start(&vars, None).await;
+    let user = Uuid::new_v4();
+    let mut browser = Browser::extension();
+    app.sign_in(&mut browser, user, profile("Ada", "free"))
+        .await;
+
+    let locker = app.db().await;
+    let lock = lock_the_journal_tables(&locker).await;
+    let http = crate::support::app::client();
+    let res = http
+        .get(server.url("/auth/csrf-token"))
+        .send()
+        .await
+        .expect("csrf");
+    browser.absorb(res.headers());
+    let csrf = json(res).await["csrf_token"]
+        .as_str()
+        .expect("csrf_token")
+        .to_owned();
+    let res = http
+        .post(server.url("/auth/logout"))
+        .header("Cookie", browser.cookie_header().expect("cookies"))
+        .header("Origin", browser.origin.clone().expect("origin"))
+        .header("X-CSRF-Token", csrf)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), 200);
+
+    server.terminate();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while http.get(server.url("/healthz")).send().await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lock.rollback().await.expect("unlock");
+    let status = server
+        .wait_exit(Duration::from_secs(60))
+        .await
+        .expect("the process exits");
+    assert!(status.success(), "{status:?}");
+    let kinds: Vec<String> = events_of(&db, user)
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["logout"]);
+}
