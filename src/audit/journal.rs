@@ -82,11 +82,18 @@ impl Journal {
     fn push(&self, record: Record) {
         let label = record.label();
         if self.tx.try_send(record).is_err() {
-            self.metrics.dropped.with_label_values(&[label]).inc();
-            tracing::warn!(
-                record = label,
-                "journal full or closed: a record was dropped"
-            );
+            let dropped = self.metrics.dropped.with_label_values(&[label]);
+            dropped.inc();
+            // A full queue drops every record that comes: said at the 1st, 2nd, 4th, 8th…
+            // drop, not at each, so an outage does not flood the log.
+            let n = dropped.get();
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    record = label,
+                    dropped = n,
+                    "journal full or closed: records dropped"
+                );
+            }
         }
     }
 

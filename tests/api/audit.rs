@@ -405,3 +405,57 @@ async fn a_graceful_shutdown_writes_what_the_journal_holds() {
         .collect();
     assert_eq!(kinds, ["logout"]);
 }
+
+/// `latchkey_journal_dropped_total{record}`, from `/metrics`.
+async fn journal_dropped(app: &TestApp, record: &str) -> u64 {
+    let text = crate::support::app::client()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let series = format!("latchkey_journal_dropped_total{{record=\"{record}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// Beyond `audit.queue` records waiting for the database, what comes is dropped and counted;
+/// the requests answer all the same, and what was kept is written once the database is back.
+#[tokio::test]
+async fn records_beyond_the_bound_are_dropped_and_counted() {
+    use crate::support::users::profile;
+    let app = spawn_app_with(|c| c.set("LATCHKEY__AUDIT__QUEUE", "2")).await;
+    let db = app.db().await;
+    let user = Uuid::new_v4();
+    let mut browsers = Vec::new();
+    for _ in 0..10 {
+        let mut b = crate::support::browser::Browser::extension();
+        app.sign_in(&mut b, user, profile("Ada", "free")).await;
+        browsers.push(b);
+    }
+    let locker = app.db().await;
+    let lock = lock_the_journal_tables(&locker).await;
+    for b in &mut browsers {
+        assert_eq!(app.logout(b).await.status(), 200);
+    }
+    let dropped = journal_dropped(&app, "event").await;
+    // One batch in the writer's hands, two in the queue: at least seven of ten dropped.
+    assert!(dropped >= 7, "{dropped} dropped");
+    lock.rollback().await.expect("unlock");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let kept = events_of(&db, user).await.len() as u64;
+        if kept + dropped == 10 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{kept} written and {dropped} dropped of 10"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
