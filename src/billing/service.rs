@@ -10,10 +10,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use std::collections::HashMap;
-
 use super::event::{CheckoutSession, Event, EventBody, Invoice, Subscription};
-use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use super::plan_changes;
 use crate::accounts::{self, PublishError};
 use crate::audit::Journal;
 use crate::db;
@@ -105,27 +103,12 @@ pub async fn handle(
     journal: &Journal,
     event: &Event,
 ) -> Result<Handled, BillingError> {
-    let before = plans_before(db, event).await?;
+    let before = plan_changes::before(db, event).await?;
     let (handled, concerned) = db::retry_on_conflict(|| apply(db, event)).await?;
     for user in accounts::users_by_ids(db, &concerned).await? {
         match accounts::publish(db, sessions, &user).await {
             Ok(published) => {
-                let now = Utc::now().timestamp_millis();
-                let from = before
-                    .get(&user.id)
-                    .map_or(crate::plan::FREE, String::as_str);
-                let to = published.profile.effective_plan(now);
-                if from != to {
-                    journal.event(
-                        SecurityEvent::new(Kind::PlanChanged, Actor::System)
-                            .user(user.id)
-                            .reason("stripe")
-                            .detail("from", from)
-                            .detail("to", to)
-                            .detail("source", "stripe")
-                            .detail("stripe_event", event.id.as_str()),
-                    );
-                }
+                plan_changes::record(journal, event, user.id, &before, &published.profile)
             }
             Err(PublishError::Db(e)) => return Err(e.into()),
             Err(PublishError::Store(e)) => {
@@ -141,30 +124,6 @@ pub async fn handle(
         }
     }
     Ok(handled)
-}
-
-/// The plan in force, before `event`, of the users it names (its customer's, and a
-/// checkout's user).
-async fn plans_before(
-    db: &DatabaseConnection,
-    event: &Event,
-) -> Result<HashMap<Uuid, String>, DbErr> {
-    let mut users = match event.customer_id() {
-        Some(customer) => accounts::users::with_customer(db, customer).await?,
-        None => Vec::new(),
-    };
-    if let EventBody::CheckoutCompleted(CheckoutSession {
-        user_id: Some(id), ..
-    }) = &event.body
-    {
-        users.extend(accounts::users_by_ids(db, &[*id]).await?);
-    }
-    let now = Utc::now().timestamp_millis();
-    Ok(accounts::profiles(db, &users)
-        .await?
-        .into_iter()
-        .map(|(id, p)| (id, p.effective_plan(now).to_owned()))
-        .collect())
 }
 
 /// What applying an event did: its outcome and the users whose plan may have changed.

@@ -13,12 +13,10 @@
 //! metrics.
 
 mod events;
+mod lapse;
 pub mod token;
 
-use chrono::Utc;
 use sea_orm::DatabaseConnection;
-
-use crate::accounts::events::{Actor, Kind, SecurityEvent};
 use uuid::Uuid;
 
 use crate::accounts::{self, AccountError, Joined, PublishError};
@@ -309,51 +307,7 @@ async fn identify(
                     Refusal::DatabaseUnavailable
                 }
             })?;
-    Ok((notice_lapse(deps, user).await, joined))
-}
-
-/// A plan an operator set whose end has passed is noticed here, at the user's sign-in: it
-/// becomes `free` in SQL once, recorded as `plan_changed` (source `lapsed`). An active
-/// subscription keeps the user on `pro`: then the plan in force did not change, and nothing
-/// is noticed. Failing to notice is no reason to refuse the sign-in.
-async fn notice_lapse(deps: &Deps<'_>, user: entity::users::Model) -> entity::users::Model {
-    let now = Utc::now();
-    if user.plan_until.is_none_or(|t| t > now) || user.plan == crate::plan::FREE {
-        return user;
-    }
-    let in_force = match accounts::profile(deps.db, &user).await {
-        Ok(p) => p.effective_plan(now.timestamp_millis()).to_owned(),
-        Err(_) => return user,
-    };
-    if in_force != crate::plan::FREE {
-        return user;
-    }
-    match accounts::users::end_lapsed_plan(deps.db, &user).await {
-        Ok(Some(from)) => {
-            deps.journal.event(
-                SecurityEvent::new(Kind::PlanChanged, Actor::System)
-                    .user(user.id)
-                    .reason("lapsed")
-                    .detail("from", from.as_str())
-                    .detail("to", crate::plan::FREE)
-                    .detail("source", "lapsed")
-                    .detail(
-                        "ended_at",
-                        user.plan_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    ),
-            );
-            entity::users::Model {
-                plan: crate::plan::FREE.to_owned(),
-                plan_until: None,
-                ..user
-            }
-        }
-        Ok(None) => user,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not record a lapsed plan");
-            user
-        }
-    }
+    Ok((lapse::notice(deps, user).await, joined))
 }
 
 /// Cookie mode's ending: the browser's old session ends, a new one starts.
