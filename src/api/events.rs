@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use crate::accounts::events::{self, EventQuery};
 use crate::api::extract::Authenticated;
-use crate::api::responses::{RateLimited, StoreUnavailable, Succeeded, Unauthenticated};
+use crate::api::responses::{RateLimited, Succeeded, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::{ErrorBody, Flag};
 use crate::http::ApiError;
@@ -64,7 +64,9 @@ pub struct EventList {
             least 1.", body = ErrorBody),
         (status = 401, response = Unauthenticated),
         (status = 429, response = RateLimited),
-        (status = 503, response = StoreUnavailable),
+        (status = 503, description = "`session_store_unavailable`: Redis did not answer in time; \
+            or `database_unavailable`: the database did not.", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again."))),
     )
 )]
 pub async fn my_events(
