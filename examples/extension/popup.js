@@ -14,6 +14,7 @@ import {
   listSessions,
   loginUrl,
   recentEvents,
+  signedOutReason,
   signOut,
   signOutEverywhereElse,
 } from "./api.js";
@@ -49,6 +50,18 @@ async function refresh() {
 // ---------------------------------------------------------------------------------------------
 // Signed out
 
+// Why the session this browser had ended, from the 401's `reason` ("no_session" and
+// "unknown" say nothing worth telling).
+const SIGNED_OUT_BECAUSE = {
+  signed_out: "You were signed out.",
+  revoked: "You were signed out from another of your browsers.",
+  revoked_by_operator: "An administrator ended your session.",
+  account_disabled: "This account has been disabled.",
+  evicted: "You were signed out: this account signed in on too many browsers.",
+  idle_timeout: "You were signed out after a long time without use.",
+  expired: "Your session reached its time limit.",
+};
+
 function providerLabel(id) {
   return PROVIDERS.find((p) => p.id === id)?.label.replace(/^Sign in with /, "") ?? id;
 }
@@ -68,6 +81,10 @@ async function renderSignedOut() {
         ? `${name} refused the sign-in (${loginResult.error}). You are still signed out.`
         : `Sign-in with ${name} did not complete. Please try again.`;
     notice.dataset.reason = loginResult.error ?? "incomplete";
+    notice.hidden = false;
+  } else if (SIGNED_OUT_BECAUSE[signedOutReason]) {
+    notice.textContent = `${SIGNED_OUT_BECAUSE[signedOutReason]} Sign in again to continue.`;
+    notice.dataset.reason = signedOutReason;
     notice.hidden = false;
   } else {
     notice.hidden = true;
