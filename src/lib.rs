@@ -7,12 +7,14 @@
 pub mod accounts;
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod dev;
+pub mod device;
 pub mod http;
 pub mod login;
 pub mod metrics;

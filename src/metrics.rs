@@ -3,6 +3,7 @@
 //! One registry per application (not a process global), so that tests running several apps in
 //! one process each see their own counters.
 
+use crate::audit::JournalMetrics;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -29,6 +30,8 @@ pub struct Metrics {
     /// Refusals while the rest of the quota is held by calls in progress (`quota_busy`): not a
     /// used-up quota, so not in `quota_refusals_total`.
     pub quota_busy_refusals: IntCounter,
+    /// The journal of security events and usage records (`crate::audit`), by `record`.
+    pub journal: JournalMetrics,
 }
 
 impl Metrics {
@@ -90,6 +93,30 @@ impl Metrics {
                 "quota_busy_refusals_total",
                 "Vision requests refused because the rest of the daily quota was held by calls in progress",
             )?,
+            journal: JournalMetrics {
+                written: IntCounterVec::new(
+                    Opts::new(
+                        "journal_written_total",
+                        "Security events and usage records written to the database",
+                    ),
+                    &["record"],
+                )?,
+                dropped: IntCounterVec::new(
+                    Opts::new(
+                        "journal_dropped_total",
+                        "Security events and usage records lost: the queue was full, or the \
+                         database refused them",
+                    ),
+                    &["record"],
+                )?,
+                retried: IntCounterVec::new(
+                    Opts::new(
+                        "journal_retries_total",
+                        "Writes of the journal that failed and were tried again",
+                    ),
+                    &["record"],
+                )?,
+            },
             registry,
         };
         metrics.register()?;
@@ -109,6 +136,9 @@ impl Metrics {
         r.register(Box::new(self.quota_refusals.clone()))?;
         r.register(Box::new(self.origin_refusals.clone()))?;
         r.register(Box::new(self.quota_busy_refusals.clone()))?;
+        r.register(Box::new(self.journal.written.clone()))?;
+        r.register(Box::new(self.journal.dropped.clone()))?;
+        r.register(Box::new(self.journal.retried.clone()))?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ use crate::api::middleware::origin::{origin_policy, AllowedOrigins};
 use crate::api::middleware::renew_cookie::renew_session_cookie;
 use crate::api::middleware::security_headers::security_headers;
 use crate::api::state::AppState;
+use crate::audit::{self, Journal};
 use crate::auth::Providers;
 use crate::config::{Settings, StoreKind};
 use crate::db::{self, MigrateAction};
@@ -57,11 +58,15 @@ impl Application {
             db::connect_lazily(&settings.database).await?
         };
         let (sessions, scratch) = build_stores(&settings)?;
+        let metrics = Metrics::new()?;
+        let journal = Journal::start(db.clone(), settings.audit.queue, metrics.journal.clone());
+        tokio::spawn(audit::prune_every(db.clone(), settings.audit.retention));
         let state = web::Data::new(AppState {
             cookies: CookiePolicy::new(&settings.session),
             providers: Providers::from_settings(&settings)?,
             vision: VisionClient::new(&settings.vision)?,
-            metrics: Metrics::new()?,
+            metrics,
+            journal,
             draining: AtomicBool::new(false),
             settings: Arc::clone(&settings),
             sessions,
@@ -109,7 +114,13 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await?;
-        tracing::info!("stopped");
+        // Whatever the last requests queued reaches the database before the process ends.
+        let flushed = self
+            .state
+            .journal
+            .flush(self.state.settings.server.shutdown_grace)
+            .await;
+        tracing::info!(journal_flushed = flushed, "stopped");
         Ok(())
     }
 }

@@ -17,13 +17,17 @@ import { getBaseUrl, getMode } from "./config.js";
 /** The message an extension page sends the background to make a call in token mode. */
 export const API_CALL = "latchkey:api";
 
-/** A refusal from latchkey, or no answer at all (status 0, code "network_error"). */
+/**
+ * A refusal from latchkey, or no answer at all (status 0, code "network_error"). A 401 has a
+ * `reason`: why the session ended (`signed_out`, `revoked`, `idle_timeout`, …).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter = null) {
+  constructor(status, code, message, retryAfter = null, reason = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.reason = reason;
   }
 }
 
@@ -89,7 +93,7 @@ async function viaBackground(path, method) {
     throw new ApiError(0, "network_error", `The extension's background did not answer: ${error.message}`);
   }
   if (reply?.ok) return reply.json;
-  throw new ApiError(reply?.status ?? 0, reply?.code ?? "network_error", reply?.message ?? "No answer.", reply?.retryAfter ?? null);
+  throw new ApiError(reply?.status ?? 0, reply?.code ?? "network_error", reply?.message ?? "No answer.", reply?.retryAfter ?? null, reply?.reason ?? null);
 }
 
 /** The background's side of `viaBackground`: makes the call, answers plain data. */
@@ -108,6 +112,7 @@ export function errorReply(error) {
     code: error instanceof ApiError ? error.code : "failed",
     status: error instanceof ApiError ? error.status : 0,
     retryAfter: error instanceof ApiError ? error.retryAfter : null,
+    reason: error instanceof ApiError ? error.reason : null,
     message: explain(error),
   };
 }
@@ -132,6 +137,7 @@ async function send(base, path, init) {
       json?.code ?? "unexpected_answer",
       json?.error ?? `latchkey answered ${res.status}.`,
       Number.isFinite(retry) ? retry : null,
+      json?.reason ?? null,
     );
   }
   return json;
@@ -162,12 +168,19 @@ export async function loginUrl(provider) {
   return authUrl;
 }
 
+/** Why the last `currentUser()` found no live session: the 401's `reason`, or null. */
+export let signedOutReason = null;
+
 /** `GET /api/user/info`: the signed-in user, or null when there is no live session. */
 export async function currentUser() {
+  signedOutReason = null;
   try {
     return (await request("/api/user/info")).user;
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return null;
+    if (e instanceof ApiError && e.status === 401) {
+      signedOutReason = e.reason ?? null;
+      return null;
+    }
     throw e;
   }
 }
@@ -175,6 +188,11 @@ export async function currentUser() {
 /** `GET /api/sessions`: this user's live sessions (`current` marks this browser's). */
 export async function listSessions() {
   return (await request("/api/sessions")).sessions;
+}
+
+/** `GET /api/user/events`: this user's recent security events, newest first. */
+export async function recentEvents(limit = 5) {
+  return (await request(`/api/user/events?limit=${limit}`)).events;
 }
 
 /** `POST /auth/logout`: ends this browser's session (in token mode the background then forgets the token). */

@@ -13,6 +13,8 @@ import {
   explain,
   listSessions,
   loginUrl,
+  recentEvents,
+  signedOutReason,
   signOut,
   signOutEverywhereElse,
 } from "./api.js";
@@ -48,6 +50,18 @@ async function refresh() {
 // ---------------------------------------------------------------------------------------------
 // Signed out
 
+// Why the session this browser had ended, from the 401's `reason` ("no_session" and
+// "unknown" say nothing worth telling).
+const SIGNED_OUT_BECAUSE = {
+  signed_out: "You were signed out.",
+  revoked: "You were signed out from another of your browsers.",
+  revoked_by_operator: "An administrator ended your session.",
+  account_disabled: "This account has been disabled.",
+  evicted: "You were signed out: this account signed in on too many browsers.",
+  idle_timeout: "You were signed out after a long time without use.",
+  expired: "Your session reached its time limit.",
+};
+
 function providerLabel(id) {
   return PROVIDERS.find((p) => p.id === id)?.label.replace(/^Sign in with /, "") ?? id;
 }
@@ -67,6 +81,10 @@ async function renderSignedOut() {
         ? `${name} refused the sign-in (${loginResult.error}). You are still signed out.`
         : `Sign-in with ${name} did not complete. Please try again.`;
     notice.dataset.reason = loginResult.error ?? "incomplete";
+    notice.hidden = false;
+  } else if (SIGNED_OUT_BECAUSE[signedOutReason]) {
+    notice.textContent = `${SIGNED_OUT_BECAUSE[signedOutReason]} Sign in again to continue.`;
+    notice.dataset.reason = signedOutReason;
     notice.hidden = false;
   } else {
     notice.hidden = true;
@@ -178,7 +196,57 @@ async function renderSignedIn(user) {
     $("sessions").textContent = "";
     $("sign-out-others").disabled = false;
   }
+  await renderActivity();
   show("signed-in");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recent activity: the user's own security events ("New sign-in from Firefox 153 on Linux").
+
+const ACTIVITY = {
+  login: (e) => `New sign-in from ${e.device ?? "an unknown device"}`,
+  login_failed: (e) => `Refused sign-in (${e.reason ?? "failed"})`,
+  logout: (e) => `Signed out on ${e.device ?? "a device"}`,
+  session_revoked: (e) =>
+    e.reason === "evicted"
+      ? "Oldest session ended: too many sessions"
+      : e.reason === "revoked_by_operator"
+        ? "A session was ended by an administrator"
+        : "A session was ended by you",
+  sessions_revoked: (e) =>
+    e.reason === "revoked_by_operator" ? "Sessions ended by an administrator" : "Signed out everywhere else",
+  plan_changed: (e) => `Plan changed (${e.reason ?? "updated"})`,
+  account_disabled: () => "Account disabled",
+  account_enabled: () => "Account enabled",
+};
+
+async function renderActivity() {
+  const panel = $("activity");
+  let events;
+  try {
+    events = await recentEvents(5);
+  } catch {
+    panel.hidden = true; // a server without the route, or the database down: no panel
+    return;
+  }
+  const items = events.map((e) => {
+    const li = document.createElement("li");
+    const what = document.createElement("span");
+    what.textContent = (ACTIVITY[e.kind] ?? (() => e.kind))(e);
+    const when = document.createElement("span");
+    when.textContent = ago(e.at);
+    when.title = e.ip ? `${e.at} · ${e.ip}` : e.at;
+    li.append(what, when);
+    li.dataset.kind = e.kind;
+    return li;
+  });
+  $("activity-list").replaceChildren(...items);
+  panel.hidden = items.length === 0;
+}
+
+function ago(at) {
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
+  return seconds < 60 ? "just now" : `${duration(seconds)} ago`;
 }
 
 function avatar(src, name) {

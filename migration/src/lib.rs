@@ -14,6 +14,7 @@ mod m20261124_000003_create_identities;
 mod m20261124_000004_create_subscriptions;
 mod m20261124_000005_create_usage_events;
 mod m20261124_000006_create_webhook_events;
+mod m20261206_000007_create_security_events;
 
 /// Every migration of latchkey, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_subscriptions::Migration),
             Box::new(m20261124_000005_create_usage_events::Migration),
             Box::new(m20261124_000006_create_webhook_events::Migration),
+            Box::new(m20261206_000007_create_security_events::Migration),
         ]
     }
 }

@@ -28,13 +28,42 @@ pub async fn sign_in(
     db: &DatabaseConnection,
     identity: &Identity,
 ) -> Result<users::Model, AccountError> {
+    sign_in_joined(db, identity).await.map(|(user, _)| user)
+}
+
+/// How a sign-in found its user, for the `login` security event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The identity was known.
+    Known,
+    /// A new identity joined an existing user by their verified email.
+    Linked,
+    /// A new user.
+    New,
+}
+
+impl Joined {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Known => "known",
+            Self::Linked => "linked",
+            Self::New => "new",
+        }
+    }
+}
+
+/// [`sign_in`], also telling how the user was found.
+pub async fn sign_in_joined(
+    db: &DatabaseConnection,
+    identity: &Identity,
+) -> Result<(users::Model, Joined), AccountError> {
     db::retry_on_conflict(|| try_sign_in(db, identity)).await
 }
 
 async fn try_sign_in(
     db: &DatabaseConnection,
     identity: &Identity,
-) -> Result<users::Model, AccountError> {
+) -> Result<(users::Model, Joined), AccountError> {
     let txn = db.begin().await?;
     let email = identity.email.as_deref().map(normalize_email);
     let now = Utc::now();
@@ -43,22 +72,26 @@ async fn try_sign_in(
         .filter(identities::Column::Subject.eq(&identity.subject))
         .one(&txn)
         .await?;
-    let user = match known {
+    let (user, joined) = match known {
         Some(row) => {
             let mut active: identities::ActiveModel = row.clone().into();
             active.email = Set(email.clone());
             active.email_verified = Set(identity.email_verified);
             active.updated_at = Set(now);
             active.update(&txn).await?;
-            users::Entity::find_by_id(row.user_id)
+            let user = users::Entity::find_by_id(row.user_id)
                 .one(&txn)
                 .await?
-                .ok_or_else(|| DbErr::RecordNotFound(format!("user {}", row.user_id)))?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("user {}", row.user_id)))?;
+            (user, Joined::Known)
         }
         None => {
-            let user = match linkable_user(&txn, identity, email.as_deref()).await? {
-                Some(user) => user,
-                None => create_user(&txn, identity, email.as_deref()).await?,
+            let (user, joined) = match linkable_user(&txn, identity, email.as_deref()).await? {
+                Some(user) => (user, Joined::Linked),
+                None => (
+                    create_user(&txn, identity, email.as_deref()).await?,
+                    Joined::New,
+                ),
             };
             identities::ActiveModel {
                 user_id: Set(user.id),
@@ -72,7 +105,7 @@ async fn try_sign_in(
             }
             .insert(&txn)
             .await?;
-            user
+            (user, joined)
         }
     };
     if user.disabled_at.is_some() {
@@ -80,7 +113,7 @@ async fn try_sign_in(
     }
     let user = refresh_user(&txn, user, identity, email).await?;
     txn.commit().await?;
-    Ok(user)
+    Ok((user, joined))
 }
 
 /// An existing user this identity may join: both sides' email verified and equal.

@@ -10,19 +10,21 @@
 //! - [`profiles`]: the cached profile, and [`publish`], the one way to push it to the cache
 //!   after a change in SQL;
 //! - [`plans`]: the plans table;
-//! - [`usage`]: usage events.
+//! - [`usage`]: usage events;
+//! - [`events`]: security events.
 
 use sea_orm::DbErr;
 
+pub mod events;
 pub mod identities;
 pub mod plans;
 pub mod profiles;
 pub mod usage;
 pub mod users;
 
-pub use identities::{identities_of, sign_in};
+pub use identities::{identities_of, sign_in, sign_in_joined, Joined};
 pub use profiles::{profile, profiles, publish, publish_if_changed, PublishError, Published};
-pub use usage::record_usage;
+pub use usage::{record_usage, record_usages, UsageRecord};
 pub use users::{find_users, users_by_ids, UserRef};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::events::{Actor, Kind, SecurityEvent};
 use super::normalize_email;
 
 /// How an operator names a user: a UUID (hyphenated or simple) is an id, anything else an
@@ -102,6 +103,36 @@ pub async fn set_plan<C: ConnectionTrait>(
     active.update(db).await
 }
 
+/// An operator-set plan whose end has passed, noticed (at a login): the stored plan becomes
+/// `free` with no end, once. Returns the plan that lapsed, or `None` when there was none or
+/// another replica noticed it first (the update names the exact plan and end it read, so it
+/// changes one row once however many run it).
+pub async fn end_lapsed_plan<C: ConnectionTrait>(
+    db: &C,
+    user: &users::Model,
+) -> Result<Option<String>, DbErr> {
+    let now = Utc::now();
+    let Some(until) = user.plan_until.filter(|t| *t <= now) else {
+        return Ok(None);
+    };
+    if user.plan == crate::plan::FREE {
+        return Ok(None);
+    }
+    let updated = users::Entity::update_many()
+        .col_expr(users::Column::Plan, Expr::value(crate::plan::FREE))
+        .col_expr(
+            users::Column::PlanUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(user.id))
+        .filter(users::Column::Plan.eq(&user.plan))
+        .filter(users::Column::PlanUntil.eq(until))
+        .exec(db)
+        .await?;
+    Ok((updated.rows_affected == 1).then(|| user.plan.clone()))
+}
+
 /// Sets `disabled_at` unless it is set: from the commit on, the login callback refuses the
 /// user. Returns since when they are disabled and whether they already were.
 pub async fn disable<C: ConnectionTrait>(
@@ -138,10 +169,14 @@ pub struct Erased {
     pub usage_events: u64,
     /// Billing records kept, no longer linked to anyone.
     pub detached_subscriptions: u64,
+    /// Their security events, replaced by one `account_deleted` event.
+    pub security_events: u64,
 }
 
-/// Deletes a user's rows in one transaction: the user, their identities and usage events;
-/// their subscriptions stay, detached, for the books. Counts what went.
+/// Deletes a user's rows in one transaction: the user, their identities, usage and security
+/// events; their subscriptions stay, detached, for the books. One `account_deleted` event is
+/// left in place of their events, with the user id (which names no one once the rows are
+/// gone) and no address, device or detail. Counts what went.
 pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: Uuid,
@@ -178,11 +213,15 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .exec(&txn)
         .await?;
     users::Entity::delete_by_id(user_id).exec(&txn).await?;
+    let security_events = super::events::forget(&txn, user_id).await?;
+    let deleted = SecurityEvent::new(Kind::AccountDeleted, Actor::Operator).user(user_id);
+    super::events::record(&txn, &[deleted]).await?;
     txn.commit().await?;
     Ok(Erased {
         identities,
         usage_events,
         detached_subscriptions,
+        security_events,
     })
 }
 

@@ -16,13 +16,16 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use uuid::Uuid;
 
+use crate::accounts::events::SecurityEvent;
 use crate::session::StoreError;
 
+mod audit;
 mod plans;
 mod seconds;
 mod sessions;
 mod users;
 
+pub use audit::{security_events, AuditQuery, EventKind, EventRow};
 pub use plans::{set_plan, PlanChange};
 pub use sessions::{
     parse_session_id, revoke_all, revoke_session, revoke_user, user_sessions, SessionRow,
@@ -115,6 +118,14 @@ impl AdminError {
 }
 
 type Result<T, E = AdminError> = std::result::Result<T, E>;
+
+/// Writes the security events of an operator's command. The command's work is done by then:
+/// a database that fails here is logged, not turned into a failed command.
+async fn record(db: &sea_orm::DatabaseConnection, events: &[SecurityEvent]) {
+    if let Err(e) = crate::accounts::events::record(db, events).await {
+        tracing::warn!(error = %e, lost = events.len(), "could not record security events");
+    }
+}
 
 fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use entity::users;
 use sea_orm::DatabaseConnection;
 
-use super::{AdminError, Result};
+use super::{record, AdminError, Result};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
 use crate::accounts::{self, PublishError};
 use crate::session::{Profile, Sessions};
 
@@ -38,6 +39,11 @@ pub async fn set_plan(
             known: accounts::plans::names(db).await?.join(", "),
         });
     }
+    let now = Utc::now().timestamp_millis();
+    let before = accounts::profile(db, &user)
+        .await?
+        .effective_plan(now)
+        .to_owned();
     let user = accounts::users::set_plan(db, user, plan, until).await?;
     let published = accounts::publish(db, sessions, &user)
         .await
@@ -48,6 +54,16 @@ pub async fn set_plan(
                 source,
             },
         })?;
+    let after = published.profile.effective_plan(now);
+    if after != before {
+        let event = SecurityEvent::new(Kind::PlanChanged, Actor::Operator)
+            .user(user.id)
+            .reason("operator")
+            .detail("from", before)
+            .detail("to", after)
+            .detail("source", "operator");
+        record(db, &[event]).await;
+    }
     Ok(PlanChange {
         user,
         profile: published.profile,

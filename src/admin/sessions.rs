@@ -9,9 +9,10 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{time, AdminError, Owner, Result, CONCURRENCY};
+use super::{record, time, AdminError, Owner, Result, CONCURRENCY};
 use crate::accounts;
-use crate::session::{Listed, PublicId, Revoke, SessionHash, Sessions, StoreError};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use crate::session::{Ending, Listed, PublicId, Revoke, SessionHash, Sessions, StoreError};
 
 /// A session as the operator sees it. The id is public: it cannot be turned into a cookie.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +28,8 @@ pub struct SessionRow {
     #[serde(serialize_with = "super::seconds::one")]
     pub expires_at: DateTime<Utc>,
     pub user_agent: String,
+    /// A short name read from the user agent ("Firefox 153 on Linux"), for tables.
+    pub device: String,
     pub ip: String,
     /// `cookie` or `bearer`: how the client carries the session.
     pub transport: &'static str,
@@ -42,6 +45,7 @@ impl SessionRow {
             last_seen_at: time(s.record.last_seen_ms),
             expires_at: time(s.expires_ms),
             user_agent: s.record.user_agent.clone(),
+            device: crate::device::name(&s.record.user_agent),
             ip: s.record.ip.clone(),
             transport: s.record.transport.as_str(),
         }
@@ -147,66 +151,117 @@ pub fn parse_session_id(raw: &str) -> Result<PublicId> {
 
 /// Revokes the session with this public id: among one user's sessions when `owner` is given,
 /// else wherever it is in the deployment (a walk over every session). Returns how many were
-/// revoked; no match is [`AdminError::NoSuchSession`].
+/// revoked; no match is [`AdminError::NoSuchSession`]. Records `session_revoked`
+/// (`revoked_by_operator`) for it.
 pub async fn revoke_session(
+    db: &DatabaseConnection,
     sessions: &Sessions,
     id: &PublicId,
     owner: Option<&Owner>,
 ) -> Result<u64> {
-    let revoked = match owner {
+    let mut owners = Vec::new();
+    match owner {
         Some(owner) => {
-            sessions
-                .revoke(owner.id(), &Revoke::ByPublicId(id.clone()))
-                .await?
+            let n = sessions
+                .end(
+                    owner.id(),
+                    &Revoke::ByPublicId(id.clone()),
+                    Ending::RevokedByOperator,
+                )
+                .await?;
+            owners.extend(std::iter::repeat_n(owner.id(), n as usize));
         }
         None => {
-            let mut revoked = 0;
             let mut scan = Scan::new(sessions);
             while let Some(page) = scan.next_page().await? {
                 for (user_id, s) in page.iter().filter(|(_, s)| s.hash.public_id() == *id) {
-                    revoked += sessions.revoke(*user_id, &Revoke::One(s.hash)).await?;
+                    let n = sessions
+                        .end(*user_id, &Revoke::One(s.hash), Ending::RevokedByOperator)
+                        .await?;
+                    owners.extend(std::iter::repeat_n(*user_id, n as usize));
                 }
             }
-            revoked
         }
     };
-    if revoked == 0 {
+    if owners.is_empty() {
         return Err(AdminError::NoSuchSession(id.to_string()));
     }
-    Ok(revoked)
+    let events: Vec<SecurityEvent> = owners
+        .iter()
+        .map(|user_id| {
+            SecurityEvent::new(Kind::SessionRevoked, Actor::Operator)
+                .user(*user_id)
+                .session(id)
+                .reason("revoked_by_operator")
+        })
+        .collect();
+    record(db, &events).await;
+    Ok(owners.len() as u64)
 }
 
 /// Revokes every session of one user. For an id no longer in the database it also drops the
 /// profile cache: no session of theirs may live on, and it holds their name and email. Returns
 /// how many were revoked; none is [`AdminError::UserHasNoSession`].
-pub async fn revoke_user(sessions: &Sessions, owner: &Owner) -> Result<u64> {
+pub async fn revoke_user(
+    db: &DatabaseConnection,
+    sessions: &Sessions,
+    owner: &Owner,
+) -> Result<u64> {
     let revoked = match owner {
-        Owner::User(user) => sessions.revoke(user.id, &Revoke::All).await?,
+        Owner::User(user) => {
+            sessions
+                .end(user.id, &Revoke::All, Ending::RevokedByOperator)
+                .await?
+        }
         Owner::Gone(id) => sessions.end_all(*id).await?,
     };
     match revoked {
         0 => Err(AdminError::UserHasNoSession(owner.label())),
-        revoked => Ok(revoked),
+        revoked => {
+            record(db, &[revoked_by_operator(owner.id(), revoked, "operator")]).await;
+            Ok(revoked)
+        }
     }
+}
+
+/// `sessions_revoked` for `count` sessions of a user ended by an operator's command (`by`:
+/// `operator`, or `disable`).
+pub(super) fn revoked_by_operator(user_id: Uuid, count: u64, by: &str) -> SecurityEvent {
+    SecurityEvent::new(Kind::SessionsRevoked, Actor::Operator)
+        .user(user_id)
+        .reason("revoked_by_operator")
+        .detail("by", by)
+        .detail("count", count)
 }
 
 /// Revokes every session of the deployment: a walk over all sessions, revoking all of each
 /// user's sessions the walk meets (one atomic revoke per user, so a session that user starts
 /// while the walk runs is ended too unless it starts after their revoke). Returns how many
 /// were revoked; none is [`AdminError::NoSession`].
-pub async fn revoke_all(sessions: &Sessions) -> Result<u64> {
+pub async fn revoke_all(db: &DatabaseConnection, sessions: &Sessions) -> Result<u64> {
     let mut revoked = 0;
     let mut scan = Scan::new(sessions);
     while let Some(page) = scan.next_page().await? {
         let mut users: Vec<Uuid> = page.into_iter().map(|(id, _)| id).collect();
         users.sort_unstable();
         users.dedup();
-        let counts: Vec<u64> = stream::iter(users)
-            .map(|id| async move { sessions.revoke(id, &Revoke::All).await })
+        let counts: Vec<(Uuid, u64)> = stream::iter(users)
+            .map(|id| async move {
+                sessions
+                    .end(id, &Revoke::All, Ending::RevokedByOperator)
+                    .await
+                    .map(|n| (id, n))
+            })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        revoked += counts.iter().sum::<u64>();
+        revoked += counts.iter().map(|(_, n)| n).sum::<u64>();
+        let events: Vec<SecurityEvent> = counts
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(id, n)| revoked_by_operator(*id, *n, "operator"))
+            .collect();
+        record(db, &events).await;
     }
     match revoked {
         0 => Err(AdminError::NoSession),

@@ -8,7 +8,8 @@ use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{time, AdminError, Result, CONCURRENCY};
+use super::{record, time, AdminError, Result, CONCURRENCY};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
 use crate::accounts::{self, UserRef};
 use crate::session::{Profile, Sessions};
 
@@ -280,6 +281,16 @@ pub async fn disable_user(
             done: format!("{} is disabled", user.id),
             source,
         })?;
+    let mut events = Vec::new();
+    if !already {
+        events.push(SecurityEvent::new(Kind::AccountDisabled, Actor::Operator).user(user.id));
+    }
+    if revoked > 0 {
+        events.push(super::sessions::revoked_by_operator(
+            user.id, revoked, "disable",
+        ));
+    }
+    record(db, &events).await;
     Ok(Disabled {
         since,
         already,
@@ -289,7 +300,13 @@ pub async fn disable_user(
 
 /// Lets a disabled user log in again. Returns whether they were disabled.
 pub async fn enable_user(db: &DatabaseConnection, user: users::Model) -> Result<bool> {
-    Ok(accounts::users::enable(db, user).await?)
+    let user_id = user.id;
+    let was_disabled = accounts::users::enable(db, user).await?;
+    if was_disabled {
+        let event = SecurityEvent::new(Kind::AccountEnabled, Actor::Operator).user(user_id);
+        record(db, &[event]).await;
+    }
+    Ok(was_disabled)
 }
 
 /// What `users delete` did.

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::api::middleware::renew_cookie::RenewSessionCookie;
 use crate::api::middleware::security_headers::Personal;
 use crate::api::state::AppState;
+use crate::http::error::{NO_SESSION, UNKNOWN};
 use crate::http::{client_addr, ApiError};
 use crate::session::{ClientInfo, Current, SessionToken, Transport};
 
@@ -115,13 +116,19 @@ impl FromRequest for Authenticated {
             let (token, transport) = match credential(&req, &state.cookies.session_name) {
                 Credential::Cookie(token) => (token, Transport::Cookie),
                 Credential::Bearer(token) => (token, Transport::Bearer),
-                Credential::None | Credential::Unreadable => return Err(ApiError::Unauthenticated),
+                Credential::Unreadable => return Err(ApiError::Unauthenticated(UNKNOWN)),
+                // A session cookie that is not of a session's shape is a credential that
+                // names nothing; no cookie at all is no credential.
+                Credential::None if req.cookie(&state.cookies.session_name).is_some() => {
+                    return Err(ApiError::Unauthenticated(UNKNOWN))
+                }
+                Credential::None => return Err(ApiError::Unauthenticated(NO_SESSION)),
             };
-            let current = state
-                .sessions
-                .authenticate(&token)
-                .await?
-                .ok_or(ApiError::Unauthenticated)?;
+            let Some(current) = state.sessions.authenticate(&token).await? else {
+                // The 401 path alone pays for telling why.
+                let why = state.sessions.why_ended(&token).await;
+                return Err(ApiError::Unauthenticated(why.code()));
+            };
             tracing::Span::current().record("user_id", tracing::field::display(current.user_id));
             req.extensions_mut().insert(Personal);
             // A bearer token lives in the extension's storage: no cookie to renew.

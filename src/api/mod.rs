@@ -5,6 +5,7 @@
 //! `crate::billing`, `crate::session`).
 
 pub mod auth;
+pub(crate) mod events;
 pub mod extract;
 pub(crate) mod health;
 pub mod middleware;
@@ -97,6 +98,10 @@ pub static ROUTES: &[Endpoint] = &[
     Endpoint::new(Method::GET, "/api/user/info", || {
         web::route().to(user::info)
     }),
+    Endpoint::new(Method::GET, "/api/user/events", || {
+        web::route().to(events::my_events)
+    })
+    .limited(LimitScope::Sessions),
     Endpoint::new(Method::POST, "/api/openai/extract-subtitles", || {
         web::route().to(vision::extract_subtitles)
     })

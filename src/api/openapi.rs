@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use super::state::AppState;
-use super::{auth, health, sessions, user, vision, webhooks};
+use super::{auth, events, health, sessions, user, vision, webhooks};
 
 /// Names of the security schemes, as the handlers' `security(...)` attributes use them.
 pub mod scheme {
@@ -49,6 +49,7 @@ pub mod scheme {
         auth::token::complete,
         auth::logout::logout,
         user::info,
+        events::my_events,
         sessions::list,
         sessions::revoke_others,
         sessions::revoke_one,
@@ -60,7 +61,7 @@ pub mod scheme {
         document,
     ),
     components(
-        schemas(crate::http::error::ErrorBody),
+        schemas(crate::http::error::ErrorBody, crate::http::error::UnauthenticatedBody),
         responses(Unauthenticated, CsrfRefused, RateLimited, StoreUnavailable)
     ),
     modifiers(&SecuritySchemes),

@@ -56,12 +56,19 @@ macro_rules! reusable_response {
 }
 
 reusable_response!(
-    /// 401 `unauthenticated`.
-    Unauthenticated => error_response(
-        "`unauthenticated`: no session cookie, a malformed one, or a session that is unknown, \
-         expired or revoked.",
-    )
-    .build()
+    /// 401 `unauthenticated`, with its `reason`.
+    Unauthenticated => ResponseBuilder::new()
+        .description(
+            "`unauthenticated`: no session cookie or bearer token, a malformed one, or a session \
+             that is unknown, expired or revoked. `reason` says which: `no_session`, \
+             `signed_out`, `revoked`, `revoked_by_operator`, `account_disabled`, `evicted`, \
+             `idle_timeout`, `expired` or `unknown`.",
+        )
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("UnauthenticatedBody"))),
+        )
+        .build()
 );
 
 reusable_response!(

@@ -1,15 +1,17 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::extract::{Authenticated, CsrfVerified};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use crate::api::extract::{client_info, Authenticated, CsrfVerified};
 use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
-use crate::session::{PublicId, Revoke, Transport};
+use crate::session::Current;
+use crate::session::{Ending, PublicId, Revoke, Transport};
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
 #[derive(Serialize, ToSchema)]
@@ -25,6 +27,10 @@ pub struct SessionView {
     expires_at: Option<String>,
     /// The `User-Agent` of the request that signed in ("" when none).
     user_agent: String,
+    /// A short name read from the user agent ("Chrome 131 on Windows"; "Unknown device" when
+    /// it cannot be read).
+    #[schema(example = "Chrome 131 on Windows")]
+    device: String,
     /// The client's address at sign-in ("" when unknown).
     ip: String,
     /// How the client carries the session: `cookie` (the session cookie) or `bearer` (an
@@ -79,6 +85,7 @@ pub async fn list(
             created_at: rfc3339(s.record.created_ms),
             last_seen_at: rfc3339(s.record.last_seen_ms),
             expires_at: rfc3339(s.expires_ms),
+            device: crate::device::name(&s.record.user_agent),
             user_agent: s.record.user_agent,
             ip: s.record.ip,
             transport: s.record.transport.as_str(),
@@ -117,6 +124,7 @@ pub async fn list(
 )]
 pub async fn revoke_one(
     _csrf: CsrfVerified,
+    req: HttpRequest,
     Authenticated(current): Authenticated,
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -124,12 +132,21 @@ pub async fn revoke_one(
     let id = PublicId::parse(&path).ok_or(ApiError::SessionNotFound)?;
     let revoked = state
         .sessions
-        .revoke(current.user_id, &Revoke::ByPublicId(id))
+        .end(
+            current.user_id,
+            &Revoke::ByPublicId(id.clone()),
+            Ending::Revoked,
+        )
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
     if revoked == 0 {
         return Err(ApiError::SessionNotFound);
     }
+    state.journal.event(
+        by_the_user(&req, &current, Kind::SessionRevoked)
+            .session(id)
+            .reason("revoked"),
+    );
     let mut res = HttpResponse::Ok();
     // A bearer session has no cookie to clear.
     if current.hash.public_id().as_str() == path.as_str()
@@ -162,16 +179,39 @@ pub async fn revoke_one(
 )]
 pub async fn revoke_others(
     _csrf: CsrfVerified,
+    req: HttpRequest,
     Authenticated(current): Authenticated,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let revoked = state
         .sessions
-        .revoke(current.user_id, &Revoke::AllExcept(current.hash))
+        .end(
+            current.user_id,
+            &Revoke::AllExcept(current.hash),
+            Ending::Revoked,
+        )
         .await?;
     state.metrics.sessions_revoked.inc_by(revoked);
+    if revoked > 0 {
+        state.journal.event(
+            by_the_user(&req, &current, Kind::SessionsRevoked)
+                .reason("revoked")
+                .detail("by", "user")
+                .detail("count", revoked),
+        );
+    }
     Ok(HttpResponse::Ok().json(Revoked {
         success: Flag,
         revoked,
     }))
+}
+
+/// An event the signed-in caller caused: from this request's address, and the device of the
+/// session it came with (the user agent it signed in with, as the session list shows it).
+fn by_the_user(req: &HttpRequest, current: &Current, kind: Kind) -> SecurityEvent {
+    let client = client_info(req);
+    SecurityEvent::new(kind, Actor::User)
+        .user(current.user_id)
+        .client(&client.ip, &current.record.user_agent)
+        .detail("from_session", current.hash.public_id().to_string())
 }

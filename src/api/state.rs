@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
 
+use crate::audit::Journal;
 use crate::auth::Providers;
 use crate::config::Settings;
 use crate::http::cookies::CookiePolicy;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub providers: Providers,
     pub vision: VisionClient,
     pub metrics: Metrics,
+    /// Security events and usage records, written to SQL off the request's path.
+    pub journal: Journal,
     /// Set on SIGTERM: `/readyz` answers 503 so that traffic moves elsewhere before we stop.
     pub draining: std::sync::atomic::AtomicBool,
 }

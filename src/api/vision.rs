@@ -96,7 +96,7 @@ pub async fn extract_subtitles(
     let plan = current.profile.effective_plan(now_ms());
     let quota = Quota {
         scratch: &state.scratch,
-        db: &state.db,
+        journal: &state.journal,
         free_limit: state.settings.plans.free.daily_ocr_limit,
         upstream_timeout: state.settings.vision.timeout,
     };

@@ -107,7 +107,7 @@ pub async fn stripe(
             message: format!("The body is not a Stripe event latchkey can read: {e}."),
         }
     })?;
-    let handled = billing::handle(&state.db, &state.sessions, &event)
+    let handled = billing::handle(&state.db, &state.sessions, &state.journal, &event)
         .await
         .map_err(|e| match e {
             BillingError::Database(e) => {

@@ -27,6 +27,12 @@ pub struct Grant {
     pub code_challenge: String,
     pub redirect_uri: String,
     pub created_ms: i64,
+    /// The provider the user signed in with, and how their user was found (`known`,
+    /// `linked`, `new`): for the `login` security event of the exchange.
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub joined: String,
 }
 
 /// The store key of a code: its SHA-256, never the code.

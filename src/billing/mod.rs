@@ -5,6 +5,7 @@
 //! [`handle`], and maps their errors to the envelope. See `docs/billing.md`.
 
 mod event;
+mod plan_changes;
 mod service;
 mod signature;
 

@@ -11,7 +11,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::event::{CheckoutSession, Event, EventBody, Invoice, Subscription};
+use super::plan_changes;
 use crate::accounts::{self, PublishError};
+use crate::audit::Journal;
 use crate::db;
 use crate::session::{Sessions, StoreError};
 
@@ -91,15 +93,23 @@ pub enum BillingError {
 /// live session sees the new plan on its next request. A redelivered event changes nothing in
 /// SQL but refreshes its customer's profiles again, which is how a cache refresh that failed
 /// the first time (the answer was 503) is made up for.
+///
+/// A change of the plan in force is recorded as a `plan_changed` event (source `stripe`) in
+/// `journal`: the plans of the users the event names are read before it is applied and
+/// compared with what is published after.
 pub async fn handle(
     db: &DatabaseConnection,
     sessions: &Sessions,
+    journal: &Journal,
     event: &Event,
 ) -> Result<Handled, BillingError> {
+    let before = plan_changes::before(db, event).await?;
     let (handled, concerned) = db::retry_on_conflict(|| apply(db, event)).await?;
     for user in accounts::users_by_ids(db, &concerned).await? {
         match accounts::publish(db, sessions, &user).await {
-            Ok(_) => {}
+            Ok(published) => {
+                plan_changes::record(journal, event, user.id, &before, &published.profile)
+            }
             Err(PublishError::Db(e)) => return Err(e.into()),
             Err(PublishError::Store(e)) => {
                 tracing::warn!(

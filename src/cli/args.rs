@@ -8,6 +8,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
+use crate::admin::EventKind;
 use crate::db::MigrateAction;
 
 #[derive(Debug, Parser)]
@@ -127,6 +128,32 @@ pub enum Command {
     Plan {
         #[command(subcommand)]
         command: PlanCommand,
+    },
+    /// Read the security events, newest first: sign-ins and refused sign-ins, sign-outs,
+    /// revocations, plan changes, operators' actions.
+    ///
+    /// Examples:
+    ///   latchkey audit --user ada@example.com --since 24h
+    ///   latchkey audit --kind login_failed --since 2026-12-01T00:00:00Z --json
+    #[command(verbatim_doc_comment)]
+    Audit {
+        /// Only this user's events (an email, or a user id; an erased user's id still names
+        /// their `account_deleted` event).
+        #[arg(long, value_name = "EMAIL_OR_ID")]
+        user: Option<String>,
+        /// Only events since this time: RFC 3339, or a duration back from now (24h, 7d).
+        #[arg(long, value_name = "TIME_OR_DURATION", value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// Only events of this kind: login, login_failed, logout, session_revoked,
+        /// sessions_revoked, plan_changed, account_disabled, account_enabled, account_deleted.
+        #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+        kind: Option<EventKind>,
+        /// At most this many events (1 to 100000).
+        #[arg(long, value_name = "N", default_value_t = 100,
+            value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        limit: u64,
+        #[command(flatten)]
+        output: JsonFlag,
     },
     /// Check the configuration before deploying it.
     ///
@@ -302,6 +329,13 @@ pub struct Limit {
     /// Print at most N: the N oldest, oldest first.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: Option<u64>,
+}
+
+fn parse_kind(raw: &str) -> Result<EventKind, String> {
+    EventKind::parse(raw).ok_or_else(|| {
+        let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("not an event kind ({})", kinds.join(", "))
+    })
 }
 
 fn parse_rfc3339(raw: &str) -> Result<DateTime<FixedOffset>, String> {

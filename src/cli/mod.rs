@@ -12,6 +12,7 @@ use crate::session::Sessions;
 use crate::{db, startup, telemetry};
 
 mod args;
+mod audit;
 mod config;
 mod confirm;
 mod failure;
@@ -50,6 +51,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Users { command } => users::run(&Ops::connect(&settings).await?, command).await,
         Command::Plan { command } => plan::run(&Ops::connect(&settings).await?, command).await,
+        Command::Audit {
+            user,
+            since,
+            kind,
+            limit,
+            output,
+        } => {
+            let ops = Ops::connect(&settings).await?;
+            let filter = audit::Filter {
+                user,
+                since,
+                kind,
+                limit,
+            };
+            audit::run(&ops, filter, output.json).await
+        }
         Command::Config {
             command: ConfigCommand::Check { output },
         } => config::check(&settings, output.json).await,

@@ -170,7 +170,7 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool, json: bool) -> Result<(
                 "nothing was revoked",
                 Consent::AskElseGo,
             )?;
-            admin::revoke_all(&ops.sessions).await
+            admin::revoke_all(&ops.db, &ops.sessions).await
         }
         Revocation::One { id, user } => {
             // A user id need not be in the database: an erasure that stopped half-way leaves
@@ -180,11 +180,11 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool, json: bool) -> Result<(
                 None => None,
             };
             let id = admin::parse_session_id(&id)?;
-            admin::revoke_session(&ops.sessions, &id, owner.as_ref()).await
+            admin::revoke_session(&ops.db, &ops.sessions, &id, owner.as_ref()).await
         }
         Revocation::User(who) => {
             let owner = admin::find_owner(&ops.db, &who).await?;
-            admin::revoke_user(&ops.sessions, &owner).await
+            admin::revoke_user(&ops.db, &ops.sessions, &owner).await
         }
     };
     // The count is printed also when nothing matched, which then exits 1 (docs/operations.md).
@@ -209,9 +209,9 @@ async fn revoke(ops: &Ops, which: Revocation, yes: bool, json: bool) -> Result<(
     }
 }
 
-/// Columns by how much they tell: the id, the user and the last use always; the user agent is
+/// Columns by how much they tell: the id, the user and the last use always; the device is
 /// cut short first; then the expiry, the transport, the start, the address and at last the
-/// user agent go, in that order.
+/// device go, in that order.
 const SESSION_COLUMNS: [Column; 8] = [
     Column::fixed("ID"),
     Column::fixed("USER"),
@@ -219,7 +219,7 @@ const SESSION_COLUMNS: [Column; 8] = [
     Column::fixed("LAST SEEN"),
     Column::fixed("EXPIRES").hidden_at(5),
     Column::fixed("TRANSPORT").hidden_at(4),
-    Column::flexible("USER AGENT").hidden_at(1),
+    Column::flexible("DEVICE").hidden_at(1),
     Column::fixed("IP").hidden_at(2),
 ];
 
@@ -233,7 +233,7 @@ fn session_table(rows: &[SessionRow]) -> Table {
             when(r.last_seen_at),
             when(r.expires_at),
             r.transport.to_owned(),
-            r.user_agent.clone(),
+            r.device.clone(),
             r.ip.clone(),
         ]);
     }

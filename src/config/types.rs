@@ -55,6 +55,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub session: SessionSettings,
+    pub audit: AuditSettings,
     pub cors: CorsSettings,
     #[serde(default)]
     pub extensions: ExtensionSettings,
@@ -217,6 +218,16 @@ pub struct SessionSettings {
     pub partitioned: bool,
     /// The most live sessions one user may have (at least 1).
     pub max_per_user: u32,
+}
+
+/// Security events and the journal that writes them (docs/configuration.md, `audit`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct AuditSettings {
+    /// Events older than this are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// The most events and usage records that wait in memory for the database.
+    pub queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

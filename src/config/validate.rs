@@ -32,6 +32,15 @@ impl Settings {
             return Err(ConfigError::key("redis.pool_size", "must be at least 1"));
         }
         self.validate_session()?;
+        if self.audit.retention < Duration::from_secs(1) {
+            return Err(ConfigError::key("audit.retention", "must be at least 1s"));
+        }
+        if !(1..=1_000_000).contains(&self.audit.queue) {
+            return Err(ConfigError::key(
+                "audit.queue",
+                "must be between 1 and 1000000",
+            ));
+        }
         if self.limits.window < Duration::from_secs(1) {
             return Err(ConfigError::key("limits.window", "must be at least 1s"));
         }

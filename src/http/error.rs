@@ -49,6 +49,34 @@ impl<'a> ErrorBody<'a> {
     }
 }
 
+/// The envelope of a 401 `unauthenticated`, with why (docs/api.md, "Why a session ended").
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(
+    as = UnauthenticatedBody,
+    example = json!({"success": false, "error": "You are not signed in, or your session has ended.", "code": "unauthenticated", "reason": "signed_out", "request_id": "5f0c2a9e8d7b4c3a9e1f0a2b3c4d5e6f"})
+)]
+pub struct UnauthenticatedBody<'a> {
+    pub success: Failed,
+    pub error: &'a str,
+    /// Always `unauthenticated`.
+    #[schema(example = "unauthenticated")]
+    pub code: &'a str,
+    /// `no_session`, `signed_out`, `revoked`, `revoked_by_operator`, `account_disabled`,
+    /// `evicted`, `idle_timeout`, `expired` or `unknown`.
+    #[schema(example = "signed_out")]
+    pub reason: &'a str,
+    /// The request's id, as in [`ErrorBody`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub request_id: Option<String>,
+}
+
+/// The `reason` of a request that carried no credential.
+pub const NO_SESSION: &str = "no_session";
+/// The `reason` of a credential that names no session latchkey remembers (or that is not of
+/// a session's shape).
+pub const UNKNOWN: &str = "unknown";
+
 /// The envelope's `success` flag, fixed by the answer's type: [`Succeeded`] in every answer that
 /// succeeded, [`Failed`] in the error envelope. Serialised as the boolean and documented as
 /// `{"type": "boolean", "enum": [OK]}`, so neither a handler nor the document can get it wrong.
@@ -83,8 +111,9 @@ impl<const OK: bool> ToSchema for Flag<OK> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// With the `reason` the answer carries.
     #[error("You are not signed in, or your session has ended.")]
-    Unauthenticated,
+    Unauthenticated(&'static str),
     #[error("The CSRF token is missing or does not match; fetch /auth/csrf-token and retry.")]
     CsrfFailed,
     #[error("Requests from this origin are not allowed.")]
@@ -136,7 +165,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "unauthenticated",
+            Self::Unauthenticated(_) => "unauthenticated",
             Self::CsrfFailed => "csrf_failed",
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::SessionNotFound => "session_not_found",
@@ -172,7 +201,7 @@ impl From<StoreError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::CsrfFailed | Self::OriginNotAllowed | Self::AccountDisabled => {
                 StatusCode::FORBIDDEN
             }
@@ -199,7 +228,18 @@ impl ResponseError for ApiError {
         if status.is_server_error() {
             tracing::error!(code = self.code(), error = %error_chain(self), "request failed");
         }
-        let mut res = envelope(status, self.code(), &self.to_string());
+        let mut res = match self {
+            Self::Unauthenticated(reason) => HttpResponse::build(status)
+                .insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]))
+                .json(UnauthenticatedBody {
+                    success: Flag,
+                    error: &self.to_string(),
+                    code: self.code(),
+                    reason,
+                    request_id: request_id::current(),
+                }),
+            _ => envelope(status, self.code(), &self.to_string()),
+        };
         let retry_after = match self {
             Self::QuotaExceeded {
                 retry_after_secs, ..

@@ -12,12 +12,15 @@
 //! Each way it can fail is a [`Refusal`]; the handler maps them to pages, redirects, JSON and
 //! metrics.
 
+mod events;
+mod lapse;
 pub mod token;
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::accounts::{self, AccountError, PublishError};
+use crate::accounts::{self, AccountError, Joined, PublishError};
+use crate::audit::Journal;
 use crate::auth::code::{self, Grant};
 use crate::auth::flow;
 use crate::auth::oauth_error::{self, ErrorKind};
@@ -26,7 +29,7 @@ pub use crate::auth::Misconfiguration;
 use crate::auth::{Provider, ProviderError};
 use crate::http::error::error_chain;
 use crate::session::{
-    ClientInfo, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
+    ClientInfo, Ending, Profile, Revoke, Scratch, SessionToken, Sessions, Started, Transport,
 };
 use crate::text;
 
@@ -55,12 +58,16 @@ pub struct Deps<'a> {
     /// Where the flows of `crate::auth::flow` are kept.
     pub scratch: &'a Scratch,
     pub db: &'a DatabaseConnection,
+    /// Where the `login`, `login_failed` and eviction events go.
+    pub journal: &'a Journal,
 }
 
 /// A sign-in that succeeded: the user and their new session.
 pub struct SignedIn {
     pub user_id: Uuid,
     pub started: Started,
+    /// How the user was found: known, linked by email, or new.
+    pub joined: Joined,
 }
 
 /// Where a token-mode flow sends the browser back, with the code or the error.
@@ -207,8 +214,32 @@ impl From<ProviderError> for Refusal {
     }
 }
 
-/// Finishes the sign-in `callback` describes with `provider`.
+/// Finishes the sign-in `callback` describes with `provider`, and records its security
+/// events (`login` and the evictions it caused, or `login_failed`).
 pub async fn finish(
+    deps: &Deps<'_>,
+    provider: &Provider,
+    callback: Callback<'_>,
+) -> Result<Finished, Failed> {
+    let client = callback.client.clone();
+    let provider_name = callback.provider_name.to_owned();
+    let outcome = finish_inner(deps, provider, callback).await;
+    match &outcome {
+        Ok(Finished::Session(signed_in)) => events::logged_in(
+            deps.journal,
+            signed_in,
+            &client,
+            &provider_name,
+            Transport::Cookie,
+        ),
+        // Token mode's session starts at the exchange, which records it.
+        Ok(Finished::Code { .. }) => {}
+        Err(failed) => events::refused(deps.journal, failed.refusal, &client, &provider_name),
+    }
+    outcome
+}
+
+async fn finish_inner(
     deps: &Deps<'_>,
     provider: &Provider,
     callback: Callback<'_>,
@@ -224,11 +255,11 @@ pub async fn finish(
         refusal,
         back: back.clone(),
     };
-    let user = identify(deps, provider, &callback, &login)
+    let (user, joined) = identify(deps, provider, &callback, &login)
         .await
         .map_err(failed)?;
     match &login.token {
-        None => start_session(deps, callback, user)
+        None => start_session(deps, callback, user, joined)
             .await
             .map(Finished::Session)
             .map_err(Failed::from),
@@ -238,6 +269,8 @@ pub async fn finish(
                 code_challenge: token.code_challenge.clone(),
                 redirect_uri: token.redirect_uri.clone(),
                 created_ms: crate::session::now_ms(),
+                provider: callback.provider_name.to_owned(),
+                joined: joined.as_str().to_owned(),
             };
             let code = code::issue(deps.scratch, &grant)
                 .await
@@ -257,7 +290,7 @@ async fn identify(
     provider: &Provider,
     callback: &Callback<'_>,
     login: &flow::Flow,
-) -> Result<entity::users::Model, Refusal> {
+) -> Result<(entity::users::Model, Joined), Refusal> {
     if login.provider != callback.provider_name {
         return Err(Refusal::InvalidState);
     }
@@ -285,15 +318,17 @@ async fn identify(
         .inspect_err(|e| {
             tracing::warn!(provider = %callback.provider_name, error = %error_chain(e), "provider exchange failed");
         })?;
-    accounts::sign_in(deps.db, &identity)
-        .await
-        .map_err(|e| match e {
-            AccountError::Disabled => Refusal::AccountDisabled,
-            AccountError::Db(e) => {
-                tracing::error!(error = %e, "database error during login");
-                Refusal::DatabaseUnavailable
-            }
-        })
+    let (user, joined) =
+        accounts::sign_in_joined(deps.db, &identity)
+            .await
+            .map_err(|e| match e {
+                AccountError::Disabled => Refusal::AccountDisabled,
+                AccountError::Db(e) => {
+                    tracing::error!(error = %e, "database error during login");
+                    Refusal::DatabaseUnavailable
+                }
+            })?;
+    Ok((lapse::notice(deps, user).await, joined))
 }
 
 /// The refusal for a provider that came back with `error` instead of a code (RFC 6749
@@ -345,6 +380,7 @@ async fn start_session(
     deps: &Deps<'_>,
     callback: Callback<'_>,
     user: entity::users::Model,
+    joined: Joined,
 ) -> Result<SignedIn, Refusal> {
     let profile = accounts::profile(deps.db, &user)
         .await
@@ -354,7 +390,7 @@ async fn start_session(
     if let Some(old) = callback.old_session {
         let _ = deps
             .sessions
-            .revoke(old.user_id(), &Revoke::One(old.hash()))
+            .end(old.user_id(), &Revoke::One(old.hash()), Ending::SignedOut)
             .await;
     }
     let started = deps
@@ -371,6 +407,7 @@ async fn start_session(
     Ok(SignedIn {
         user_id: user.id,
         started,
+        joined,
     })
 }
 

@@ -74,6 +74,15 @@ pub async fn exchange(
         .await
         .map_err(|_| ExchangeRefusal::StoreUnavailable)?;
     settle(deps, user.id, &profile).await?;
+    super::events::session_started(
+        deps.journal,
+        user.id,
+        &started,
+        client,
+        &grant.provider,
+        &grant.joined,
+        Transport::Bearer,
+    );
     Ok(Exchanged {
         user_id: user.id,
         started,

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::ended::{Ending, Trace};
 use super::scratch::{Hold, Reserved, ScratchStore};
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
@@ -25,6 +26,8 @@ pub struct MemoryStore {
     stash: Mutex<HashMap<String, (String, i64)>>,
     /// Rate-limit windows: count and expiry (Unix ms).
     hits: Mutex<HashMap<String, (u64, i64)>>,
+    /// Sessions' traces (`session/ended.rs`) with their expiry (Unix ms).
+    traces: Mutex<HashMap<(Uuid, SessionHash), (Trace, i64)>>,
 }
 
 #[derive(Default)]
@@ -48,9 +51,39 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Removes `which` of the user's sessions; returns their hashes.
+    fn remove(&self, user_id: Uuid, which: &Revoke) -> Vec<SessionHash> {
+        remove_from(&mut self.users(), user_id, which)
+    }
+
     fn users(&self) -> MutexGuard<'_, HashMap<Uuid, UserEntry>> {
         lock(&self.users)
     }
+}
+
+fn remove_from(
+    users: &mut HashMap<Uuid, UserEntry>,
+    user_id: Uuid,
+    which: &Revoke,
+) -> Vec<SessionHash> {
+    let Some(user) = users.get_mut(&user_id) else {
+        return Vec::new();
+    };
+    let gone: Vec<SessionHash> = user
+        .sessions
+        .keys()
+        .filter(|h| match which {
+            Revoke::One(hash) => *h == hash,
+            Revoke::ByPublicId(id) => h.public_id() == *id,
+            Revoke::All => true,
+            Revoke::AllExcept(keep) => *h != keep,
+        })
+        .copied()
+        .collect();
+    for h in &gone {
+        user.sessions.remove(h);
+    }
+    gone
 }
 
 /// A panic while holding a lock cannot leave a half-written entry (every update is a single
@@ -215,20 +248,57 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
+        Ok(self.remove(user_id, which).len() as u64)
+    }
+
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        remember_until_ms: i64,
+    ) -> Result<u64, StoreError> {
         let mut users = self.users();
-        let Some(user) = users.get_mut(&user_id) else {
-            return Ok(0);
-        };
-        let before = user.sessions.len();
-        match which {
-            Revoke::One(hash) => {
-                user.sessions.remove(hash);
-            }
-            Revoke::ByPublicId(id) => user.sessions.retain(|h, _| h.public_id() != *id),
-            Revoke::All => user.sessions.clear(),
-            Revoke::AllExcept(keep) => user.sessions.retain(|h, _| h == keep),
+        let removed = remove_from(&mut users, user_id, which);
+        // Under the users' lock, as the Redis script is one step.
+        let mut traces = lock(&self.traces);
+        for hash in &removed {
+            traces.insert((user_id, *hash), (Trace::Ended(ending), remember_until_ms));
         }
-        Ok((before - user.sessions.len()) as u64)
+        Ok(removed.len() as u64)
+    }
+
+    async fn note_start(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        started: Trace,
+        started_until_ms: i64,
+        evicted: &[SessionHash],
+        evicted_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut traces = lock(&self.traces);
+        traces
+            .entry((user_id, *hash))
+            .or_insert((started, started_until_ms));
+        for h in evicted {
+            traces.insert(
+                (user_id, *h),
+                (Trace::Ended(Ending::Evicted), evicted_until_ms),
+            );
+        }
+        Ok(())
+    }
+
+    async fn trace(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        now_ms: i64,
+    ) -> Result<Option<Trace>, StoreError> {
+        let mut traces = lock(&self.traces);
+        traces.retain(|_, (_, until)| *until > now_ms);
+        Ok(traces.get(&(user_id, *hash)).map(|(t, _)| *t))
     }
 
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {

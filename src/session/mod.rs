@@ -8,6 +8,7 @@
 //!
 //! Both doors read the clock; the stores never do, so the shared suite moves time at will.
 
+mod ended;
 mod memory;
 mod packed;
 mod redis;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use chrono::Utc;
 use uuid::Uuid;
 
+pub use self::ended::{Ending, Trace, Why, REMEMBERED_MS};
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub use self::scratch::{Hold, Reserved, Scratch, ScratchStore};
@@ -153,6 +155,8 @@ impl Sessions {
             // A collision of 256-bit tokens does not happen; if it ever did, the existing
             // session is kept and a new token drawn.
             if let Created::Stored { evicted } = self.store.create(&new).await? {
+                self.note_start(user_id, &new.hash, absolute, &evicted, now)
+                    .await;
                 return Ok(Started {
                     token,
                     expires_ms,
@@ -197,8 +201,62 @@ impl Sessions {
             .collect())
     }
 
+    /// Revokes sessions without saying why: their 401 then reads `idle_timeout` or
+    /// `expired` (see [`Sessions::end`], which every path of the application uses).
     pub async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
         self.store.revoke(user_id, which).await
+    }
+
+    /// Revokes sessions and remembers why for a day, for the `reason` of their next 401.
+    pub async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+    ) -> Result<u64, StoreError> {
+        self.store
+            .end(user_id, which, ending, now_ms() + REMEMBERED_MS)
+            .await
+    }
+
+    /// Why `token` names no live session: read only after [`Sessions::authenticate`] found
+    /// none, so the authenticated path pays nothing for it. A store that does not answer
+    /// here makes it `unknown` rather than fail the answer.
+    pub async fn why_ended(&self, token: &SessionToken) -> Why {
+        let now = now_ms();
+        match self.store.trace(token.user_id(), &token.hash(), now).await {
+            Ok(trace) => Why::from_trace(trace, now),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read why a session ended");
+                Why::Unknown
+            }
+        }
+    }
+
+    /// Leaves the trace of a new session and of those it evicted. A failure costs only the
+    /// precision of a later 401's reason, so it is logged, not returned.
+    async fn note_start(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        absolute_ms: i64,
+        evicted: &[SessionHash],
+        now: i64,
+    ) {
+        let noted = self
+            .store
+            .note_start(
+                user_id,
+                hash,
+                Trace::Started { absolute_ms },
+                absolute_ms.saturating_add(REMEMBERED_MS),
+                evicted,
+                now + REMEMBERED_MS,
+            )
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(error = %e, "could not note a session's start for its 401 reason");
+        }
     }
 
     /// Ends every session of the user and drops their profile cache: for a user who is
@@ -206,7 +264,9 @@ impl Sessions {
     /// after the revocation cannot be used either (checking a session reads both), and an
     /// erased user's name and email do not stay in Redis. Returns how many sessions ended.
     pub async fn end_all(&self, user_id: Uuid) -> Result<u64, StoreError> {
-        let revoked = self.store.revoke(user_id, &Revoke::All).await?;
+        let revoked = self
+            .end(user_id, &Revoke::All, Ending::AccountDisabled)
+            .await?;
         self.store.delete_profile(user_id).await?;
         Ok(revoked)
     }

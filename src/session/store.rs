@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::ended::{Ending, Trace};
 use super::token::{PublicId, SessionHash};
 
 /// What the store keeps about one session.
@@ -220,6 +221,37 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Revokes sessions of one user; returns how many were revoked. Atomic with respect to
     /// concurrent `create`s of the same user.
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
+
+    /// [`SessionStore::revoke`], leaving each revoked session's trace as `ending` until
+    /// `remember_until_ms` (see `session/ended.rs`), atomically with the revocation.
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        remember_until_ms: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// After a session is created: its trace ([`Trace::Started`], kept until
+    /// `started_until_ms`, never over an ending already there), and the trace of each session
+    /// its creation evicted ([`Ending::Evicted`], until `evicted_until_ms`).
+    async fn note_start(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        started: Trace,
+        started_until_ms: i64,
+        evicted: &[SessionHash],
+        evicted_until_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The trace of a session, if the store still has one at `now_ms`.
+    async fn trace(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        now_ms: i64,
+    ) -> Result<Option<Trace>, StoreError>;
 
     /// Replaces the user's cached profile if it exists (if it does not, the user has no
     /// session and the next login writes it). Returns whether it existed.

@@ -1,5 +1,6 @@
 //! The daily quota of vision calls: a per-user counter in the session store for each UTC day
-//! that counts successful calls, and the usage record in SQL, written off the request's path.
+//! that counts successful calls, and the usage record in SQL, written off the request's path
+//! by the journal, which keeps it until the database answers.
 //!
 //! A call holds a unit before it asks upstream, so that concurrent calls never pass the limit
 //! together; the unit is counted when the call succeeds and given back when it fails. A hold
@@ -11,9 +12,10 @@
 use std::time::Duration;
 
 use chrono::{Duration as Days, NaiveDate, Utc};
-use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::accounts::UsageRecord;
+use crate::audit::Journal;
 use crate::plan;
 use crate::session::{usage_counter, Hold, Reserved, Scratch, StoreError};
 
@@ -27,7 +29,8 @@ pub const HOLD_MARGIN: Duration = Duration::from_secs(5);
 /// The quota, for one request.
 pub struct Quota<'a> {
     pub scratch: &'a Scratch,
-    pub db: &'a DatabaseConnection,
+    /// Where the usage record goes.
+    pub journal: &'a Journal,
     /// `plans.free.daily_ocr_limit`.
     pub free_limit: u32,
     /// `vision.timeout`: the longest a call holds its unit before it is counted or given back.
@@ -99,10 +102,11 @@ impl Quota<'_> {
         }
     }
 
-    /// The call the unit was held for succeeded: it is counted, and a usage event is written
-    /// after the answer is on its way (the database is the record, the counter the quota, and
-    /// a slow database must not slow the response). If the store cannot count it, the hold
-    /// ends by itself and the call is free: the user is not refused for our failure.
+    /// The call the unit was held for succeeded: it is counted, and a usage event is queued
+    /// for the database (the database is the record, the counter the quota, and a slow or
+    /// absent database must neither slow the response nor lose the record). If the store
+    /// cannot count it, the hold ends by itself and the call is free: the user is not refused
+    /// for our failure.
     pub async fn used(&self, unit: Unit) {
         if let Err(e) = self
             .scratch
@@ -111,12 +115,10 @@ impl Quota<'_> {
         {
             tracing::warn!(error = %e, "could not count a used quota unit");
         }
-        let db = self.db.clone();
-        let user_id = unit.user_id;
-        tokio::spawn(async move {
-            if let Err(e) = crate::accounts::record_usage(&db, user_id, "ocr").await {
-                tracing::warn!(%user_id, error = %e, "could not record a usage event");
-            }
+        self.journal.usage(UsageRecord {
+            user_id: unit.user_id,
+            kind: "ocr",
+            at: Utc::now(),
         });
     }
 

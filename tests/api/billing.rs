@@ -889,3 +889,58 @@ async fn a_cache_refresh_that_fails_is_made_up_for_by_the_redelivery() {
     assert_eq!(now_pro["plan"], "pro");
     assert_eq!(now_pro["has_subscription"], true);
 }
+
+/// A plan change that comes from Stripe is a `plan_changed` event (source `stripe`), once:
+/// a redelivery and an update that keeps the plan record nothing more.
+#[tokio::test]
+async fn stripe_plan_changes_are_security_events() {
+    use crate::support::events::{details, events_of, wait_for_event};
+    let app = billing_app().await;
+    let db = app.db().await;
+    let user = insert_free_user(&db, "ada@example.com", "Ada").await;
+    let t = now();
+    deliver_ok(
+        &app,
+        &checkout_completed("evt_c", t, user.id, "cus_ev"),
+        "applied",
+    )
+    .await;
+    let created = event(
+        "evt_sub",
+        "customer.subscription.created",
+        t + 1,
+        subscription("sub_ev", "cus_ev", "active", t + 30 * DAY),
+    );
+    deliver_ok(&app, &created, "applied").await;
+    deliver(&app, &created).await;
+    let to_pro = wait_for_event(&db, "plan_changed to pro", |e| {
+        e.user_id == Some(user.id) && e.kind == "plan_changed"
+    })
+    .await;
+    assert_eq!(to_pro.reason.as_deref(), Some("stripe"));
+    assert_eq!(to_pro.actor, "system");
+    assert_eq!(details(&to_pro)["from"], "free");
+    assert_eq!(details(&to_pro)["to"], "pro");
+    deliver_ok(
+        &app,
+        &event(
+            "evt_del",
+            "customer.subscription.deleted",
+            t + 2,
+            subscription("sub_ev", "cus_ev", "canceled", t + 30 * DAY),
+        ),
+        "applied",
+    )
+    .await;
+    wait_for_event(&db, "plan_changed to free", |e| {
+        e.kind == "plan_changed" && details(e)["to"] == "free"
+    })
+    .await;
+    let changes: Vec<_> = events_of(&db, user.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "plan_changed")
+        .map(|e| details(&e)["to"].clone())
+        .collect();
+    assert_eq!(changes, [json!("pro"), json!("free")]);
+}

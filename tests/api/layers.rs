@@ -163,7 +163,7 @@ fn only_the_owners_of_the_data_build_sql() {
     // The others may hold a connection and a row and hand them on; the queries are the
     // accounts', billing's and the migrations'.
     for dir in [
-        "api", "admin", "login", "vision", "cli", "session", "auth", "http",
+        "api", "admin", "login", "vision", "audit", "cli", "session", "auth", "http",
     ] {
         let found = offending(dir, SQL, &[]);
         assert!(

@@ -2,6 +2,7 @@
 //! feature, and the harness they share in `support/`. The fake providers and the Redis
 //! launchers are the dev-only `testkit` crate's.
 
+mod audit;
 mod auth;
 mod bearer;
 mod billing;
@@ -13,6 +14,8 @@ mod config_reference;
 mod cors;
 mod csrf;
 mod demo;
+mod devices;
+mod events;
 mod explained;
 mod headers;
 mod health;
@@ -24,6 +27,7 @@ mod observability;
 mod openapi;
 mod race;
 mod ratelimit;
+mod reasons;
 mod redis_down;
 mod redis_tls;
 mod replicas;

@@ -11,13 +11,14 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, Statement,
 };
 
-const APP_TABLES: [&str; 6] = [
+const APP_TABLES: [&str; 7] = [
     "plans",
     "users",
     "identities",
     "subscriptions",
     "usage_events",
     "webhook_events",
+    "security_events",
 ];
 
 #[tokio::test]

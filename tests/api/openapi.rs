@@ -180,6 +180,8 @@ async fn error_answers_are_documented_with_the_envelope() {
     let envelope = [
         "#/components/schemas/ErrorBody",
         "#/components/schemas/NotReady",
+        // The envelope with the 401's `reason`.
+        "#/components/schemas/UnauthenticatedBody",
     ];
     for (name, _, op) in operations(&doc) {
         let responses = op["responses"].as_object().expect("responses");

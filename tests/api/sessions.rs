@@ -195,8 +195,9 @@ async fn redis_holds_neither_the_token_nor_its_secret() {
         .expect("a token has a secret part");
     let mut conn = app.redis().await;
     let keys = app.redis_keys().await;
-    // The session, the user's index and the profile.
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    // The session, the user's index, the profile, and the session's trace (the reason of a
+    // later 401).
+    assert_eq!(keys.len(), 4, "{keys:?}");
     for key in keys {
         let kind: String = redis::cmd("TYPE")
             .arg(&key)

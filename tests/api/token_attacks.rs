@@ -168,6 +168,8 @@ async fn a_code_past_its_lifetime_is_refused() {
         code_challenge: pkce.challenge.clone(),
         redirect_uri: CHROMIUM_REDIRECT.into(),
         created_ms,
+        provider: "google".into(),
+        joined: "known".into(),
     };
     let now = latchkey::session::now_ms();
     let late = latchkey::session::random_secret();

@@ -4,6 +4,7 @@ pub mod prelude;
 
 pub mod identities;
 pub mod plans;
+pub mod security_events;
 pub mod subscriptions;
 pub mod usage_events;
 pub mod users;

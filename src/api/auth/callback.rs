@@ -101,6 +101,9 @@ pub async fn callback(
     };
     let query = query.map(web::Query::into_inner).unwrap_or_default();
     let binding = req.cookie(BINDING_COOKIE);
+    let client = client_info(&req);
+    // Who tried, for the log lines below: the address and device, never the email.
+    let (ip, device) = (client.ip.clone(), crate::device::name(&client.user_agent));
     let callback = login::Callback {
         provider_name: &provider_name,
         state: query.state.as_deref(),
@@ -109,12 +112,13 @@ pub async fn callback(
         error_description: query.error_description.as_deref(),
         binding: binding.as_ref().map(|c| c.value()),
         old_session: session_token(&req, &state.cookies.session_name),
-        client: client_info(&req),
+        client,
     };
     let deps = login::Deps {
         sessions: &state.sessions,
         scratch: &state.scratch,
         db: &state.db,
+        journal: &state.journal,
     };
     let outcome = login::finish(&deps, provider, callback).await;
     let logins = &state.metrics.logins;
@@ -128,7 +132,7 @@ pub async fn callback(
                     state.metrics.sessions_created.inc();
                     let evicted = signed_in.started.evicted.len();
                     state.metrics.sessions_evicted.inc_by(evicted as u64);
-                    tracing::info!(provider = %provider_name, user_id = %signed_in.user_id, evicted, "login succeeded");
+                    tracing::info!(provider = %provider_name, user_id = %signed_in.user_id, %ip, %device, evicted, "login succeeded");
                     signed_in_response(&req, &state, &signed_in)
                 }
                 Finished::Code {
@@ -136,7 +140,7 @@ pub async fn callback(
                     code,
                     back,
                 } => {
-                    tracing::info!(provider = %provider_name, user_id = %user_id, "login succeeded; code issued for token mode");
+                    tracing::info!(provider = %provider_name, user_id = %user_id, %ip, %device, "login succeeded; code issued for token mode");
                     back_to_extension(&back, ("code", &code))
                 }
             }
@@ -152,7 +156,7 @@ pub async fn callback(
                     .with_label_values(&[dependency])
                     .inc();
             }
-            tracing::info!(provider = %provider_name, outcome = refusal.code(), "login refused");
+            tracing::info!(provider = %provider_name, outcome = refusal.code(), %ip, %device, "login refused");
             match back {
                 Some(back) => back_to_extension(&back, ("error", refusal.code())),
                 None => refusal_response(&req, &state, &provider_name, refusal),

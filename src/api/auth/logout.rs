@@ -1,12 +1,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::api::extract::{credential, Credential, CsrfVerified};
+use crate::accounts::events::{Actor, Kind, SecurityEvent};
+use crate::api::extract::{client_info, credential, Credential, CsrfVerified};
 use crate::api::responses::Done;
 use crate::api::responses::{CsrfRefused, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
 use crate::http::error::Flag;
+use crate::http::error::UNKNOWN;
 use crate::http::ApiError;
-use crate::session::Revoke;
+use crate::session::{Ending, Revoke};
 
 /// Revokes this request's session and clears the cookie. Answers 200 without a session too,
 /// so a client can always call it to reach the signed-out state.
@@ -41,14 +43,27 @@ pub async fn logout(
     // An `Authorization` header that names no session cannot be signed out of, and the
     // cookie beside it is not this request's to end.
     if matches!(credential, Credential::Unreadable) {
-        return Err(ApiError::Unauthenticated);
+        return Err(ApiError::Unauthenticated(UNKNOWN));
     }
     if let Some(token) = credential.token() {
         let revoked = state
             .sessions
-            .revoke(token.user_id(), &Revoke::One(token.hash()))
+            .end(
+                token.user_id(),
+                &Revoke::One(token.hash()),
+                Ending::SignedOut,
+            )
             .await?;
         state.metrics.sessions_revoked.inc_by(revoked);
+        if revoked > 0 {
+            let client = client_info(&req);
+            state.journal.event(
+                SecurityEvent::new(Kind::Logout, Actor::User)
+                    .user(token.user_id())
+                    .session(token.hash().public_id())
+                    .client(&client.ip, &client.user_agent),
+            );
+        }
     }
     let mut res = HttpResponse::Ok();
     // A bearer session has no cookie; the browser's cookie session, if any, lives on.

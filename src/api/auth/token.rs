@@ -78,6 +78,7 @@ pub async fn token(
         sessions: &state.sessions,
         scratch: &state.scratch,
         db: &state.db,
+        journal: &state.journal,
     };
     let client = client_info(&req);
     let exchanged = exchange(&deps, &request.code, &request.code_verifier, &client)
@@ -104,7 +105,13 @@ pub async fn token(
     state.metrics.sessions_created.inc();
     let evicted = started.evicted.len();
     state.metrics.sessions_evicted.inc_by(evicted as u64);
-    tracing::info!(user_id = %exchanged.user_id, evicted, "bearer session started");
+    tracing::info!(
+        user_id = %exchanged.user_id,
+        ip = %client.ip,
+        device = %crate::device::name(&client.user_agent),
+        evicted,
+        "bearer session started"
+    );
     let mut res = HttpResponse::Ok();
     no_store(&mut res);
     Ok(res.json(SessionTokenAnswer {

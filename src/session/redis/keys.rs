@@ -49,6 +49,19 @@ impl Keys {
         self.user_key(user_id, ":s:", 0)
     }
 
+    /// A session's trace (`session/ended.rs`): why it ended, or when it would have, kept past
+    /// the session itself.
+    pub(super) fn trace(&self, user_id: Uuid, hash: &SessionHash) -> String {
+        let mut key = self.user_key(user_id, ":t:", SessionHash::ENCODED_LEN);
+        hash.encode_to(&mut key);
+        key
+    }
+
+    /// `<prefix>{u:<user id>}:t:`, what scripts put before a hash to name its trace.
+    pub(super) fn trace_prefix(&self, user_id: Uuid) -> String {
+        self.user_key(user_id, ":t:", 0)
+    }
+
     /// The user's index of sessions, scored by absolute expiry.
     pub(super) fn index(&self, user_id: Uuid) -> String {
         self.user_key(user_id, ":i", 0)
@@ -127,6 +140,7 @@ mod tests {
             keys.index(user),
             keys.profile(user),
             keys.counter(user, "ocr:20270115"),
+            keys.trace(user, &hash),
             keys.scratch("flow:x"),
             Keys::new("other:").session(user, &hash),
         ] {

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use self::connection::Connection;
 use self::keys::Keys;
+use super::ended::{Ending, Trace};
 use super::packed;
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
@@ -47,6 +48,7 @@ struct Scripts {
     touch: Script,
     list: Script,
     revoke: Script,
+    note_start: Script,
     update_profile: Script,
     reserve: Script,
     confirm: Script,
@@ -61,6 +63,7 @@ impl Scripts {
             touch: Script::new(include_str!("lua/touch.lua")),
             list: Script::new(include_str!("lua/list.lua")),
             revoke: Script::new(include_str!("lua/revoke.lua")),
+            note_start: Script::new(include_str!("lua/note_start.lua")),
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             confirm: Script::new(include_str!("lua/confirm.lua")),
@@ -122,6 +125,51 @@ impl RedisStore {
         self.connection
             .run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await
+    }
+}
+
+impl RedisStore {
+    /// Revokes `which`; with `ending`, each revoked session's trace says why, until the
+    /// given time.
+    async fn revoke_leaving(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Option<(Ending, i64)>,
+    ) -> Result<u64, StoreError> {
+        let (mode, hash) = match which {
+            Revoke::One(hash) => ("one", hash.encode()),
+            Revoke::All => ("all", String::new()),
+            Revoke::AllExcept(hash) => ("except", hash.encode()),
+            Revoke::ByPublicId(id) => {
+                // The index holds full hashes; find the one this public id names among the
+                // user's own sessions, so an id of another user's session matches nothing.
+                let sessions = self.list(user_id, 0, i64::MAX / 2).await?;
+                match sessions.iter().find(|(h, _)| h.public_id() == *id) {
+                    Some((hash, _)) => ("one", hash.encode()),
+                    None => return Ok(0),
+                }
+            }
+        };
+        let mut revoked = 0;
+        loop {
+            let mut call = self.scripts.revoke.prepare_invoke();
+            call.key(self.keys.index(user_id))
+                .arg(self.keys.session_prefix(user_id))
+                .arg(mode)
+                .arg(&hash)
+                .arg(WALK_BATCH);
+            if let Some((ending, until)) = ending {
+                call.arg(self.keys.trace_prefix(user_id))
+                    .arg(ending.mark())
+                    .arg(until);
+            }
+            let (n, more): (u64, u8) = self.invoke(call).await?;
+            revoked += n;
+            if more == 0 {
+                return Ok(revoked);
+            }
+        }
     }
 }
 
@@ -238,34 +286,59 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
-        let (mode, hash) = match which {
-            Revoke::One(hash) => ("one", hash.encode()),
-            Revoke::All => ("all", String::new()),
-            Revoke::AllExcept(hash) => ("except", hash.encode()),
-            Revoke::ByPublicId(id) => {
-                // The index holds full hashes; find the one this public id names among the
-                // user's own sessions, so an id of another user's session matches nothing.
-                let sessions = self.list(user_id, 0, i64::MAX / 2).await?;
-                match sessions.iter().find(|(h, _)| h.public_id() == *id) {
-                    Some((hash, _)) => ("one", hash.encode()),
-                    None => return Ok(0),
-                }
-            }
-        };
-        let mut revoked = 0;
-        loop {
-            let mut call = self.scripts.revoke.prepare_invoke();
-            call.key(self.keys.index(user_id))
-                .arg(self.keys.session_prefix(user_id))
-                .arg(mode)
-                .arg(&hash)
-                .arg(WALK_BATCH);
-            let (n, more): (u64, u8) = self.invoke(call).await?;
-            revoked += n;
-            if more == 0 {
-                return Ok(revoked);
-            }
+        self.revoke_leaving(user_id, which, None).await
+    }
+
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        remember_until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.revoke_leaving(user_id, which, Some((ending, remember_until_ms)))
+            .await
+    }
+
+    async fn note_start(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        started: Trace,
+        started_until_ms: i64,
+        evicted: &[SessionHash],
+        evicted_until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut call = self.scripts.note_start.prepare_invoke();
+        call.key(self.keys.trace(user_id, hash));
+        for h in evicted {
+            call.key(self.keys.trace(user_id, h));
         }
+        call.arg(started.encode())
+            .arg(started_until_ms)
+            .arg(Ending::Evicted.mark())
+            .arg(evicted_until_ms);
+        let _: i64 = self.invoke(call).await?;
+        Ok(())
+    }
+
+    async fn trace(
+        &self,
+        user_id: Uuid,
+        hash: &SessionHash,
+        _now_ms: i64,
+    ) -> Result<Option<Trace>, StoreError> {
+        let key = self.keys.trace(user_id, hash);
+        let raw: Option<String> = self
+            .connection
+            .run(|mut conn| async move {
+                redis::cmd("GET")
+                    .arg(key)
+                    .query_async::<Option<String>>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(raw.as_deref().and_then(Trace::decode))
     }
 
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {

@@ -6,6 +6,7 @@
 //! - [`browser`]: a small cookie-keeping browser and the cookie names;
 //! - [`response`]: reading and asserting answers (JSON bodies, error envelopes, `Set-Cookie`);
 //! - [`users`]: profiles and user rows as a login leaves them;
+//! - [`events`]: security events read back from SQL, waiting for the journal;
 //! - [`process`]: the built binary as a process: `latchkey serve` replicas and CLI runs;
 //! - [`redis`]: Redis as the tests see it (the shared URL, the shared cluster, counters);
 //! - [`world`]: the app with fake Google and GitHub as its providers;
@@ -17,6 +18,7 @@
 pub mod app;
 pub mod browser;
 pub mod config;
+pub mod events;
 pub mod process;
 pub mod redis;
 pub mod response;
