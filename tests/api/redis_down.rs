@@ -56,7 +56,8 @@ async fn an_authenticated_request_costs_one_redis_round_trip() {
     let redis = own_redis();
     let app = spawn_app_with(|c| c.set("LATCHKEY__REDIS__URL", &redis.url())).await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
-    // Warm up: the first call also loads the script (NOSCRIPT, then SCRIPT LOAD).
+    // Warm up: nothing to load (the hot path runs no script), but the first call opens the
+    // connection.
     assert_eq!(app.user_info(&mut browser).await.status(), 200);
 
     let before = command_calls(&redis.url()).await;
@@ -67,7 +68,7 @@ async fn an_authenticated_request_costs_one_redis_round_trip() {
     let sent = sent_by_clients(&before, &after);
     assert_eq!(
         sent,
-        std::collections::BTreeMap::from([("evalsha".to_owned(), 20)]),
-        "one EVALSHA per authenticated request, nothing else (no pool PING/UNWATCH)"
+        std::collections::BTreeMap::from([("mget".to_owned(), 20)]),
+        "one MGET per authenticated request, nothing else (no pool PING/UNWATCH, no script)"
     );
 }

@@ -4,6 +4,8 @@
 //! Either kind is a [`ConnectionLike`] (through [`Conn`]), so every script and command of the
 //! store runs unchanged on both.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::anyhow;
@@ -143,29 +145,60 @@ impl Connection {
         matches!(self.kind, Kind::Cluster(_))
     }
 
+    /// A handle on the shared connection, opening it on first use.
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        let no_connection = |e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
+        };
+        Ok(match &self.kind {
+            Kind::Single(single) => {
+                Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
+            }
+            Kind::Cluster(cluster) => {
+                Conn::Cluster(cluster.connection().await.map_err(|e| no_connection(&e))?)
+            }
+        })
+    }
+
     /// Runs one operation on the shared connection, within the timeout.
     pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let no_connection = |e: &dyn std::fmt::Display| {
-            StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
-        };
-        let work = async {
-            let conn = match &self.kind {
-                Kind::Single(single) => {
-                    Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
-                }
-                Kind::Cluster(cluster) => {
-                    Conn::Cluster(cluster.connection().await.map_err(|e| no_connection(&e))?)
-                }
-            };
-            op(conn).await.map_err(classify)
-        };
+        let work = async { op(self.conn().await?).await.map_err(classify) };
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| StoreError::Unavailable(anyhow!("Redis did not answer in time")))?
+    }
+
+    /// Sends `cmd` without the caller waiting for its reply: the hot path's sliding refresh,
+    /// after the one round trip its answer needs. The command is queued on the shared
+    /// connection before this returns (the first poll of the send queues it on the
+    /// multiplexed connection), so a later command of this process runs after it; its reply
+    /// is awaited, within the timeout, by a task of its own. A failure is logged and
+    /// otherwise ignored: the next request retries the refresh.
+    pub(super) async fn send_detached(&self, cmd: redis::Cmd) {
+        let conn = match self.conn().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "a detached Redis write was not sent");
+                return;
+            }
+        };
+        let timeout = self.timeout;
+        let mut send = Box::pin(async move {
+            let mut conn = conn;
+            match tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "a detached Redis write failed"),
+                Err(_) => tracing::warn!("a detached Redis write got no answer in time"),
+            }
+        });
+        let done = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx).is_ready())).await;
+        if !done {
+            tokio::spawn(send);
+        }
     }
 
     /// Answers when Redis does. A cluster is asked for its own verdict: `cluster_state:ok`
