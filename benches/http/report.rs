@@ -188,11 +188,11 @@ impl Report {
             let p99 = r.median(info, |s| s.wrk.p99_us);
             let p99_session = r.median(session, |s| s.wrk.p99_us);
             println!(
-                "target: /api/user/info >= {TARGET_TO_BARE:.2} x the bare one-GET peer's req/s: {to_bare:.2}, {}",
+                "target: /api/user/info >= {TARGET_TO_BARE:.2} x the bare one-GET peer's req/s: {to_bare:.3}, {}",
                 verdict(to_bare >= TARGET_TO_BARE)
             );
             println!(
-                "target: /api/user/info >= {TARGET_TO_SESSION:.2} x actix-session's req/s: {to_session:.2}, {}",
+                "target: /api/user/info >= {TARGET_TO_SESSION:.2} x actix-session's req/s: {to_session:.3}, {}",
                 verdict(to_session >= TARGET_TO_SESSION)
             );
             println!(
