@@ -36,7 +36,8 @@ deny:
 fmt:
 	$(CARGO) fmt --all
 
-## /healthz against an authenticated /api/user/info, side by side, plus Redis bytes per session.
+## latchkey's /healthz and authenticated /api/user/info beside an actix-session peer and a bare
+## one-GET peer, in rotated rounds on one Redis, plus Redis bytes per session (docs/performance.md).
 bench:
 	$(CARGO) bench --bench http
 

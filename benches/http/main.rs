@@ -1,30 +1,34 @@
 //! `make bench` (`cargo bench --bench http`): the release build of the real application on
-//! loopback, measured two ways in one run (method and figures in `docs/performance.md`).
-//! This file runs the steps; `machine` pins processes to CPUs, `memory` and `wrk` measure,
-//! `report` prints. The bench's Redis is `testkit`'s launcher.
+//! loopback, measured beside its peers in one run (method and figures in
+//! `docs/performance.md`). This file runs the steps; `machine` pins processes to CPUs,
+//! `memory`, `rounds` and `wrk` measure, `peers` checks the peers, `report` prints. The
+//! bench's Redis is `testkit`'s launcher, the peers are the `bench-peers` crate.
 //!
 //! 1. Redis memory per session: a `redis-server` of its own (no persistence), `INFO memory`
 //!    `used_memory` before and after 50,000 sessions started through the session store, for
 //!    10,000 users with 5 sessions each, and again for 50,000 users with one session each.
-//! 2. Throughput: `wrk -t2 -c64 --latency` against `GET /healthz`, then against an
-//!    authenticated `GET /api/user/info` (one of those sessions' cookie), on the same server.
-//!    Both share the machine's cores with wrk and Redis, so the figure that travels is the
-//!    ratio of the two, not the absolute requests per second.
+//! 2. Throughput, on that Redis (holding the 50,000 sessions): `wrk -t1 -c64 --latency`
+//!    against latchkey's `GET /healthz` and authenticated `GET /api/user/info`, the
+//!    actix-session peer's read-only route and the bare one-`GET` peer, in `BENCH_ROUNDS`
+//!    rounds (default 3) whose order rotates; medians over the rounds, the ratios of
+//!    `/api/user/info` to the peers, and the CPU Redis and the server spent per request.
+//!    Everything shares the machine's cores, so the ratios are the figures that travel.
 //!
 //! Needs `wrk` and `redis-server` on PATH (Debian: `apt-get install -y wrk redis-server`).
-//! `BENCH_DURATION` (default `10s`) sets the length of each measured wrk run;
+//! `BENCH_DURATION` (default `5s`) sets the length of each measured wrk run;
 //! `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
-//! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the server (this process) on CPU 0
-//! and wrk and Redis on CPU 1 (with `taskset`), so that the two routes are compared without
-//! the load generator and Redis taking the server's core; `LATCHKEY__*` variables in the
-//! environment override the configuration (e.g. `LATCHKEY__SESSION__IDLE_TIMEOUT`), except the
-//! database, the Redis URL and the port, which the bench chooses.
+//! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the servers (this process) on CPU 0
+//! and wrk and Redis on CPU 1 (with `taskset`); `LATCHKEY__*` variables in the environment
+//! override the configuration (e.g. `LATCHKEY__SESSION__IDLE_TIMEOUT`), except the database,
+//! the Redis URL and the port, which the bench chooses.
 
 #![forbid(unsafe_code)]
 
 mod machine;
 mod memory;
+mod peers;
 mod report;
+mod rounds;
 mod wrk;
 
 use std::collections::BTreeMap;
@@ -33,6 +37,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
+use bench_peers::{Peers, BARE_KEY};
 use latchkey::config::{Settings, Sources};
 use latchkey::startup::{build_sessions, Application, Options};
 use testkit::redis::{stats, RedisOptions, RedisServer};
@@ -42,9 +47,23 @@ use memory::{
     create_sessions, measure_memory, sample_keys, CREATE_CONCURRENCY, SESSIONS, SESSIONS_PER_USER,
 };
 use report::Report;
-use wrk::{wrk, WARM_UP};
+use rounds::Route;
 
-const DEFAULT_DURATION: &str = "10s";
+const DEFAULT_DURATION: &str = "5s";
+const DEFAULT_ROUNDS: usize = 3;
+
+/// The routes' names in the tables.
+pub(crate) const HEALTHZ: &str = "latchkey /healthz";
+pub(crate) const USER_INFO: &str = "latchkey /api/user/info";
+pub(crate) const ACTIX_SESSION: &str = "actix-session read";
+pub(crate) const BARE_GET: &str = "bare one-GET";
+
+/// What the environment asked of this run, and the machine's load when it started.
+struct RunOptions {
+    duration: String,
+    rounds: usize,
+    loadavg: String,
+}
 
 fn main() -> ExitCode {
     match pin() {
@@ -67,10 +86,26 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     require("wrk", "wrk")?;
     require("redis-server", "redis-server")?;
-    let duration = std::env::var("BENCH_DURATION").unwrap_or_else(|_| DEFAULT_DURATION.into());
+    let options = RunOptions {
+        duration: std::env::var("BENCH_DURATION").unwrap_or_else(|_| DEFAULT_DURATION.into()),
+        rounds: match std::env::var("BENCH_ROUNDS") {
+            Ok(raw) => raw
+                .parse()
+                .ok()
+                .filter(|&n| n > 0)
+                .with_context(|| format!("BENCH_ROUNDS is {raw:?}, not a positive number"))?,
+            Err(_) => DEFAULT_ROUNDS,
+        },
+        // The figures are only worth comparing on a quiet machine: the report says how quiet.
+        loadavg: std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    };
     // Declared before the runtime so that it is dropped (and Redis stopped) last, also when
-    // the measurement panics.
+    // the measurement panics; the peers, on their own thread, stop before it.
     let redis = start_redis()?;
+    let peers = Peers::start(&redis.url())?;
     let data = tempfile::tempdir().context("temporary directory")?;
     let (settings, overrides) = settings(&redis.url(), data.path())?;
     latchkey::telemetry::init(&settings.log);
@@ -78,8 +113,9 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let report = runtime.block_on(bench(settings, &redis, &duration));
+    let report = runtime.block_on(bench(settings, &redis, &peers, &options));
     runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(peers);
     let report = report?;
     report.print(&overrides);
     Ok(())
@@ -128,7 +164,12 @@ fn settings(redis_url: &str, dir: &Path) -> anyhow::Result<(Settings, Vec<String
     Ok((settings, overrides))
 }
 
-async fn bench(settings: Settings, redis: &RedisServer, duration: &str) -> anyhow::Result<Report> {
+async fn bench(
+    settings: Settings,
+    redis: &RedisServer,
+    peers: &Peers,
+    options: &RunOptions,
+) -> anyhow::Result<Report> {
     let app = Application::build(settings.clone(), Options { migrate: true })
         .await
         .context("the application does not build")?;
@@ -144,10 +185,10 @@ async fn bench(settings: Settings, redis: &RedisServer, duration: &str) -> anyho
         .context("INFO server has no redis_version")?;
 
     // Sessions are started through a store of their own, built from the same settings, so
-    // that the server's pool holds only connections its own workers opened (as in
-    // production) and none driven by this runtime.
+    // that the server's connection is only the one its own workers opened (as in production)
+    // and none driven by this runtime.
     let setup = build_sessions(&settings)?;
-    // Opens the setup pool's connections and loads the script, outside the measurement.
+    // Opens the setup store's connection and loads the script, outside the measurement.
     create_sessions(&setup, CREATE_CONCURRENCY, 1).await?;
     println!("memory: starting {SESSIONS} sessions, 1 per user ...");
     let (single, _) = measure_memory(&setup, &mut conn, SESSIONS, 1).await?;
@@ -165,37 +206,56 @@ async fn bench(settings: Settings, redis: &RedisServer, duration: &str) -> anyho
     let cookie = format!("{}={token}", settings.session.cookie_name);
     let healthz_url = format!("{base}/healthz");
     let info_url = format!("{base}/api/user/info");
-    check_endpoints(&healthz_url, &info_url, &cookie).await?;
-
-    println!("throughput: wrk on GET /healthz ({WARM_UP} warm-up, then {duration}) ...");
-    wrk(&healthz_url, None, WARM_UP).await?;
-    let healthz = wrk(&healthz_url, None, duration).await?;
-    println!("throughput: wrk on GET /api/user/info ({WARM_UP} warm-up, then {duration}) ...");
-    wrk(&info_url, Some(&cookie), WARM_UP).await?;
-    redis::cmd("CONFIG")
-        .arg("RESETSTAT")
+    let user_info = check_endpoints(&healthz_url, &info_url, &cookie).await?;
+    // The bare peer returns the very document latchkey answers, stored as one string.
+    redis::cmd("SET")
+        .arg(BARE_KEY)
+        .arg(&user_info)
         .query_async::<()>(&mut conn)
         .await?;
-    let info = wrk(&info_url, Some(&cookie), duration).await?;
-    let commands = stats::command_calls(&mut conn).await?;
+    let session_cookie = peers::check(&peers.base, &user_info).await?;
+
+    let routes = [
+        Route {
+            name: HEALTHZ,
+            url: healthz_url,
+            cookie: None,
+        },
+        Route {
+            name: USER_INFO,
+            url: info_url,
+            cookie: Some(cookie),
+        },
+        Route {
+            name: ACTIX_SESSION,
+            url: format!("{}/session/me", peers.base),
+            cookie: Some(session_cookie),
+        },
+        Route {
+            name: BARE_GET,
+            url: format!("{}/bare", peers.base),
+            cookie: None,
+        },
+    ];
+    let rounds = rounds::run(&routes, options.rounds, &options.duration, &mut conn).await?;
     // Lets the requests still in flight when wrk stopped finish before Redis goes away.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     Ok(Report {
-        duration: duration.to_owned(),
+        duration: options.duration.clone(),
         redis_version,
-        healthz,
-        info,
-        commands,
+        rounds,
         memory: vec![spread, single],
         keys,
         redis_args: redis.extra_args().to_vec(),
+        loadavg: options.loadavg.clone(),
     })
 }
 
 /// One authenticated request by hand before the load: the cookie must sign in (200 with the
 /// user) and nothing else may (401 without it), or the wrk figures would mean nothing.
-async fn check_endpoints(healthz: &str, info: &str, cookie: &str) -> anyhow::Result<()> {
+/// Returns the user info document, which the bare peer then serves.
+async fn check_endpoints(healthz: &str, info: &str, cookie: &str) -> anyhow::Result<String> {
     let http = reqwest::Client::new();
     let status = http.get(healthz).send().await?.status();
     ensure!(status == 200, "GET /healthz answered {status}");
@@ -206,10 +266,11 @@ async fn check_endpoints(healthz: &str, info: &str, cookie: &str) -> anyhow::Res
     );
     let res = http.get(info).header("Cookie", cookie).send().await?;
     let status = res.status();
-    let body: serde_json::Value = res.json().await.context("user info is not JSON")?;
+    let text = res.text().await?;
+    let body: serde_json::Value = serde_json::from_str(&text).context("user info is not JSON")?;
     ensure!(
         status == 200 && body["success"] == true && body["user"]["plan"] == "free",
         "GET /api/user/info with the session cookie answered {status}: {body}"
     );
-    Ok(())
+    Ok(text)
 }

@@ -6,8 +6,9 @@
 //! hashtable of separately allocated fields, about twice the memory. One string holds the same
 //! data with no per-field overhead, whatever Redis' settings (`docs/sessions.md`).
 //!
-//! Both formats are plain text so that `touch.lua` can read and rewrite the three numbers at
-//! the start of a session record, and so that `redis-cli GET` stays readable for operators.
+//! Both formats are plain text so that a sliding refresh can rewrite `last seen` alone (and the
+//! previous release's `touch.lua` read the three numbers at the start of a session record),
+//! and so that `redis-cli GET` stays readable for operators.
 //! Only this module encodes and decodes them whole.
 
 use super::store::{Profile, SessionRecord, StoreError, Transport};
@@ -20,7 +21,8 @@ const SEP: char = '|';
 /// The user agent is last because it is the one field the client chooses: it may contain the
 /// separator, and being last it needs no escaping. An IP address in text never contains it;
 /// should a caller pass one that does, the separators are dropped rather than letting them
-/// shift the user agent. `touch.lua` relies on the first three fields being decimal numbers.
+/// shift the user agent. [`with_last_seen`] (and the previous release's `touch.lua`) rely on
+/// the first three fields being decimal numbers.
 ///
 /// Records written before sessions had a transport are `created|last seen|absolute
 /// expiry|ip|user agent`; they read as cookie sessions. The two cannot be confused: the fourth
@@ -68,6 +70,21 @@ pub fn decode_record(packed: &str) -> Result<SessionRecord, StoreError> {
         ip: ip.to_owned(),
         transport,
     })
+}
+
+/// `packed` with its second field, `last seen`, replaced by `last_seen_ms` and every other
+/// byte kept as it was (a record of the format before the transport stays in that format):
+/// what a sliding refresh writes back. `None` when `packed` has no second field.
+pub fn with_last_seen(packed: &str, last_seen_ms: i64) -> Option<String> {
+    let (created, rest) = packed.split_once(SEP)?;
+    let (_, after) = rest.split_once(SEP)?;
+    let mut out = String::with_capacity(packed.len() + 2);
+    out.push_str(created);
+    out.push(SEP);
+    out.push_str(&last_seen_ms.to_string());
+    out.push(SEP);
+    out.push_str(after);
+    Some(out)
 }
 
 /// `plan until|has subscription|len(plan)|len(name)|len(email)|` then plan, name, email and
@@ -188,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn the_record_format_is_what_touch_lua_reads() {
+    fn the_record_format_is_what_the_previous_release_reads() {
         let r = record("UA|x", "192.0.2.1");
         assert_eq!(
             encode_record(&r),
@@ -228,6 +245,22 @@ mod tests {
         ] {
             assert!(decode_record(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn a_refresh_rewrites_last_seen_alone() {
+        let r = record("UA|x", "192.0.2.1");
+        let refreshed = with_last_seen(&encode_record(&r), 1_790_000_120_000);
+        assert_eq!(
+            refreshed.as_deref(),
+            Some("1790000000000|1790000120000|1792592000000|cookie|192.0.2.1|UA|x")
+        );
+        // A record of the format before the transport keeps its format.
+        assert_eq!(
+            with_last_seen("1|2|3|192.0.2.1|ua", 9).as_deref(),
+            Some("1|9|3|192.0.2.1|ua")
+        );
+        assert_eq!(with_last_seen("1", 9), None);
     }
 
     fn profile(name: &str, email: &str, image: &str) -> Profile {

@@ -589,7 +589,7 @@ async fn the_app_signs_in_and_revokes_on_a_cluster() {
     assert_eq!(app.get(&mut Browser::new(), "/readyz").await.status(), 200);
 }
 
-/// On a cluster too, an authenticated request is one script call on one master and nothing
+/// On a cluster too, an authenticated request is one `MGET` on one master and nothing
 /// else: the shared cluster connection sends no per-request check (a pool's recycle `PING`).
 /// On a cluster of its own, so that no other test's commands are counted.
 #[tokio::test]
@@ -600,7 +600,7 @@ async fn an_authenticated_request_costs_one_round_trip_on_a_cluster() {
         crate::support::app::spawn_app_with(|c| c.set("LATCHKEY__REDIS__CLUSTER_NODES", &nodes))
             .await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
-    // Warm up: the first call also loads the script on its master.
+    // Warm up: the first call also opens the connections to the masters.
     assert_eq!(app.user_info(&mut browser).await.status(), 200);
 
     let urls = cluster.nodes();
@@ -620,8 +620,8 @@ async fn an_authenticated_request_costs_one_round_trip_on_a_cluster() {
     }
     assert_eq!(
         sent,
-        BTreeMap::from([("evalsha".to_owned(), 20)]),
-        "one EVALSHA per authenticated request on the cluster, nothing else"
+        BTreeMap::from([("mget".to_owned(), 20)]),
+        "one MGET per authenticated request on the cluster, nothing else"
     );
 }
 

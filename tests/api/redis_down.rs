@@ -56,7 +56,8 @@ async fn an_authenticated_request_costs_one_redis_round_trip() {
     let redis = own_redis();
     let app = spawn_app_with(|c| c.set("LATCHKEY__REDIS__URL", &redis.url())).await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
-    // Warm up: the first call also loads the script (NOSCRIPT, then SCRIPT LOAD).
+    // Warm up: nothing to load (the hot path runs no script), but the first call opens the
+    // connection.
     assert_eq!(app.user_info(&mut browser).await.status(), 200);
 
     let before = command_calls(&redis.url()).await;
@@ -67,7 +68,63 @@ async fn an_authenticated_request_costs_one_redis_round_trip() {
     let sent = sent_by_clients(&before, &after);
     assert_eq!(
         sent,
-        std::collections::BTreeMap::from([("evalsha".to_owned(), 20)]),
-        "one EVALSHA per authenticated request, nothing else (no pool PING/UNWATCH)"
+        std::collections::BTreeMap::from([("mget".to_owned(), 20)]),
+        "one MGET per authenticated request, nothing else (no pool PING/UNWATCH, no script)"
     );
+}
+
+/// A request that slides the session is answered after the same one round trip: its refresh
+/// is one `SET … XX` sent after the `MGET`, which the answer does not wait for, and which the
+/// next request (on the same connection) already sees: the key's expiry has moved.
+#[tokio::test]
+async fn a_request_that_slides_the_session_still_costs_one_round_trip() {
+    let redis = own_redis();
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__REDIS__URL", &redis.url())
+            // A refresh step of 200 ms (a tenth of the idle timeout).
+            .set("LATCHKEY__SESSION__IDLE_TIMEOUT", "2s")
+            .set("LATCHKEY__SESSION__ABSOLUTE_TIMEOUT", "1h")
+    })
+    .await;
+    let (mut browser, _) = app.signed_in_browser("Ada").await;
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    let url = redis.url();
+    let expiry = || async {
+        let mut conn = ::redis::Client::open(url.as_str())
+            .expect("URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers");
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*:s:*")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        redis::cmd("PEXPIRETIME")
+            .arg(&keys[0])
+            .query_async::<i64>(&mut conn)
+            .await
+            .unwrap()
+    };
+    let first = expiry().await;
+
+    // Past the refresh step: the next request slides the session.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = command_calls(&redis.url()).await;
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    assert_eq!(app.user_info(&mut browser).await.status(), 200);
+    let after = command_calls(&redis.url()).await;
+    let sent: std::collections::BTreeMap<_, _> = after
+        .iter()
+        .filter(|(name, _)| name.as_str() != "info")
+        .map(|(name, n)| (name.clone(), n - before.get(name).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        sent,
+        std::collections::BTreeMap::from([("mget".to_owned(), 2), ("set".to_owned(), 1)]),
+        "two requests: two MGETs, and one refresh for the one that slid"
+    );
+    assert!(expiry().await > first, "the refresh moved the key's expiry");
 }

@@ -597,8 +597,9 @@ async fn redis_store_and_connection() -> (RedisStore, String, redis::aio::Multip
 }
 
 /// Keys of the layout before packed strings (Redis hashes under the same names) meet every
-/// store operation without an error: the hot path and the list read them as no session and
-/// delete them, the walk passes over them, and a revoke-all still deletes them.
+/// store operation without an error: the hot path reads them as no session (its `MGET` reads
+/// a hash as nil), the list reads them as no session and deletes them, the walk passes over
+/// them, and a revoke-all still deletes them.
 #[tokio::test]
 async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
     let (store, prefix, mut conn) = redis_store_and_connection().await;
@@ -660,8 +661,9 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
         }
     }
 
-    // A login next to them replaces the old profile; the old session b is still a key in the
-    // index, and revoke-all reaches it.
+    // A login next to them replaces the old profile; the old sessions a and b are still keys
+    // in the index (the hot path leaves a hash it meets to its TTL), and revoke-all reaches
+    // them.
     let (c, new_c) = new_session(user, t0());
     assert!(store.create(&new_c).await.unwrap().stored());
     assert_eq!(
@@ -672,7 +674,7 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
             .map(|t| t.profile),
         Some(new_c.profile.clone())
     );
-    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 2);
+    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 3);
     let left: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*:s:*"))
         .query_async(&mut conn)
@@ -764,6 +766,10 @@ async fn redis_a_refresh_never_moves_the_key_past_the_absolute_expiry() {
             .unwrap()
             .is_some());
     }
+    // The refresh is sent after the touch's one round trip, without the touch waiting for
+    // it; an answered command on the store's own connection comes after it, so once the
+    // ping is answered, Redis has run every refresh (this test reads on another connection).
+    store.ping().await.unwrap();
     assert!(expire_time(&mut conn).await <= new.record.absolute_expiry_ms);
 
     // Used a moment before the absolute expiry: the key ends with it, not idle later.
@@ -777,6 +783,7 @@ async fn redis_a_refresh_never_moves_the_key_past_the_absolute_expiry() {
             .unwrap()
             .is_some());
     }
+    store.ping().await.unwrap();
     assert_eq!(expire_time(&mut conn).await, new.record.absolute_expiry_ms);
 }
 

@@ -11,9 +11,11 @@
 //! back as soon as it (or the replica that took over) answers. The other masters' users never
 //! notice.
 
+use std::future::Future;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -115,6 +117,9 @@ pub(super) struct Watch {
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// The cluster connection and the watch of one operation, for noting its outcome.
+type Watched = (ClusterConnection, Arc<Watch>);
+
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
         match self {
@@ -212,6 +217,33 @@ impl Connection {
         }
     }
 
+    /// A handle on the shared connection, opening it on first use; on a cluster, with a fresh
+    /// watch of the slots known down, returned beside it for [`Connection::run`] to note how
+    /// the operation went.
+    async fn conn(&self) -> Result<(Conn, Option<Watched>), StoreError> {
+        let no_connection = |e: &dyn std::fmt::Display| {
+            StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
+        };
+        Ok(match &self.kind {
+            Kind::Single(single) => (
+                Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?),
+                None,
+            ),
+            Kind::Cluster(cluster) => {
+                let conn = cluster.connection().await.map_err(|e| no_connection(&e))?;
+                let watch = Arc::new(Watch {
+                    down: Arc::clone(&cluster.down),
+                    slot: AtomicU32::new(NO_SLOT),
+                    refused: AtomicBool::new(false),
+                });
+                (
+                    Conn::Cluster(conn.clone(), Arc::clone(&watch)),
+                    Some((conn, watch)),
+                )
+            }
+        })
+    }
+
     /// Runs one operation on the shared connection, within the timeout. On a cluster, a
     /// command for a slot whose master is known down fails at once, and a failure to reach a
     /// master marks its slots down.
@@ -220,26 +252,10 @@ impl Connection {
         F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let no_connection = |e: &dyn std::fmt::Display| {
-            StoreError::Unavailable(anyhow!("no Redis connection: {e}"))
-        };
         let mut watched = None;
         let work = async {
-            let conn = match &self.kind {
-                Kind::Single(single) => {
-                    Conn::Single(single.connection().await.map_err(|e| no_connection(&e))?)
-                }
-                Kind::Cluster(cluster) => {
-                    let conn = cluster.connection().await.map_err(|e| no_connection(&e))?;
-                    let watch = Arc::new(Watch {
-                        down: Arc::clone(&cluster.down),
-                        slot: AtomicU32::new(NO_SLOT),
-                        refused: AtomicBool::new(false),
-                    });
-                    watched = Some((conn.clone(), Arc::clone(&watch)));
-                    Conn::Cluster(conn, watch)
-                }
-            };
+            let (conn, watch) = self.conn().await?;
+            watched = watch;
             Ok(op(conn).await)
         };
         let outcome = match tokio::time::timeout(self.timeout, work).await {
@@ -257,6 +273,35 @@ impl Connection {
                 "Redis did not answer in time"
             ))),
             Ok(result) => result.map_err(classify),
+        }
+    }
+
+    /// Sends `cmd` without the caller waiting for its reply: the hot path's sliding refresh,
+    /// after the one round trip its answer needs. The command is queued on the shared
+    /// connection before this returns (the first poll of the send queues it on the
+    /// multiplexed connection), so a later command of this process runs after it; its reply
+    /// is awaited, within the timeout, by a task of its own. A failure is logged and
+    /// otherwise ignored: the next request retries the refresh.
+    pub(super) async fn send_detached(&self, cmd: redis::Cmd) {
+        let conn = match self.conn().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "a detached Redis write was not sent");
+                return;
+            }
+        };
+        let timeout = self.timeout;
+        let mut send = Box::pin(async move {
+            let mut conn = conn;
+            match tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "a detached Redis write failed"),
+                Err(_) => tracing::warn!("a detached Redis write got no answer in time"),
+            }
+        });
+        let done = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx).is_ready())).await;
+        if !done {
+            tokio::spawn(send);
         }
     }
 

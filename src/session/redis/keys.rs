@@ -71,7 +71,7 @@ impl Keys {
         self.user_key(user_id, ":p", 0)
     }
 
-    /// A per-user counter (today's vision calls), in the user's slot so that `touch.lua` reads
+    /// A per-user counter (today's vision calls), in the user's slot so that the hot path's `MGET` reads
     /// it with the session.
     pub(super) fn counter(&self, user_id: Uuid, name: &str) -> String {
         let mut key = self.user_key(user_id, ":c:", name.len());

@@ -6,7 +6,9 @@
 //!   both, and only the walk and the health check know which they talk to.
 //! - `keys.rs`: the key layout (`docs/sessions.md`). Every key of a user carries the hash tag
 //!   `{u:<user id>}`, so all of them sit in one Redis Cluster slot and each operation is one
-//!   Lua script (`lua/`) on one slot: atomic, and one round trip.
+//!   round trip on one slot: a Lua script (`lua/`) where it writes atomically, a plain `MGET`
+//!   on the hot path (`touch`), whose sliding refresh is a `SET … XX` sent after it without
+//!   the answer waiting on it.
 //! - `scan.rs`: the walk over every session ([`SessionStore::scan`]), per node on a cluster.
 //!
 //! [`ScratchStore`]: crate::session::ScratchStore
@@ -45,7 +47,6 @@ pub struct RedisStore {
 
 struct Scripts {
     create: Script,
-    touch: Script,
     list: Script,
     revoke: Script,
     note_start: Script,
@@ -60,7 +61,6 @@ impl Scripts {
     fn new() -> Self {
         Self {
             create: Script::new(include_str!("lua/create.lua")),
-            touch: Script::new(include_str!("lua/touch.lua")),
             list: Script::new(include_str!("lua/list.lua")),
             revoke: Script::new(include_str!("lua/revoke.lua")),
             note_start: Script::new(include_str!("lua/note_start.lua")),
@@ -178,15 +178,68 @@ fn index_entry(h: &str) -> Result<SessionHash, StoreError> {
     SessionHash::decode(h).ok_or_else(|| StoreError::Malformed(format!("bad index entry {h:?}")))
 }
 
-/// The reply of `touch.lua`: the packed session record and profile, and the counter.
-type TouchRow = (String, String, String);
+/// What the hot path's `MGET` found, judged by the rules the previous release's `touch.lua`
+/// applied inside Redis (docs/sessions.md, "The authenticated hot path").
+#[derive(Debug)]
+enum Verdict {
+    /// No session, or no profile: signed out.
+    Absent,
+    /// A record that does not decode, or one past its idle or absolute expiry by the caller's
+    /// clock (the idle timeout may have been shortened since the key's TTL was set): signed
+    /// out, and the key is deleted.
+    Dead,
+    /// Signed in. `refresh` is the record to write back with its new expiry, once per
+    /// refresh step.
+    Live {
+        touched: Box<Touched>,
+        refresh: Option<(String, i64)>,
+    },
+}
 
-fn touched((record, profile, counter): TouchRow) -> Result<Touched, StoreError> {
-    Ok(Touched {
-        record: packed::decode_record(&record)?,
-        profile: packed::decode_profile(&profile)?,
-        counter: counter.parse().unwrap_or(0),
-    })
+/// The reply of `MGET session profile counter`.
+type TouchRow = (Option<String>, Option<String>, Option<String>);
+
+fn judge((record, profile, counter): TouchRow, params: &TouchParams<'_>) -> Verdict {
+    let Some(packed_record) = record else {
+        return Verdict::Absent;
+    };
+    let Ok(mut record) = packed::decode_record(&packed_record) else {
+        tracing::warn!("unreadable session record; treated as no session and deleted");
+        return Verdict::Dead;
+    };
+    let now = params.now_ms;
+    if !record.is_live(now, params.idle_ms) {
+        return Verdict::Dead;
+    }
+    let Some(packed_profile) = profile else {
+        return Verdict::Absent;
+    };
+    let profile = match packed::decode_profile(&packed_profile) {
+        Ok(profile) => profile,
+        // Only our own code writes profiles, so this is corruption, not the client's doing.
+        // Answering "no session" sends the user through sign-in, which rewrites the profile,
+        // instead of failing every request until the session expires.
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable profile; treated as no session");
+            return Verdict::Absent;
+        }
+    };
+    let refresh = if now - record.last_seen_ms >= params.refresh_after_ms {
+        packed::with_last_seen(&packed_record, now).map(|value| {
+            record.last_seen_ms = now;
+            (value, record.expires_ms(params.idle_ms))
+        })
+    } else {
+        None
+    };
+    Verdict::Live {
+        touched: Box::new(Touched {
+            record,
+            profile,
+            counter: counter.and_then(|c| c.parse().ok()).unwrap_or(0),
+        }),
+        refresh,
+    }
 }
 
 #[async_trait]
@@ -226,23 +279,37 @@ impl SessionStore for RedisStore {
         hash: &SessionHash,
         params: TouchParams<'_>,
     ) -> Result<Option<Touched>, StoreError> {
-        let mut call = self.scripts.touch.prepare_invoke();
-        call.key(self.keys.session(user_id, hash))
-            .key(self.keys.profile(user_id))
-            .key(self.keys.counter(user_id, params.counter))
-            .arg(params.now_ms)
-            .arg(params.idle_ms)
-            .arg(params.refresh_after_ms);
-        let row: Option<TouchRow> = self.invoke(call).await?;
-        match row.map(touched).transpose() {
-            // Only our own code writes these values, so this is corruption, not the client's
-            // doing. Answering "no session" sends the user through sign-in, which rewrites
-            // the profile, instead of failing every request until the session expires.
-            Err(StoreError::Malformed(what)) => {
-                tracing::warn!(%what, "unreadable session data; treated as no session");
+        let key = self.keys.session(user_id, hash);
+        let mut mget = redis::cmd("MGET");
+        mget.arg(&key)
+            .arg(self.keys.profile(user_id))
+            .arg(self.keys.counter(user_id, params.counter));
+        let row: TouchRow = self
+            .connection
+            .run(|mut conn| async move { mget.query_async(&mut conn).await })
+            .await?;
+        match judge(row, &params) {
+            Verdict::Absent => Ok(None),
+            Verdict::Dead => {
+                let mut del = redis::cmd("DEL");
+                del.arg(key);
+                self.connection.send_detached(del).await;
                 Ok(None)
             }
-            other => other,
+            Verdict::Live { touched, refresh } => {
+                if let Some((value, expires_ms)) = refresh {
+                    // XX: a session revoked since the MGET stays revoked (nothing is written),
+                    // and PXAT is never past the absolute expiry.
+                    let mut set = redis::cmd("SET");
+                    set.arg(key)
+                        .arg(value)
+                        .arg("XX")
+                        .arg("PXAT")
+                        .arg(expires_ms);
+                    self.connection.send_detached(set).await;
+                }
+                Ok(Some(*touched))
+            }
         }
     }
 
