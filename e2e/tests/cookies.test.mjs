@@ -170,7 +170,9 @@ describe("cookies in Chromium", { timeout: 180_000 }, () => {
     assert.equal(cookieValue(sent.cookie, "__Host-latchkey_login"), undefined, "the tab did not send it");
     assert.equal(callback.status(), 400);
     await tab.locator("h1", { hasText: "Not signed in" }).waitFor();
-    assert.match(await tab.locator("main p").innerText(), /started in another browser/);
+    assert.match(await tab.locator("main p:not(.ref)").innerText(), /started in another browser/);
+    // The page names its code and the request id, for a report.
+    assert.match(await tab.locator("main p.ref").innerText(), /Error code binding_mismatch\b.*[0-9a-f]{8}/s);
     assert.equal((await profile.cookies()).find((c) => c.name === SESSION), undefined);
     await tab.close();
     await popup.close();

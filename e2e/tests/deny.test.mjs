@@ -46,7 +46,9 @@ describe("consent denied", { timeout: 120_000 }, () => {
     assert.equal(new URL(tab.url()).searchParams.get("error"), "access_denied");
     // The tab shows latchkey's page, not a stack trace or JSON.
     await tab.locator("h1", { hasText: "Not signed in" }).waitFor();
-    assert.match(await tab.locator("main p").innerText(), /cancelled at the provider/);
+    assert.match(await tab.locator("main p:not(.ref)").innerText(), /cancelled at the provider/);
+    // The page names its code and the request id, for a report.
+    assert.match(await tab.locator("main p.ref").innerText(), /Error code consent_denied\b.*[0-9a-f]{8}/s);
     await tab.close();
 
     // No session, and the flow's binding cookie is gone too.
