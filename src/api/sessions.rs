@@ -3,7 +3,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::accounts::events::{Actor, Kind, SecurityEvent};
-use crate::api::extract::{client_info, Authenticated, CsrfVerified};
+use crate::api::extract::{client_info, has_bearer, Authenticated, CsrfVerified};
 use crate::api::responses::{rfc3339, Succeeded};
 use crate::api::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
 use crate::api::state::AppState;
@@ -11,7 +11,7 @@ use crate::http::error::ErrorBody;
 use crate::http::error::Flag;
 use crate::http::ApiError;
 use crate::session::Current;
-use crate::session::{Ending, PublicId, Revoke, Transport};
+use crate::session::{Ending, PublicId, Revoke};
 
 /// One live session of the caller. Times are RFC 3339 in UTC.
 #[derive(Serialize, ToSchema)]
@@ -105,8 +105,9 @@ pub async fn list(
     path = "/api/sessions/{id}",
     tag = "sessions",
     summary = "Revoke one of my sessions",
-    description = "Revokes one of the caller's sessions; revoking the current one also clears \
-        its cookie. Needs `X-CSRF-Token` equal to the CSRF cookie.",
+    description = "Revokes one of the caller's sessions; revoking the current one with the \
+        cookie also clears the cookie. Needs `X-CSRF-Token` equal to the CSRF cookie, or a \
+        bearer token.",
     params(("id" = String, Path, description = "A session's public id, from `GET /api/sessions`.",
         example = "3f9a0c1d2e4b5a67")),
     security(("csrf_cookie" = [], "csrf_header" = [], "session" = []), ("bearer" = [])),
@@ -148,10 +149,10 @@ pub async fn revoke_one(
             .reason("revoked"),
     );
     let mut res = HttpResponse::Ok();
-    // A bearer session has no cookie to clear.
-    if current.hash.public_id().as_str() == path.as_str()
-        && current.record.transport == Transport::Cookie
-    {
+    // Only a request that came with the cookie has a cookie of this session to clear: one
+    // that came with `Authorization: Bearer` (whatever way its session began) leaves the
+    // browser's cookie, which may name another session, alone, as logout does.
+    if current.hash.public_id().as_str() == path.as_str() && !has_bearer(req.headers()) {
         res.append_header(state.cookies.clear_session());
     }
     Ok(res.json(Revoked {

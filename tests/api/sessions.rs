@@ -107,6 +107,41 @@ async fn revoking_my_current_session_by_id_also_clears_the_cookie() {
     assert!(!browser.cookies.contains_key(SESSION_COOKIE));
 }
 
+/// A request judged by its bearer token leaves the browser's cookie alone, even when the
+/// token is that of a session begun with a cookie: the cookie beside it may name another
+/// session, which the request did not end.
+#[tokio::test]
+async fn revoking_my_session_by_bearer_leaves_the_cookie_beside_it() {
+    let app = spawn_app().await;
+    let (mut browser, user) = app.signed_in_browser("Ada").await;
+    let mut other = Browser::extension();
+    let token = app.sign_in(&mut other, user, profile("Ada", "free")).await;
+    let body = json(app.list_sessions(&mut other).await).await;
+    let id = body["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["current"] == true)
+        .and_then(|s| s["id"].as_str())
+        .expect("the current session's id")
+        .to_owned();
+    let kept = browser.cookies[SESSION_COOKIE].clone();
+    browser.bearer = Some(token.expose().to_owned());
+    let res = app.revoke_session(&mut browser, &id).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        browser.cookies.get(SESSION_COOKIE),
+        Some(&kept),
+        "the cookie stays"
+    );
+    browser.bearer = None;
+    assert_eq!(
+        app.list_sessions(&mut browser).await.status(),
+        200,
+        "its session lives"
+    );
+}
+
 #[tokio::test]
 async fn another_users_session_id_is_404_and_stays_alive() {
     let app = spawn_app().await;
