@@ -110,15 +110,8 @@ pub async fn stripe(
     let handled = billing::handle(&state.db, &state.sessions, &state.journal, &event)
         .await
         .map_err(|e| match e {
-            BillingError::Database(e) => {
-                state
-                    .metrics
-                    .dependency_errors
-                    .with_label_values(&["database"])
-                    .inc();
-                ApiError::DatabaseUnavailable(e.into())
-            }
-            // Counted with every other session-store failure, by `observe`.
+            // Both counted with every other dependency failure, by `observe`.
+            BillingError::Database(e) => ApiError::DatabaseUnavailable(e.into()),
             BillingError::SessionStore(e) => ApiError::from(e),
         })?;
     let (outcome, duplicate) = match handled {

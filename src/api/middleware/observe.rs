@@ -102,16 +102,22 @@ pub async fn observe(
             .http_requests
             .with_label_values(&[route.as_str(), method_label(&method), res.status().as_str()])
             .observe(elapsed.as_secs_f64());
-        let store_down = res
+        // Every answer that failed for one of our dependencies counts here, once, whichever
+        // handler met it.
+        let dependency = match res
             .response()
             .error()
             .and_then(|e| e.as_error::<ApiError>())
-            .is_some_and(|e| matches!(e, ApiError::SessionStoreUnavailable(_)));
-        if store_down {
+        {
+            Some(ApiError::SessionStoreUnavailable(_)) => Some("redis"),
+            Some(ApiError::DatabaseUnavailable(_)) => Some("database"),
+            _ => None,
+        };
+        if let Some(dependency) = dependency {
             state
                 .metrics
                 .dependency_errors
-                .with_label_values(&["redis"])
+                .with_label_values(&[dependency])
                 .inc();
         }
     }
