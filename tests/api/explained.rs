@@ -123,6 +123,19 @@ impl Logged {
     }
 }
 
+/// Coming back from `provider` with `error` ends on the 400 `consent_denied` page, which does
+/// not call it a configuration error.
+async fn assert_cancellation(logged: &Logged, provider: &str, error: &str) {
+    let res = logged.come_back_with(provider, error, None).await;
+    assert_eq!(res.status(), 400, "{error:?}");
+    let page = page_with_request_id(res).await;
+    assert!(
+        page.contains("<code>consent_denied</code>"),
+        "{error:?}: {page}"
+    );
+    assert!(!page.contains("configuration error"), "{error:?}: {page}");
+}
+
 /// A page's text, with its request id checked against the `X-Request-Id` header.
 async fn page_with_request_id(res: reqwest::Response) -> String {
     let id = res.headers()["x-request-id"]
@@ -191,14 +204,7 @@ async fn each_provider_error_class_ends_on_its_page_with_its_log_line() {
         "account_selection_required",
         "no_such_error",
     ] {
-        let res = logged.come_back_with("google", error, None).await;
-        assert_eq!(res.status(), 400, "{error}");
-        let page = page_with_request_id(res).await;
-        assert!(
-            page.contains("<code>consent_denied</code>"),
-            "{error}: {page}"
-        );
-        assert!(!page.contains("configuration error"), "{error}: {page}");
+        assert_cancellation(&logged, "google", error).await;
     }
 
     // The provider's own failure.
@@ -256,14 +262,7 @@ async fn an_error_outside_the_oauth_charset_claims_no_configuration_error() {
         "invalid_client\\",
         "redirect_uri_mismatch\u{1b}",
     ] {
-        let res = logged.come_back_with("github", error, None).await;
-        assert_eq!(res.status(), 400, "{error:?}");
-        let page = page_with_request_id(res).await;
-        assert!(
-            page.contains("<code>consent_denied</code>"),
-            "{error:?}: {page}"
-        );
-        assert!(!page.contains("configuration error"), "{error:?}: {page}");
+        assert_cancellation(&logged, "github", error).await;
     }
     logged.process.stop();
     assert!(
