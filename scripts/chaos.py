@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make chaos`: latchkey's fault behaviour, run as an operator would, kept by a script.
 
-Three replicas of the built binary behind Debian's haproxy (health check GET /readyz), wrk
+Three replicas of the built binary behind Debian's haproxy (health check GET /readyz?exclude=database), wrk
 sending signed-in requests (bearer tokens from real token-mode sign-ins through the fake
 providers of `cargo run --example fakes`), and these scenarios, each against real components
 on 127.0.0.1 only:
@@ -302,16 +302,12 @@ class Deployment:
         wait_for(f"replica {i}", lambda: http("GET", f"http://{HOST}:{self.ports[i]}/readyz", timeout=2)[0] == 200, 60)
 
     def start_haproxy(self):
-        # Each replica twice: as itself, in rotation while /readyz says ready; and as an
-        # unchecked backup, used only when no replica is ready (a refused connection to a
-        # stopped one is retried on another: retry-on, redispatch). That is failing open: when
-        # every replica is unready at once, the cause is a shared dependency (the database),
-        # and the replicas still serve what does not need it (signed-in requests need Redis
-        # only). Without it a database outage would take every signed-in request down at the
-        # balancer (docs/operations.md, "Faults under load").
+        # Checked with the probe the Kubernetes manifests use: /readyz?exclude=database,
+        # ready while Redis answers. A database outage therefore leaves every replica in
+        # rotation (signed-in requests need Redis only) instead of emptying the backend
+        # (docs/operations.md, "Readiness and the database"). A refused connection to a
+        # stopped replica is retried on another (retry-on, redispatch).
         servers = "\n".join(f"    server r{i} {HOST}:{p} check inter 500ms fall 2 rise 2" for i, p in enumerate(self.ports))
-        servers += "\n    option allbackups\n" + "\n".join(
-            f"    server b{i} {HOST}:{p} backup" for i, p in enumerate(self.ports))
         cfg = f"""global
     maxconn 4096
 defaults
@@ -327,7 +323,7 @@ frontend front
     default_backend latchkey
 backend latchkey
     balance roundrobin
-    option httpchk GET /readyz
+    option httpchk GET /readyz?exclude=database
     http-check expect status 200
 {servers}
 """
@@ -339,7 +335,7 @@ backend latchkey
         return p
 
     def up(self, i):
-        return http("GET", f"http://{HOST}:{self.ports[i]}/readyz", timeout=2)[0] == 200
+        return http("GET", f"http://{HOST}:{self.ports[i]}/readyz?exclude=database", timeout=2)[0] == 200
 
     def stop_all(self):
         for p in self.procs + [self.haproxy]:

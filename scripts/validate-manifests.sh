@@ -651,7 +651,8 @@ def policy(target, objects):
               repr(pr))
 
     probe("livenessProbe", "/healthz")
-    probe("readinessProbe", "/readyz")
+    # Redis only: a database outage must not take every pod out of the Service at once.
+    probe("readinessProbe", "/readyz?exclude=database")
     check("startupProbe" in c, f"{p} a startupProbe holds liveness off during start-up")
     pre = c.get("lifecycle", {}).get("preStop", {})
     sleep = None

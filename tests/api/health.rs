@@ -54,4 +54,41 @@ async fn a_database_outage_leaves_signed_in_users_served_and_readyz_names_it() {
     let body = json(res).await;
     assert_eq!(body["code"], "not_ready");
     assert_eq!(body["unavailable"], serde_json::json!(["database"]));
+
+    // The probe the manifests use: Redis answers, so the replica stays in the Service and
+    // keeps serving its signed-in users.
+    let res = crate::support::app::client()
+        .get(replica.url("/readyz?exclude=database"))
+        .send()
+        .await
+        .expect("readyz answers");
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["status"], "ready");
+}
+
+/// A probe with a typo must not silently check less (or more) than its author meant.
+#[tokio::test]
+async fn readyz_refuses_an_exclude_it_does_not_know() {
+    let app = spawn_app().await;
+    let res = app
+        .get(&mut Browser::new(), "/readyz?exclude=database")
+        .await;
+    assert_eq!(res.status(), 200);
+    for query in [
+        "exclude=redis",
+        "exclude=",
+        "exclude=databse",
+        "exclude=database&exclude=database",
+        "exclude=%FF%FE",
+        "exclude=database%0d%0aX-Injected:%201",
+    ] {
+        let res = app
+            .get(&mut Browser::new(), &format!("/readyz?{query}"))
+            .await;
+        assert_eq!(res.status(), 400, "{query}");
+        assert!(res.headers().get("x-injected").is_none());
+        let body = json(res).await;
+        assert_eq!(body["code"], "invalid_request", "{query}");
+        assert_eq!(body["success"], false);
+    }
 }

@@ -267,6 +267,12 @@ async fn sigterm_drains_readiness_finishes_in_flight_requests_and_exits_0() {
         .expect("still serving");
     assert_eq!(ready.status(), 503);
     assert_eq!(json(ready).await["code"], "draining");
+    let ready = crate::support::app::client()
+        .get(process.url("/readyz?exclude=database"))
+        .send()
+        .await
+        .expect("still serving");
+    assert_eq!(ready.status(), 503, "draining whatever is excluded");
 
     let slow = slow
         .await

@@ -25,6 +25,12 @@ async fn redis_outage_answers_503_and_recovers_by_itself() {
     assert_eq!(body["code"], "not_ready");
     assert_eq!(body["unavailable"], serde_json::json!(["redis"]));
     assert!(body["error"].as_str().is_some_and(|e| e.contains("redis")));
+    // Leaving the database out of the check never leaves Redis out.
+    let res = app
+        .get(&mut Browser::new(), "/readyz?exclude=database")
+        .await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(json(res).await["unavailable"], serde_json::json!(["redis"]));
 
     let res = app.user_info(&mut browser).await;
     assert!(res.headers().contains_key("retry-after"));
