@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::ended::{Ending, Trace};
+use super::ended::{Ending, Trace, REMEMBERED_MS};
 use super::scratch::{Hold, Reserved, ScratchStore};
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
@@ -26,7 +26,8 @@ pub struct MemoryStore {
     stash: Mutex<HashMap<String, (String, i64)>>,
     /// Rate-limit windows: count and expiry (Unix ms).
     hits: Mutex<HashMap<String, (u64, i64)>>,
-    /// Sessions' traces (`session/ended.rs`) with their expiry (Unix ms).
+    /// What is remembered of each session (`session/ended.rs`), and until when (Unix ms): a
+    /// day past its absolute expiry, as the Redis store's index entries.
     traces: Mutex<HashMap<(Uuid, SessionHash), (Trace, i64)>>,
 }
 
@@ -51,9 +52,13 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Removes `which` of the user's sessions; returns their hashes.
-    fn remove(&self, user_id: Uuid, which: &Revoke) -> Vec<SessionHash> {
-        remove_from(&mut self.users(), user_id, which)
+    /// Remembers why these sessions (hash, absolute expiry) ended.
+    fn remember(&self, user_id: Uuid, ended: &[(SessionHash, i64)], ending: Ending) {
+        let mut traces = lock(&self.traces);
+        for (hash, absolute_ms) in ended {
+            let until = absolute_ms.saturating_add(REMEMBERED_MS);
+            traces.insert((user_id, *hash), (Trace::Ended(ending), until));
+        }
     }
 
     fn users(&self) -> MutexGuard<'_, HashMap<Uuid, UserEntry>> {
@@ -61,11 +66,12 @@ impl MemoryStore {
     }
 }
 
+/// Removes `which` of the user's sessions; returns their hashes and absolute expiries.
 fn remove_from(
     users: &mut HashMap<Uuid, UserEntry>,
     user_id: Uuid,
     which: &Revoke,
-) -> Vec<SessionHash> {
+) -> Vec<(SessionHash, i64)> {
     let Some(user) = users.get_mut(&user_id) else {
         return Vec::new();
     };
@@ -80,10 +86,12 @@ fn remove_from(
         })
         .copied()
         .collect();
-    for h in &gone {
-        user.sessions.remove(h);
-    }
-    gone
+    gone.into_iter()
+        .filter_map(|h| {
+            let stored = user.sessions.remove(&h)?;
+            Some((h, stored.record.absolute_expiry_ms))
+        })
+        .collect()
 }
 
 /// A panic while holding a lock cannot leave a half-written entry (every update is a single
@@ -94,8 +102,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl UserEntry {
     /// Ends the oldest sessions (earliest absolute expiry, as the Redis index orders them)
-    /// until one more fits under `max`; returns their hashes.
-    fn make_room(&mut self, max: u32) -> Vec<SessionHash> {
+    /// until one more fits under `max`; returns their hashes and absolute expiries.
+    fn make_room(&mut self, max: u32) -> Vec<(SessionHash, i64)> {
         let keep = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(1);
         let excess = self.sessions.len().saturating_sub(keep);
         let mut oldest: Vec<(i64, SessionHash)> = self
@@ -107,9 +115,9 @@ impl UserEntry {
         oldest
             .into_iter()
             .take(excess)
-            .map(|(_, hash)| {
+            .map(|(absolute, hash)| {
                 self.sessions.remove(&hash);
-                hash
+                (hash, absolute)
             })
             .collect()
     }
@@ -138,6 +146,15 @@ impl SessionStore for MemoryStore {
             return Ok(Created::Exists);
         }
         let evicted = user.make_room(new.max_per_user.max(1));
+        let absolute_ms = new.record.absolute_expiry_ms;
+        lock(&self.traces).insert(
+            (new.user_id, new.hash),
+            (
+                Trace::Started { absolute_ms },
+                absolute_ms.saturating_add(REMEMBERED_MS),
+            ),
+        );
+        self.remember(new.user_id, &evicted, Ending::Evicted);
         user.sessions.insert(
             new.hash,
             Stored {
@@ -152,7 +169,9 @@ impl SessionStore for MemoryStore {
                 (*t).max(new.profile_expiry_ms)
             });
         user.profile = Some((new.profile.clone(), profile_until));
-        Ok(Created::Stored { evicted })
+        Ok(Created::Stored {
+            evicted: evicted.into_iter().map(|(hash, _)| hash).collect(),
+        })
     }
 
     async fn touch(
@@ -248,46 +267,16 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
-        Ok(self.remove(user_id, which).len() as u64)
+        // Their traces still say they started: they read as timed out, as in Redis.
+        Ok(remove_from(&mut self.users(), user_id, which).len() as u64)
     }
 
-    async fn end(
-        &self,
-        user_id: Uuid,
-        which: &Revoke,
-        ending: Ending,
-        remember_until_ms: i64,
-    ) -> Result<u64, StoreError> {
+    async fn end(&self, user_id: Uuid, which: &Revoke, ending: Ending) -> Result<u64, StoreError> {
         let mut users = self.users();
         let removed = remove_from(&mut users, user_id, which);
         // Under the users' lock, as the Redis script is one step.
-        let mut traces = lock(&self.traces);
-        for hash in &removed {
-            traces.insert((user_id, *hash), (Trace::Ended(ending), remember_until_ms));
-        }
+        self.remember(user_id, &removed, ending);
         Ok(removed.len() as u64)
-    }
-
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        started: Trace,
-        started_until_ms: i64,
-        evicted: &[SessionHash],
-        evicted_until_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut traces = lock(&self.traces);
-        traces
-            .entry((user_id, *hash))
-            .or_insert((started, started_until_ms));
-        for h in evicted {
-            traces.insert(
-                (user_id, *h),
-                (Trace::Ended(Ending::Evicted), evicted_until_ms),
-            );
-        }
-        Ok(())
     }
 
     async fn trace(

@@ -181,7 +181,8 @@ pub enum StoreError {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session, its index entry and the user's profile atomically, ending the
-    /// user's oldest sessions beyond [`NewSession::max_per_user`] in the same step. A session
+    /// user's oldest live sessions beyond [`NewSession::max_per_user`] in the same step (and
+    /// remembering them as [`Ending::Evicted`]). A session
     /// with this hash that exists already is never overwritten ([`Created::Exists`]).
     ///
     /// The work is bounded by the cap, not by how many sessions the user ever had: the index
@@ -222,30 +223,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// concurrent `create`s of the same user.
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
 
-    /// [`SessionStore::revoke`], leaving each revoked session's trace as `ending` until
-    /// `remember_until_ms` (see `session/ended.rs`), atomically with the revocation.
-    async fn end(
-        &self,
-        user_id: Uuid,
-        which: &Revoke,
-        ending: Ending,
-        remember_until_ms: i64,
-    ) -> Result<u64, StoreError>;
+    /// [`SessionStore::revoke`], remembering why each revoked session ended (`ending`) until
+    /// its absolute expiry, atomically with the revocation (see `session/ended.rs`).
+    async fn end(&self, user_id: Uuid, which: &Revoke, ending: Ending) -> Result<u64, StoreError>;
 
-    /// After a session is created: its trace ([`Trace::Started`], kept until
-    /// `started_until_ms`, never over an ending already there), and the trace of each session
-    /// its creation evicted ([`Ending::Evicted`], until `evicted_until_ms`).
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        started: Trace,
-        started_until_ms: i64,
-        evicted: &[SessionHash],
-        evicted_until_ms: i64,
-    ) -> Result<(), StoreError>;
-
-    /// The trace of a session, if the store still has one at `now_ms`.
+    /// What the store remembers of a session at `now_ms`: that it started (and so, if it is
+    /// not live, timed out) or why a hand ended it; `None` for a session it does not know.
     async fn trace(
         &self,
         user_id: Uuid,
