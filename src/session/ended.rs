@@ -3,7 +3,7 @@
 //! The store remembers it in the user's index of sessions (docs/sessions.md), which already
 //! holds each session's absolute expiry: an entry stays there after its session's key is gone,
 //! until a day past that absolute expiry, and a hand that ends a session marks its entry with
-//! why.
+//! why, which is then remembered for a day, as the trace keys of the previous release were.
 //! Nothing is written when a session times out: its key is simply gone, and its entry, still
 //! there, tells a timeout (`idle_timeout` before the absolute expiry, `expired` after it) from
 //! a token that never named a session (`unknown`, no entry). The entry is read only when
@@ -13,10 +13,10 @@
 //! absolute expiry's digits or a mark `1`–`5`, see [`Trace::decode`]); those are still read,
 //! after the index, while any can exist.
 
-/// How long past its absolute expiry the store remembers a session: the contract asks for a
-/// day after its end or until its absolute expiry, whichever comes first; a day past the
-/// absolute expiry also lets a session that reached it say `expired` for a day, rather than
-/// `unknown` from that very moment.
+/// How long the store remembers a session after a hand ended it, and past its absolute expiry
+/// otherwise: the contract asks for at least a day after its end, or until its absolute expiry
+/// if sooner; a day past the absolute expiry also lets a session that reached it say `expired`
+/// for a day, rather than `unknown` from that very moment.
 pub const REMEMBERED_MS: i64 = 24 * 3600 * 1000;
 
 /// Why a hand ended a session.
@@ -94,10 +94,12 @@ impl Trace {
     ///
     /// - positive: the session's absolute expiry (Unix ms); it started, and is live or timed
     ///   out without anyone noticing yet;
-    /// - negative: `-(absolute expiry × 8 + mark)`, a session that ended, remembered until its
-    ///   absolute expiry: mark [`TIMED_OUT_MARK`] for a timeout a walk noticed, or an
-    ///   [`Ending`]'s. The numbers stay below 2^53, so a double (the score, Lua's numbers)
-    ///   holds them exactly, and Redis keeps an integral score in 9 bytes of its listpack.
+    /// - negative: `-(t × 8 + mark)`, a session that ended: mark [`TIMED_OUT_MARK`] for a
+    ///   timeout a walk noticed, with t its absolute expiry (which tells `idle_timeout` from
+    ///   `expired`), or an [`Ending`]'s, with t when the hand ended it. The entry is remembered
+    ///   until [`REMEMBERED_MS`] past t. The numbers stay below 2^53, so a double (the score,
+    ///   Lua's numbers) holds them exactly, and Redis keeps an integral score in 9 bytes of
+    ///   its listpack.
     ///
     /// Negative, so that the previous release's scripts, which drop every entry scored below
     /// now, drop ended ones during a rolling upgrade instead of counting them as sessions.
@@ -111,20 +113,20 @@ impl Trace {
             return Some(Self::Started { absolute_ms: n });
         }
         let n = -n;
-        let absolute_ms = n / MARKS;
+        let at_ms = n / MARKS;
         let mark = u8::try_from(n % MARKS).ok()?;
-        if absolute_ms == 0 {
+        if at_ms == 0 {
             return None;
         }
         if mark == TIMED_OUT_MARK {
-            return Some(Self::Started { absolute_ms });
+            return Some(Self::Started { absolute_ms: at_ms });
         }
         Ending::from_mark(mark).map(Self::Ended)
     }
 
     /// The score of an ended session's index entry (see [`Trace::from_score`]).
-    pub fn ended_score(absolute_ms: i64, mark: u8) -> i64 {
-        -(absolute_ms * MARKS + i64::from(mark))
+    pub fn ended_score(at_ms: i64, mark: u8) -> i64 {
+        -(at_ms * MARKS + i64::from(mark))
     }
 
     /// A previous release's trace key: the absolute expiry's digits, or a mark `1`–`5`.

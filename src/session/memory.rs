@@ -27,7 +27,8 @@ pub struct MemoryStore {
     /// Rate-limit windows: count and expiry (Unix ms).
     hits: Mutex<HashMap<String, (u64, i64)>>,
     /// What is remembered of each session (`session/ended.rs`), and until when (Unix ms): a
-    /// day past its absolute expiry, as the Redis store's index entries.
+    /// day past its absolute expiry, or a day after a hand ended it, as the Redis store's
+    /// index entries.
     traces: Mutex<HashMap<(Uuid, SessionHash), (Trace, i64)>>,
 }
 
@@ -52,11 +53,11 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Remembers why these sessions (hash, absolute expiry) ended.
-    fn remember(&self, user_id: Uuid, ended: &[(SessionHash, i64)], ending: Ending) {
+    /// Remembers why these sessions ended, at `now_ms`, for a day.
+    fn remember(&self, user_id: Uuid, ended: &[SessionHash], ending: Ending, now_ms: i64) {
         let mut traces = lock(&self.traces);
-        for (hash, absolute_ms) in ended {
-            let until = absolute_ms.saturating_add(REMEMBERED_MS);
+        for hash in ended {
+            let until = now_ms.saturating_add(REMEMBERED_MS);
             traces.insert((user_id, *hash), (Trace::Ended(ending), until));
         }
     }
@@ -66,12 +67,12 @@ impl MemoryStore {
     }
 }
 
-/// Removes `which` of the user's sessions; returns their hashes and absolute expiries.
+/// Removes `which` of the user's sessions; returns their hashes.
 fn remove_from(
     users: &mut HashMap<Uuid, UserEntry>,
     user_id: Uuid,
     which: &Revoke,
-) -> Vec<(SessionHash, i64)> {
+) -> Vec<SessionHash> {
     let Some(user) = users.get_mut(&user_id) else {
         return Vec::new();
     };
@@ -86,12 +87,10 @@ fn remove_from(
         })
         .copied()
         .collect();
-    gone.into_iter()
-        .filter_map(|h| {
-            let stored = user.sessions.remove(&h)?;
-            Some((h, stored.record.absolute_expiry_ms))
-        })
-        .collect()
+    for h in &gone {
+        user.sessions.remove(h);
+    }
+    gone
 }
 
 /// A panic while holding a lock cannot leave a half-written entry (every update is a single
@@ -102,8 +101,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl UserEntry {
     /// Ends the oldest sessions (earliest absolute expiry, as the Redis index orders them)
-    /// until one more fits under `max`; returns their hashes and absolute expiries.
-    fn make_room(&mut self, max: u32) -> Vec<(SessionHash, i64)> {
+    /// until one more fits under `max`; returns their hashes.
+    fn make_room(&mut self, max: u32) -> Vec<SessionHash> {
         let keep = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(1);
         let excess = self.sessions.len().saturating_sub(keep);
         let mut oldest: Vec<(i64, SessionHash)> = self
@@ -115,9 +114,9 @@ impl UserEntry {
         oldest
             .into_iter()
             .take(excess)
-            .map(|(absolute, hash)| {
+            .map(|(_, hash)| {
                 self.sessions.remove(&hash);
-                (hash, absolute)
+                hash
             })
             .collect()
     }
@@ -154,7 +153,7 @@ impl SessionStore for MemoryStore {
                 absolute_ms.saturating_add(REMEMBERED_MS),
             ),
         );
-        self.remember(new.user_id, &evicted, Ending::Evicted);
+        self.remember(new.user_id, &evicted, Ending::Evicted, now);
         user.sessions.insert(
             new.hash,
             Stored {
@@ -169,9 +168,7 @@ impl SessionStore for MemoryStore {
                 (*t).max(new.profile_expiry_ms)
             });
         user.profile = Some((new.profile.clone(), profile_until));
-        Ok(Created::Stored {
-            evicted: evicted.into_iter().map(|(hash, _)| hash).collect(),
-        })
+        Ok(Created::Stored { evicted })
     }
 
     async fn touch(
@@ -271,11 +268,17 @@ impl SessionStore for MemoryStore {
         Ok(remove_from(&mut self.users(), user_id, which).len() as u64)
     }
 
-    async fn end(&self, user_id: Uuid, which: &Revoke, ending: Ending) -> Result<u64, StoreError> {
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
         let mut users = self.users();
         let removed = remove_from(&mut users, user_id, which);
         // Under the users' lock, as the Redis script is one step.
-        self.remember(user_id, &removed, ending);
+        self.remember(user_id, &removed, ending, now_ms);
         Ok(removed.len() as u64)
     }
 

@@ -206,15 +206,14 @@ impl Sessions {
         self.store.revoke(user_id, which).await
     }
 
-    /// Revokes sessions and remembers why until a day past each one's absolute expiry, for
-    /// the `reason` of their next 401.
+    /// Revokes sessions and remembers why for a day, for the `reason` of their next 401.
     pub async fn end(
         &self,
         user_id: Uuid,
         which: &Revoke,
         ending: Ending,
     ) -> Result<u64, StoreError> {
-        self.store.end(user_id, which, ending).await
+        self.store.end(user_id, which, ending, now_ms()).await
     }
 
     /// Why `token` names no live session: read only after [`Sessions::authenticate`] found

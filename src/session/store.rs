@@ -223,9 +223,18 @@ pub trait SessionStore: Send + Sync + 'static {
     /// concurrent `create`s of the same user.
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
 
-    /// [`SessionStore::revoke`], remembering why each revoked session ended (`ending`) until
-    /// its absolute expiry, atomically with the revocation (see `session/ended.rs`).
-    async fn end(&self, user_id: Uuid, which: &Revoke, ending: Ending) -> Result<u64, StoreError>;
+    /// [`SessionStore::revoke`] at `now_ms`, remembering why each revoked session ended
+    /// (`ending`) for [`REMEMBERED_MS`] from then, atomically with the revocation (see
+    /// `session/ended.rs`).
+    ///
+    /// [`REMEMBERED_MS`]: super::REMEMBERED_MS
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        now_ms: i64,
+    ) -> Result<u64, StoreError>;
 
     /// What the store remembers of a session at `now_ms`: that it started (and so, if it is
     /// not live, timed out) or why a hand ended it; `None` for a session it does not know.

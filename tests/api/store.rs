@@ -8,6 +8,7 @@ use std::sync::Arc;
 use latchkey::session::{
     Created, Ending, Hold, MemoryStore, NewSession, Profile, PublicId, RedisStore, Reserved,
     Revoke, ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Trace, Transport,
+    REMEMBERED_MS,
 };
 use uuid::Uuid;
 
@@ -116,7 +117,7 @@ store_suite!(
     hits_add_up_per_key,
     a_login_beyond_the_cap_ends_the_oldest_session,
     sessions_that_already_ended_do_not_count_towards_the_cap,
-    why_a_session_ended_is_remembered_until_its_absolute_expiry,
+    why_a_session_ended_is_remembered,
     sessions_ended_by_a_hand_do_not_count_towards_the_cap,
 );
 
@@ -874,9 +875,10 @@ async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Store) 
     }
 }
 
-/// Every way a session ends leaves what its 401's reason needs, until its absolute expiry: a
-/// hand's ending, or only that it started (a timeout, or a revocation without a reason).
-async fn why_a_session_ended_is_remembered_until_its_absolute_expiry(store: Store) {
+/// Every way a session ends leaves what its 401's reason needs: a hand's ending for a day, or
+/// only that it started (a timeout, or a revocation without a reason) until a day past its
+/// absolute expiry.
+async fn why_a_session_ended_is_remembered(store: Store) {
     let user = Uuid::new_v4();
     let mut tokens = Vec::new();
     for i in 0..4 {
@@ -896,7 +898,12 @@ async fn why_a_session_ended_is_remembered_until_its_absolute_expiry(store: Stor
     };
     assert_eq!(trace(&tokens[0], t0()).await, started(0));
     let ended = store
-        .end(user, &Revoke::One(tokens[0].hash()), Ending::SignedOut)
+        .end(
+            user,
+            &Revoke::One(tokens[0].hash()),
+            Ending::SignedOut,
+            t0() + 5,
+        )
         .await;
     assert_eq!(ended.unwrap(), 1);
     assert_eq!(
@@ -907,7 +914,12 @@ async fn why_a_session_ended_is_remembered_until_its_absolute_expiry(store: Stor
         1
     );
     let ended = store
-        .end(user, &Revoke::AllExcept(tokens[3].hash()), Ending::Revoked)
+        .end(
+            user,
+            &Revoke::AllExcept(tokens[3].hash()),
+            Ending::Revoked,
+            t0() + 6,
+        )
         .await;
     assert_eq!(ended.unwrap(), 1, "only the third was still live");
     // Beyond the cap: the oldest live session is evicted.
@@ -939,6 +951,14 @@ async fn why_a_session_ended_is_remembered_until_its_absolute_expiry(store: Stor
     assert_eq!(trace(&tokens[0], last).await, signed_out);
     let stranger = SessionToken::generate(user);
     assert_eq!(trace(&stranger, t0()).await, None);
+    // A day past the absolute expiry, a login forgets them all (the hands' endings a day
+    // after they came).
+    let much_later = t0() + ABSOLUTE + REMEMBERED_MS + 10;
+    let (_, new) = capped(user, much_later, 50);
+    assert!(store.create(&new).await.unwrap().stored());
+    for token in &tokens {
+        assert_eq!(trace(token, much_later).await, None);
+    }
 }
 
 /// Sessions a hand ended are remembered in the store but are not sessions: they take no room
@@ -952,7 +972,12 @@ async fn sessions_ended_by_a_hand_do_not_count_towards_the_cap(store: Store) {
         tokens.push(token);
     }
     let ended = store
-        .end(user, &Revoke::One(tokens[0].hash()), Ending::SignedOut)
+        .end(
+            user,
+            &Revoke::One(tokens[0].hash()),
+            Ending::SignedOut,
+            t0() + 1500,
+        )
         .await;
     assert_eq!(ended.unwrap(), 1);
     let (third, new) = capped(user, t0() + 2000, 2);

@@ -129,13 +129,14 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// Revokes `which`, marking each revoked session's index entry with `ending` (or as timed
-    /// out, without one), so that its 401 says why until its absolute expiry.
+    /// Revokes `which`, marking each revoked session's index entry with `ending` and `now_ms`
+    /// (or as timed out, without one), so that its 401 says why.
     async fn revoke_leaving(
         &self,
         user_id: Uuid,
         which: &Revoke,
         ending: Option<Ending>,
+        now_ms: i64,
     ) -> Result<u64, StoreError> {
         let (mode, hash) = match which {
             Revoke::One(hash) => ("one", hash.encode()),
@@ -161,7 +162,8 @@ impl RedisStore {
                 .arg(&hash)
                 .arg(WALK_BATCH)
                 .arg(mark)
-                .arg(TIMED_OUT_MARK);
+                .arg(TIMED_OUT_MARK)
+                .arg(now_ms);
             let (n, more): (u64, u8) = self.invoke(call).await?;
             revoked += n;
             if more == 0 {
@@ -356,11 +358,19 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
-        self.revoke_leaving(user_id, which, None).await
+        // Without a reason the entries read as timed out, whatever the time.
+        self.revoke_leaving(user_id, which, None, 0).await
     }
 
-    async fn end(&self, user_id: Uuid, which: &Revoke, ending: Ending) -> Result<u64, StoreError> {
-        self.revoke_leaving(user_id, which, Some(ending)).await
+    async fn end(
+        &self,
+        user_id: Uuid,
+        which: &Revoke,
+        ending: Ending,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.revoke_leaving(user_id, which, Some(ending), now_ms)
+            .await
     }
 
     async fn trace(

@@ -7,11 +7,12 @@
 -- ARGV[8] the most sessions the user may have  ARGV[9] session key prefix (ends with the
 -- user's hash tag; session keys share the index's slot)
 -- ARGV[10] the mark of an evicted session  ARGV[11] the mark of a timed-out one
--- ARGV[12] how long past its absolute expiry an entry is remembered (ms)
+-- ARGV[12] how long past its time an entry is remembered (ms)
 -- (formats in src/session/packed.rs; index scores in src/session/ended.rs: a positive score is
--- a started session's absolute expiry, a negative one -(absolute expiry * 8 + mark) an ended
--- session; both are remembered until ARGV[12] past the absolute expiry, for the 401's reason.
--- Only entries scored above now can be live sessions: the *live* ones below.)
+-- a started session's absolute expiry, a negative one -(t * 8 + mark) an ended session, t its
+-- absolute expiry for a timeout (mark 0), the time a hand ended it otherwise. Each is
+-- remembered until ARGV[12] past its time, for the 401's reason. Only entries scored above now
+-- can be live sessions: the *live* ones below.)
 -- Returns {0} when the session exists already, else {1, evicted hash, ...}.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -20,16 +21,17 @@ redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[3])
 
 local now = tonumber(ARGV[2])
 local remembered = tonumber(ARGV[12])
--- Entries past their absolute expiry by more than `remembered` are forgotten. string.format:
--- Lua's own number to string keeps 14 digits only.
+-- Entries past their time by more than `remembered` are forgotten. string.format: Lua's own
+-- number to string keeps 14 digits only.
 local forget = now - remembered
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '(0', string.format('%.0f', forget))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], string.format('(%.0f', -forget * 8), '(0')
 local live = '(' .. ARGV[2]
 
--- An entry of a session that ended, remembered by a negative score (its key is gone).
-local function ended(h, absolute, mark)
-  redis.call('ZADD', KEYS[2], string.format('%.0f', -(absolute * 8 + mark)), h)
+-- An entry of a session that ended, remembered by a negative score (its key is gone): at is
+-- its absolute expiry for a timeout, now for an eviction.
+local function ended(h, at, mark)
+  redis.call('ZADD', KEYS[2], string.format('%.0f', -(at * 8 + mark)), h)
 end
 
 -- The cap counts the live entries only (scored above now), which are at most `max` after
@@ -54,24 +56,25 @@ if count >= max then
       'WITHSCORES')
     for i = 1, #oldest, 2 do
       redis.call('DEL', ARGV[9] .. oldest[i])
-      ended(oldest[i], tonumber(oldest[i + 1]), tonumber(ARGV[10]))
+      ended(oldest[i], now, tonumber(ARGV[10]))
       table.insert(result, oldest[i])
     end
   end
 end
 
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
--- The index lives as long as its latest absolute expiry, started (the highest score) or
--- ended (the lowest), is remembered.
-local function absolute(entry)
+-- The index lives as long as its latest entry is remembered: the latest time, started (the
+-- highest score) or ended (the lowest). A hand's ending is before its absolute expiry, so a
+-- revocation never needs to extend it.
+local function time_of(entry)
   local score = tonumber(entry[2])
   if score > 0 then
     return score
   end
   return math.floor(-score / 8)
 end
-local latest = math.max(absolute(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')),
-  absolute(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')))
+local latest = math.max(time_of(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')),
+  time_of(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')))
 redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', latest + remembered))
 
 -- The profile lives at least as long as this session can; a longer expiry (another

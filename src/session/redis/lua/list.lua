@@ -4,8 +4,8 @@
 -- ARGV[3] the most entries to read: the newest started ones, so the work is bounded even for
 -- an index written before the cap of sessions per user existed (create.lua trims such an
 -- index at the user's next login)
--- ARGV[4] the mark of a timed-out session  ARGV[5] how long past its absolute expiry an entry
--- is remembered (ms) (index scores: create.lua, src/session/ended.rs)
+-- ARGV[4] the mark of a timed-out session  ARGV[5] how long past its time an entry is
+-- remembered (ms) (index scores: create.lua, src/session/ended.rs)
 -- Returns {hash, packed record} pairs (src/session/packed.rs).
 -- Session keys are built from the index: they share the index's hash tag, so they are in
 -- its slot. Only live entries (scored above now) are read; ended ones are not read at all.
@@ -28,7 +28,7 @@ for i = 1, #started, 2 do
     redis.call('DEL', key)
     redis.call('ZREM', KEYS[1], h)
   else
-    -- Timed out: remembered as such until its absolute expiry, for its 401's reason.
+    -- Timed out: remembered as such, with its absolute expiry, for its 401's reason.
     local absolute = tonumber(started[i + 1])
     redis.call('ZADD', KEYS[1], string.format('%.0f', -(absolute * 8 + tonumber(ARGV[4]))), h)
   end

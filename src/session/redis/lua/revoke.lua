@@ -3,10 +3,12 @@
 -- KEYS[1] user's index  ARGV[1] session key prefix  ARGV[2] mode: one | all | except
 -- ARGV[3] the session hash to revoke (one) or to keep (except)
 -- ARGV[4] the most index entries one call walks (all, except)
--- ARGV[5] the mark of why they ended  ARGV[6] the mark of a session that had timed out
--- Each revoked session's entry stays in the index, marked with why, until its absolute
--- expiry (index scores: create.lua, src/session/ended.rs), for its 401's reason; an entry
--- whose session had already timed out is marked as such.
+-- ARGV[5] the mark of why they ended (0: no reason given)  ARGV[6] the mark of a session that
+-- had timed out  ARGV[7] now
+-- Each revoked session's entry stays in the index, marked with why and when (index scores:
+-- create.lua, src/session/ended.rs), for its 401's reason; an entry whose session had
+-- already timed out, or one revoked without a reason, is marked timed out, with its absolute
+-- expiry.
 -- Returns {revoked, 1 if entries are left to walk else 0}. Only started entries (positive
 -- scores) are walked, and each leaves them: the cap of sessions per user keeps them within one
 -- call's walk (with those past their absolute expiry that no walk met yet); an index written
@@ -14,11 +16,11 @@
 -- nothing is left. A session created between two calls is a newer entry, reached by a later
 -- call.
 local function ended(h, score, gone)
-  local mark = ARGV[6]
-  if gone == 1 then
-    mark = ARGV[5]
+  local at, mark = score, tonumber(ARGV[6])
+  if gone == 1 and tonumber(ARGV[5]) ~= 0 then
+    at, mark = tonumber(ARGV[7]), tonumber(ARGV[5])
   end
-  redis.call('ZADD', KEYS[1], string.format('%.0f', -(score * 8 + tonumber(mark))), h)
+  redis.call('ZADD', KEYS[1], string.format('%.0f', -(at * 8 + mark)), h)
 end
 local mode = ARGV[2]
 local n = 0
