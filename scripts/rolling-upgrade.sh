@@ -8,14 +8,14 @@
 # OLD_REV (default f7470ef: the last commit before the index took over the sessions' traces) is
 # built from a git worktree of it, this tree as it is on disk; both debug builds share
 # CARGO_TARGET_DIR. Then, with the fake Google of `cargo run --example fakes`, users sign in on
-# each binary (token mode) and every request is crossed: user info, the list of sessions, a
-# revocation by id and of all others, a logout, an operator's revocation (each binary's CLI), an
-# eviction by the cap, each done by one binary to sessions the other started, and each answer
-# read from both. It passes when nobody who should be signed in is signed out, every ended
-# session answers 401 on both, no answer is a 5xx, and this tree's 401s give the exact reason
-# (the previous release's may say `unknown` for a session this tree ended: it reads only its
-# own trace keys). Needs git, cargo, python3 and redis-cli; REDIS_URL defaults to
-# redis://127.0.0.1:6379. Exit status 0 on a pass.
+# each binary (token mode) and every request is crossed, each done by one binary to sessions
+# the other started and each answer read from both: user info, the list of sessions, a
+# revocation by id and of all others, a logout, an eviction by the cap, an operator's
+# revocation and a user's disable (each binary's CLI). It passes when nobody who should be
+# signed in is signed out, every ended session answers 401 on both, no answer is a 5xx, and
+# this tree's 401s give the exact reason (the previous release's may say `idle_timeout` or
+# `unknown` for a session this tree ended: it reads only its own trace keys). Needs git, cargo,
+# python3 and redis-cli; REDIS_URL defaults to redis://127.0.0.1:6379. Exit status 0 on a pass.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -97,6 +97,8 @@ def start(name, binary):
         "LATCHKEY__SERVER__PORT": str(port),
         "LATCHKEY__SERVER__PUBLIC_URL": f"http://127.0.0.1:{port}",
         "LATCHKEY__SESSION__MAX_PER_USER": "3",
+        # Every sign-in comes from 127.0.0.1, as in the tests (config/test.toml).
+        "LATCHKEY__LIMITS__AUTH_PER_IP": "100000",
     })
     log = open(f"{WORK}/{name}.log", "w")
     proc = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=log)
@@ -241,6 +243,18 @@ try:
         expect_live(keep, "the session that revoked the others")
         operator(b, "sessions", "revoke", public_id(keep))
         expect_ended(keep, "revoked_by_operator", f"revoked by {b}'s operator")
+
+        print(f"== a user with sessions on both, disabled by {b}'s CLI")
+        user = new_user()
+        tokens = [sign_in(a, user), sign_in(b, user)]
+        status, body = call(a, "GET", "/api/user/info", tokens[0])
+        user_id = (body or {}).get("user", {}).get("user_id")
+        if status != 200 or not user_id:
+            failures.append(f"user info on {a}: {status} {body}")
+            continue
+        operator(b, "users", "disable", user_id)
+        for t in tokens:
+            expect_ended(t, "account_disabled", f"disabled by {b}'s operator")
 finally:
     for s in servers.values():
         s["proc"].terminate()
