@@ -94,7 +94,7 @@ impl Trace {
     ///
     /// - positive: the session's absolute expiry (Unix ms); it started, and is live or timed
     ///   out without anyone noticing yet;
-    /// - negative: `-(t × 8 + mark)`, a session that ended: mark [`TIMED_OUT_MARK`] for a
+    /// - negative: `-(t × 8 + mark)`, a session that ended: mark `TIMED_OUT_MARK` (0) for a
     ///   timeout a walk noticed, with t its absolute expiry (which tells `idle_timeout` from
     ///   `expired`), or an [`Ending`]'s, with t when the hand ended it. The entry is remembered
     ///   until [`REMEMBERED_MS`] past t. The numbers stay below 2^53, so a double (the score,

@@ -181,9 +181,9 @@ pub enum StoreError {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session, its index entry and the user's profile atomically, ending the
-    /// user's oldest live sessions beyond [`NewSession::max_per_user`] in the same step (and
-    /// remembering them as [`Ending::Evicted`]). A session
-    /// with this hash that exists already is never overwritten ([`Created::Exists`]).
+    /// user's oldest live sessions beyond [`NewSession::max_per_user`] in the same step and
+    /// remembering them as [`Ending::Evicted`]. A session with this hash that exists already
+    /// is never overwritten ([`Created::Exists`]).
     ///
     /// The work is bounded by the cap, not by how many sessions the user ever had: the index
     /// never holds more than the cap after a create.
