@@ -15,7 +15,8 @@
 //!    Everything shares the machine's cores, so the ratios are the figures that travel.
 //!
 //! Needs `wrk` and `redis-server` on PATH (Debian: `apt-get install -y wrk redis-server`).
-//! `BENCH_DURATION` (default `5s`) sets the length of each measured wrk run;
+//! `BENCH_ONLY=memory` runs step 1 alone (no wrk, no peers: what a busy machine can still
+//! measure, since it counts bytes, not time). `BENCH_DURATION` (default `5s`) sets the length of each measured wrk run;
 //! `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
 //! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the servers (this process) on CPU 0
 //! and wrk and Redis on CPU 1 (with `taskset`); `LATCHKEY__*` variables in the environment
@@ -46,8 +47,9 @@ use machine::{pin, pinned, require, LOAD_CPU};
 use memory::{
     create_sessions, measure_memory, sample_keys, CREATE_CONCURRENCY, SESSIONS, SESSIONS_PER_USER,
 };
+use redis::aio::MultiplexedConnection;
 use report::Report;
-use rounds::Route;
+use rounds::{Rounds, Route};
 
 const DEFAULT_DURATION: &str = "5s";
 const DEFAULT_ROUNDS: usize = 3;
@@ -63,6 +65,8 @@ struct RunOptions {
     duration: String,
     rounds: usize,
     loadavg: String,
+    /// `BENCH_ONLY=memory`: the memory per session alone, no load.
+    memory_only: bool,
 }
 
 fn main() -> ExitCode {
@@ -84,9 +88,19 @@ fn main() -> ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    require("wrk", "wrk")?;
+    let memory_only = match std::env::var("BENCH_ONLY") {
+        Ok(only) if only == "memory" => true,
+        Ok(only) if !only.is_empty() => {
+            anyhow::bail!("BENCH_ONLY is {only:?}: the one part that runs alone is `memory`")
+        }
+        _ => false,
+    };
+    if !memory_only {
+        require("wrk", "wrk")?;
+    }
     require("redis-server", "redis-server")?;
     let options = RunOptions {
+        memory_only,
         duration: std::env::var("BENCH_DURATION").unwrap_or_else(|_| DEFAULT_DURATION.into()),
         rounds: match std::env::var("BENCH_ROUNDS") {
             Ok(raw) => raw
@@ -105,7 +119,11 @@ fn run() -> anyhow::Result<()> {
     // Declared before the runtime so that it is dropped (and Redis stopped) last, also when
     // the measurement panics; the peers, on their own thread, stop before it.
     let redis = start_redis()?;
-    let peers = Peers::start(&redis.url())?;
+    let peers = if memory_only {
+        None
+    } else {
+        Some(Peers::start(&redis.url())?)
+    };
     let data = tempfile::tempdir().context("temporary directory")?;
     let (settings, overrides) = settings(&redis.url(), data.path())?;
     latchkey::telemetry::init(&settings.log);
@@ -113,7 +131,7 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let report = runtime.block_on(bench(settings, &redis, &peers, &options));
+    let report = runtime.block_on(bench(settings, &redis, peers.as_ref(), &options));
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(peers);
     let report = report?;
@@ -167,15 +185,9 @@ fn settings(redis_url: &str, dir: &Path) -> anyhow::Result<(Settings, Vec<String
 async fn bench(
     settings: Settings,
     redis: &RedisServer,
-    peers: &Peers,
+    peers: Option<&Peers>,
     options: &RunOptions,
 ) -> anyhow::Result<Report> {
-    let app = Application::build(settings.clone(), Options { migrate: true })
-        .await
-        .context("the application does not build")?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-
     let mut conn = redis::Client::open(redis.url())?
         .get_multiplexed_async_connection()
         .await
@@ -203,7 +215,40 @@ async fn bench(
     drop(setup);
     let keys = sample_keys(&mut conn, &settings.redis.key_prefix, &token).await?;
 
-    let cookie = format!("{}={token}", settings.session.cookie_name);
+    let rounds = match peers {
+        Some(peers) if !options.memory_only => {
+            Some(load(settings, peers, options, &token, &mut conn).await?)
+        }
+        _ => None,
+    };
+    Ok(Report {
+        duration: options.duration.clone(),
+        redis_version,
+        rounds,
+        memory: vec![spread, single],
+        keys,
+        redis_args: redis.extra_args().to_vec(),
+        loadavg: options.loadavg.clone(),
+    })
+}
+
+/// The throughput part: the real application on loopback beside the peers, on the Redis that
+/// holds the sessions the memory part started (`token` is one of them).
+async fn load(
+    settings: Settings,
+    peers: &Peers,
+    options: &RunOptions,
+    token: &str,
+    conn: &mut MultiplexedConnection,
+) -> anyhow::Result<Rounds> {
+    let cookie_name = settings.session.cookie_name.clone();
+    let app = Application::build(settings, Options { migrate: true })
+        .await
+        .context("the application does not build")?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let cookie = format!("{cookie_name}={token}");
     let healthz_url = format!("{base}/healthz");
     let info_url = format!("{base}/api/user/info");
     let user_info = check_endpoints(&healthz_url, &info_url, &cookie).await?;
@@ -211,7 +256,7 @@ async fn bench(
     redis::cmd("SET")
         .arg(BARE_KEY)
         .arg(&user_info)
-        .query_async::<()>(&mut conn)
+        .query_async::<()>(&mut *conn)
         .await?;
     let session_cookie = peers::check(&peers.base, &user_info).await?;
 
@@ -237,19 +282,10 @@ async fn bench(
             cookie: None,
         },
     ];
-    let rounds = rounds::run(&routes, options.rounds, &options.duration, &mut conn).await?;
+    let rounds = rounds::run(&routes, options.rounds, &options.duration, conn).await?;
     // Lets the requests still in flight when wrk stopped finish before Redis goes away.
     tokio::time::sleep(Duration::from_millis(500)).await;
-
-    Ok(Report {
-        duration: options.duration.clone(),
-        redis_version,
-        rounds,
-        memory: vec![spread, single],
-        keys,
-        redis_args: redis.extra_args().to_vec(),
-        loadavg: options.loadavg.clone(),
-    })
+    Ok(rounds)
 }
 
 /// One authenticated request by hand before the load: the cookie must sign in (200 with the

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::ended::{Ending, Trace};
+use super::ended::{Ending, Trace, REMEMBERED_MS};
 use super::scratch::{Hold, Reserved, ScratchStore};
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
@@ -26,7 +26,9 @@ pub struct MemoryStore {
     stash: Mutex<HashMap<String, (String, i64)>>,
     /// Rate-limit windows: count and expiry (Unix ms).
     hits: Mutex<HashMap<String, (u64, i64)>>,
-    /// Sessions' traces (`session/ended.rs`) with their expiry (Unix ms).
+    /// What is remembered of each session (`session/ended.rs`), and until when (Unix ms): a
+    /// day past its absolute expiry, or a day after a hand ended it, as the Redis store's
+    /// index entries.
     traces: Mutex<HashMap<(Uuid, SessionHash), (Trace, i64)>>,
 }
 
@@ -51,9 +53,13 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Removes `which` of the user's sessions; returns their hashes.
-    fn remove(&self, user_id: Uuid, which: &Revoke) -> Vec<SessionHash> {
-        remove_from(&mut self.users(), user_id, which)
+    /// Remembers why these sessions ended, at `now_ms`, for a day.
+    fn remember(&self, user_id: Uuid, ended: &[SessionHash], ending: Ending, now_ms: i64) {
+        let mut traces = lock(&self.traces);
+        for hash in ended {
+            let until = now_ms.saturating_add(REMEMBERED_MS);
+            traces.insert((user_id, *hash), (Trace::Ended(ending), until));
+        }
     }
 
     fn users(&self) -> MutexGuard<'_, HashMap<Uuid, UserEntry>> {
@@ -61,6 +67,7 @@ impl MemoryStore {
     }
 }
 
+/// Removes `which` of the user's sessions; returns their hashes.
 fn remove_from(
     users: &mut HashMap<Uuid, UserEntry>,
     user_id: Uuid,
@@ -138,6 +145,15 @@ impl SessionStore for MemoryStore {
             return Ok(Created::Exists);
         }
         let evicted = user.make_room(new.max_per_user.max(1));
+        let absolute_ms = new.record.absolute_expiry_ms;
+        lock(&self.traces).insert(
+            (new.user_id, new.hash),
+            (
+                Trace::Started { absolute_ms },
+                absolute_ms.saturating_add(REMEMBERED_MS),
+            ),
+        );
+        self.remember(new.user_id, &evicted, Ending::Evicted, now);
         user.sessions.insert(
             new.hash,
             Stored {
@@ -248,7 +264,8 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
-        Ok(self.remove(user_id, which).len() as u64)
+        // Their traces still say they started: they read as timed out, as in Redis.
+        Ok(remove_from(&mut self.users(), user_id, which).len() as u64)
     }
 
     async fn end(
@@ -256,38 +273,13 @@ impl SessionStore for MemoryStore {
         user_id: Uuid,
         which: &Revoke,
         ending: Ending,
-        remember_until_ms: i64,
+        now_ms: i64,
     ) -> Result<u64, StoreError> {
         let mut users = self.users();
         let removed = remove_from(&mut users, user_id, which);
         // Under the users' lock, as the Redis script is one step.
-        let mut traces = lock(&self.traces);
-        for hash in &removed {
-            traces.insert((user_id, *hash), (Trace::Ended(ending), remember_until_ms));
-        }
+        self.remember(user_id, &removed, ending, now_ms);
         Ok(removed.len() as u64)
-    }
-
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        started: Trace,
-        started_until_ms: i64,
-        evicted: &[SessionHash],
-        evicted_until_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut traces = lock(&self.traces);
-        traces
-            .entry((user_id, *hash))
-            .or_insert((started, started_until_ms));
-        for h in evicted {
-            traces.insert(
-                (user_id, *h),
-                (Trace::Ended(Ending::Evicted), evicted_until_ms),
-            );
-        }
-        Ok(())
     }
 
     async fn trace(

@@ -153,10 +153,9 @@ impl Sessions {
                 max_per_user: self.policy.max_per_user,
             };
             // A collision of 256-bit tokens does not happen; if it ever did, the existing
-            // session is kept and a new token drawn.
+            // session is kept and a new token drawn. The store remembers, in the same step,
+            // that the sessions it evicted were evicted (for their 401's reason).
             if let Created::Stored { evicted } = self.store.create(&new).await? {
-                self.note_start(user_id, &new.hash, absolute, &evicted, now)
-                    .await;
                 return Ok(Started {
                     token,
                     expires_ms,
@@ -214,9 +213,7 @@ impl Sessions {
         which: &Revoke,
         ending: Ending,
     ) -> Result<u64, StoreError> {
-        self.store
-            .end(user_id, which, ending, now_ms() + REMEMBERED_MS)
-            .await
+        self.store.end(user_id, which, ending, now_ms()).await
     }
 
     /// Why `token` names no live session: read only after [`Sessions::authenticate`] found
@@ -230,32 +227,6 @@ impl Sessions {
                 tracing::warn!(error = %e, "could not read why a session ended");
                 Why::Unknown
             }
-        }
-    }
-
-    /// Leaves the trace of a new session and of those it evicted. A failure costs only the
-    /// precision of a later 401's reason, so it is logged, not returned.
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        absolute_ms: i64,
-        evicted: &[SessionHash],
-        now: i64,
-    ) {
-        let noted = self
-            .store
-            .note_start(
-                user_id,
-                hash,
-                Trace::Started { absolute_ms },
-                absolute_ms.saturating_add(REMEMBERED_MS),
-                evicted,
-                now + REMEMBERED_MS,
-            )
-            .await;
-        if let Err(e) = noted {
-            tracing::warn!(error = %e, "could not note a session's start for its 401 reason");
         }
     }
 

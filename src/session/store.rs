@@ -181,8 +181,9 @@ pub enum StoreError {
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session, its index entry and the user's profile atomically, ending the
-    /// user's oldest sessions beyond [`NewSession::max_per_user`] in the same step. A session
-    /// with this hash that exists already is never overwritten ([`Created::Exists`]).
+    /// user's oldest live sessions beyond [`NewSession::max_per_user`] in the same step and
+    /// remembering them as [`Ending::Evicted`]. A session with this hash that exists already
+    /// is never overwritten ([`Created::Exists`]).
     ///
     /// The work is bounded by the cap, not by how many sessions the user ever had: the index
     /// never holds more than the cap after a create.
@@ -222,30 +223,21 @@ pub trait SessionStore: Send + Sync + 'static {
     /// concurrent `create`s of the same user.
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError>;
 
-    /// [`SessionStore::revoke`], leaving each revoked session's trace as `ending` until
-    /// `remember_until_ms` (see `session/ended.rs`), atomically with the revocation.
+    /// [`SessionStore::revoke`] at `now_ms`, remembering why each revoked session ended
+    /// (`ending`) for [`REMEMBERED_MS`] from then, atomically with the revocation (see
+    /// `session/ended.rs`).
+    ///
+    /// [`REMEMBERED_MS`]: super::REMEMBERED_MS
     async fn end(
         &self,
         user_id: Uuid,
         which: &Revoke,
         ending: Ending,
-        remember_until_ms: i64,
+        now_ms: i64,
     ) -> Result<u64, StoreError>;
 
-    /// After a session is created: its trace ([`Trace::Started`], kept until
-    /// `started_until_ms`, never over an ending already there), and the trace of each session
-    /// its creation evicted ([`Ending::Evicted`], until `evicted_until_ms`).
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        started: Trace,
-        started_until_ms: i64,
-        evicted: &[SessionHash],
-        evicted_until_ms: i64,
-    ) -> Result<(), StoreError>;
-
-    /// The trace of a session, if the store still has one at `now_ms`.
+    /// What the store remembers of a session at `now_ms`: that it started (and so, if it is
+    /// not live, timed out) or why a hand ended it; `None` for a session it does not know.
     async fn trace(
         &self,
         user_id: Uuid,

@@ -157,7 +157,7 @@ fn keys_of(cmd: &Logged) -> Result<Vec<&[u8]>, String> {
         }
         "GET" | "SET" | "GETDEL" | "INCR" | "DECR" | "HSET" | "HGET" | "HMGET" | "HGETALL"
         | "PEXPIRE" | "PEXPIREAT" | "PTTL" | "TTL" | "ZADD" | "ZRANGE" | "ZREM"
-        | "ZREMRANGEBYSCORE" | "ZCARD" | "ZSCORE" | "TYPE" => {
+        | "ZREMRANGEBYSCORE" | "ZCARD" | "ZCOUNT" | "ZSCORE" | "TYPE" => {
             args.iter().take(1).map(Vec::as_slice).collect()
         }
         "PING" | "SCAN" | "CLUSTER" | "SCRIPT" | "INFO" | "CLIENT" | "HELLO" | "READONLY"

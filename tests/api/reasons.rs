@@ -217,18 +217,16 @@ async fn the_reason_survives_a_restart_of_the_server() {
     assert_reason(res, "signed_out").await;
 }
 
-/// What an ended session costs in Redis: its trace, one small string per session, a day past
-/// its end (or past its absolute expiry, for a timeout).
+/// What an ended session costs in Redis: its entry in the user's index, no key of its own,
+/// kept until its absolute expiry (the index lives as long as its latest entry).
 #[tokio::test]
-async fn an_ended_session_costs_one_small_key() {
+async fn an_ended_session_costs_one_index_entry_and_no_key() {
     let app = spawn_app().await;
     let user = Uuid::new_v4();
     let mut browser = signed_in(&app, user, Transport::Cookie).await;
-    let trace = format!(
-        "{}:t:{}",
-        app.user_tag(user),
-        token_of(&browser).hash().encode()
-    );
+    let kept = signed_in(&app, user, Transport::Bearer).await;
+    let tag = app.user_tag(user);
+    let index = format!("{tag}:i");
     let mut redis = app.redis().await;
     let usage = |key: String| {
         let mut redis = redis.clone();
@@ -236,38 +234,93 @@ async fn an_ended_session_costs_one_small_key() {
             redis::cmd("MEMORY")
                 .arg("USAGE")
                 .arg(key)
+                .arg("SAMPLES")
+                .arg(0)
                 .query_async::<Option<u64>>(&mut redis)
                 .await
                 .expect("MEMORY USAGE")
+                .expect("the index")
         }
     };
-    let live = usage(trace.clone())
-        .await
-        .expect("a live session has its trace");
+    let users_keys = || async {
+        let keys = app.redis_keys().await;
+        keys.into_iter()
+            .filter(|k| k.contains(&tag))
+            .collect::<Vec<String>>()
+    };
+    let keys_before = users_keys().await.len();
+    let live = usage(index.clone()).await;
+    let signed_out = browser.clone();
+    let hash = token_of(&browser).hash().encode();
     assert_eq!(app.logout(&mut browser).await.status(), 200);
-    let ended = usage(trace.clone())
+    let ended = usage(index.clone()).await;
+    let score: f64 = redis::cmd("ZSCORE")
+        .arg(&index)
+        .arg(&hash)
+        .query_async(&mut redis)
         .await
-        .expect("an ended session has its trace");
+        .expect("the ended session's entry is kept");
+    println!("index of two live sessions: {live} bytes; of one live, one ended: {ended} bytes");
+    assert!(score < 0.0, "marked as ended: {score}");
+    assert!(
+        ended <= live,
+        "an ended entry takes the place of the live one"
+    );
+    // The session's own key is gone, and nothing took its place.
+    let keys = users_keys().await;
+    assert_eq!(keys.len(), keys_before - 1, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains(&hash)), "{keys:?}");
+    // The index lives until the latest absolute expiry of its entries (30 days by default).
     let ttl: i64 = redis::cmd("PTTL")
-        .arg(&trace)
+        .arg(&index)
         .query_async(&mut redis)
         .await
         .expect("PTTL");
-    println!(
-        "trace of a live session: {live} bytes; of an ended one: {ended} bytes, kept {ttl} ms"
-    );
-    // With this test's long key prefix; `latchkey:` makes it 32 bytes less.
-    assert!(ended <= live && ended <= 200, "{ended} bytes");
-    assert!(ttl > 23 * 3600 * 1000 && ttl <= 24 * 3600 * 1000, "{ttl}");
-    // The session itself is gone: only the trace is left of it.
-    let left: Vec<String> = app
-        .redis_keys()
+    assert!(ttl > 29 * 24 * 3600 * 1000, "{ttl}");
+    reason_now(&app, &signed_out, "signed_out").await;
+    assert_eq!(app.user_info(&mut kept.clone()).await.status(), 200);
+}
+
+/// During a rolling upgrade, a replica of the previous release ends sessions by writing a
+/// trace key per session (`P{u:U}:t:H`) and removing the index entry; this release still
+/// reads those.
+#[tokio::test]
+async fn a_trace_key_of_the_previous_release_still_gives_the_reason() {
+    let app = spawn_app().await;
+    let user = Uuid::new_v4();
+    let browser = signed_in(&app, user, Transport::Cookie).await;
+    let tag = app.user_tag(user);
+    let hash = token_of(&browser).hash().encode();
+    let mut redis = app.redis().await;
+    // What the previous release's revoke.lua did for a user revoking it from another session.
+    let _: () = redis::pipe()
+        .atomic()
+        .del(format!("{tag}:s:{hash}"))
+        .zrem(format!("{tag}:i"), &hash)
+        .cmd("SET")
+        .arg(format!("{tag}:t:{hash}"))
+        .arg("2")
+        .arg("PX")
+        .arg(86_400_000)
+        .query_async(&mut redis)
         .await
-        .into_iter()
-        .filter(|k| k.contains(&app.user_tag(user)))
-        .collect();
-    assert!(
-        left.iter().all(|k| k == &trace || k.ends_with(":p")),
-        "{left:?}"
-    );
+        .expect("the previous release's revocation");
+    reason_now(&app, &browser, "revoked").await;
+    // Its login's trace of a session that then timed out: the absolute expiry's digits.
+    let other = signed_in(&app, user, Transport::Bearer).await;
+    let hash = token_of(&other).hash().encode();
+    let absolute = latchkey::session::now_ms() + 3_600_000;
+    let _: () = redis::pipe()
+        .atomic()
+        .del(format!("{tag}:s:{hash}"))
+        .zrem(format!("{tag}:i"), &hash)
+        .cmd("SET")
+        .arg(format!("{tag}:t:{hash}"))
+        .arg(absolute)
+        .arg("PX")
+        .arg(3_600_000)
+        .query_async(&mut redis)
+        .await
+        .expect("the previous release's trace");
+    reason_now(&app, &other, "idle_timeout").await;
 }

@@ -230,9 +230,9 @@ async fn redis_holds_neither_the_token_nor_its_secret() {
         .expect("a token has a secret part");
     let mut conn = app.redis().await;
     let keys = app.redis_keys().await;
-    // The session, the user's index, the profile, and the session's trace (the reason of a
-    // later 401).
-    assert_eq!(keys.len(), 4, "{keys:?}");
+    // The session, the user's index (which also keeps why a session ended, for a later 401)
+    // and the profile.
+    assert_eq!(keys.len(), 3, "{keys:?}");
     for key in keys {
         let kind: String = redis::cmd("TYPE")
             .arg(&key)
@@ -426,14 +426,25 @@ async fn a_login_beyond_the_cap_ends_the_users_oldest_session() {
     }
     let listed = json(app.list_sessions(&mut browsers[4]).await).await;
     assert_eq!(listed["sessions"].as_array().map(Vec::len), Some(3));
-    // The index in Redis holds no more entries than the cap.
+    // The index in Redis holds no more started entries (positive scores) than the cap; the
+    // two evicted sessions are remembered beside them (negative scores), for their 401.
     let index = format!("{}:i", app.user_tag(user));
-    let entries: u64 = redis::cmd("ZCARD")
-        .arg(&index)
-        .query_async(&mut app.redis().await)
-        .await
-        .expect("ZCARD");
-    assert_eq!(entries, 3);
+    let redis = app.redis().await;
+    let count = |min: &'static str, max: &'static str| {
+        let mut redis = redis.clone();
+        let index = index.clone();
+        async move {
+            redis::cmd("ZCOUNT")
+                .arg(&index)
+                .arg(min)
+                .arg(max)
+                .query_async::<u64>(&mut redis)
+                .await
+                .expect("ZCOUNT")
+        }
+    };
+    assert_eq!(count("(0", "+inf").await, 3);
+    assert_eq!(count("-inf", "(0").await, 2);
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use latchkey::session::{
-    Created, Hold, MemoryStore, NewSession, Profile, PublicId, RedisStore, Reserved, Revoke,
-    ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Transport,
+    Created, Ending, Hold, MemoryStore, NewSession, Profile, PublicId, RedisStore, Reserved,
+    Revoke, ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Trace, Transport,
+    REMEMBERED_MS,
 };
 use uuid::Uuid;
 
@@ -116,6 +117,8 @@ store_suite!(
     hits_add_up_per_key,
     a_login_beyond_the_cap_ends_the_oldest_session,
     sessions_that_already_ended_do_not_count_towards_the_cap,
+    why_a_session_ended_is_remembered,
+    sessions_ended_by_a_hand_do_not_count_towards_the_cap,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Store) {
@@ -700,8 +703,11 @@ async fn redis_keys_of_the_hash_layout_are_no_session_and_no_error() {
         .await
         .unwrap();
     assert!(!exists);
-    let index: u64 = redis::cmd("ZCARD")
+    // Started entries (positive scores): d's. The others are remembered as ended.
+    let index: u64 = redis::cmd("ZCOUNT")
         .arg(format!("{tag}:i"))
+        .arg("(0")
+        .arg("+inf")
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -869,6 +875,131 @@ async fn sessions_that_already_ended_do_not_count_towards_the_cap(store: Store) 
     }
 }
 
+/// Every way a session ends leaves what its 401's reason needs: a hand's ending for a day, or
+/// only that it started (a timeout, or a revocation without a reason) until a day past its
+/// absolute expiry.
+async fn why_a_session_ended_is_remembered(store: Store) {
+    let user = Uuid::new_v4();
+    let mut tokens = Vec::new();
+    for i in 0..4 {
+        let (token, new) = capped(user, t0() + i, 4);
+        assert!(store.create(&new).await.unwrap().stored());
+        tokens.push(token);
+    }
+    let started = |i: i64| {
+        Some(Trace::Started {
+            absolute_ms: t0() + i + ABSOLUTE,
+        })
+    };
+    let trace = |token: &SessionToken, now: i64| {
+        let store = store.clone();
+        let hash = token.hash();
+        async move { store.trace(user, &hash, now).await.unwrap() }
+    };
+    assert_eq!(trace(&tokens[0], t0()).await, started(0));
+    let ended = store
+        .end(
+            user,
+            &Revoke::One(tokens[0].hash()),
+            Ending::SignedOut,
+            t0() + 5,
+        )
+        .await;
+    assert_eq!(ended.unwrap(), 1);
+    assert_eq!(
+        store
+            .revoke(user, &Revoke::One(tokens[1].hash()))
+            .await
+            .unwrap(),
+        1
+    );
+    let ended = store
+        .end(
+            user,
+            &Revoke::AllExcept(tokens[3].hash()),
+            Ending::Revoked,
+            t0() + 6,
+        )
+        .await;
+    assert_eq!(ended.unwrap(), 1, "only the third was still live");
+    // Beyond the cap: the oldest live session is evicted.
+    let (_, new) = capped(user, t0() + 10, 1);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![tokens[3].hash()]
+        }
+    );
+
+    let last = t0() + ABSOLUTE - 1;
+    let signed_out = Some(Trace::Ended(Ending::SignedOut));
+    assert_eq!(trace(&tokens[0], last).await, signed_out);
+    assert_eq!(trace(&tokens[1], last).await, started(1));
+    assert_eq!(
+        trace(&tokens[2], last).await,
+        Some(Trace::Ended(Ending::Revoked))
+    );
+    assert_eq!(
+        trace(&tokens[3], last).await,
+        Some(Trace::Ended(Ending::Evicted))
+    );
+    // A list or a login after them keeps what it does not walk.
+    assert_eq!(store.list(user, last, IDLE).await.unwrap().len(), 0);
+    let (_, new) = capped(user, last, 50);
+    assert!(store.create(&new).await.unwrap().stored());
+    assert_eq!(trace(&tokens[0], last).await, signed_out);
+    let stranger = SessionToken::generate(user);
+    assert_eq!(trace(&stranger, t0()).await, None);
+    // A day past the absolute expiry, a login forgets them all (the hands' endings a day
+    // after they came).
+    let much_later = t0() + ABSOLUTE + REMEMBERED_MS + 10;
+    let (_, new) = capped(user, much_later, 50);
+    assert!(store.create(&new).await.unwrap().stored());
+    for token in &tokens {
+        assert_eq!(trace(token, much_later).await, None);
+    }
+}
+
+/// Sessions a hand ended are remembered in the store but are not sessions: they take no room
+/// under the cap.
+async fn sessions_ended_by_a_hand_do_not_count_towards_the_cap(store: Store) {
+    let user = Uuid::new_v4();
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        let (token, new) = capped(user, t0() + i * 1000, 2);
+        assert!(store.create(&new).await.unwrap().stored());
+        tokens.push(token);
+    }
+    let ended = store
+        .end(
+            user,
+            &Revoke::One(tokens[0].hash()),
+            Ending::SignedOut,
+            t0() + 1500,
+        )
+        .await;
+    assert_eq!(ended.unwrap(), 1);
+    let (third, new) = capped(user, t0() + 2000, 2);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(created, Created::Stored { evicted: vec![] });
+    let (fourth, new) = capped(user, t0() + 3000, 2);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![tokens[1].hash()]
+        }
+    );
+    let listed = store.list(user, t0() + 4000, IDLE).await.unwrap();
+    let listed: Vec<_> = listed.iter().map(|(h, _)| *h).collect();
+    assert_eq!(listed, vec![third.hash(), fourth.hash()]);
+    // A revoke-all reaches the live ones, and leaves the ended ones as they were.
+    assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 2);
+    let signed_out = store.trace(user, &tokens[0].hash(), t0()).await.unwrap();
+    assert_eq!(signed_out, Some(Trace::Ended(Ending::SignedOut)));
+}
+
 // The memory store counts scratch lifetimes from the caller's `now_ms` (Redis counts them
 // itself from the write, see `ScratchStore`), so their ends are tested here by moving the clock.
 
@@ -978,10 +1109,13 @@ async fn redis_an_index_from_before_the_cap_is_walked_in_bounded_steps() {
     let revoked = store.revoke(user, &Revoke::AllExcept(keep)).await.unwrap();
     assert_eq!(revoked, 2499);
     let index = format!("{prefix}{{u:{}}}:i", user.simple());
+    // Started entries: the one kept. The others are remembered as revoked, and no walk
+    // reads them.
     let left: Vec<String> = redis::cmd("ZRANGE")
         .arg(&index)
-        .arg(0)
-        .arg(-1)
+        .arg("(0")
+        .arg("+inf")
+        .arg("BYSCORE")
         .query_async(&mut conn)
         .await
         .unwrap();

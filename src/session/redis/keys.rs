@@ -49,20 +49,17 @@ impl Keys {
         self.user_key(user_id, ":s:", 0)
     }
 
-    /// A session's trace (`session/ended.rs`): why it ended, or when it would have, kept past
-    /// the session itself.
+    /// A session's trace key, as the previous release wrote one for every session (why it
+    /// ended, or its absolute expiry; `session/ended.rs`): read, never written, while a
+    /// rolling upgrade may have left some.
     pub(super) fn trace(&self, user_id: Uuid, hash: &SessionHash) -> String {
         let mut key = self.user_key(user_id, ":t:", SessionHash::ENCODED_LEN);
         hash.encode_to(&mut key);
         key
     }
 
-    /// `<prefix>{u:<user id>}:t:`, what scripts put before a hash to name its trace.
-    pub(super) fn trace_prefix(&self, user_id: Uuid) -> String {
-        self.user_key(user_id, ":t:", 0)
-    }
-
-    /// The user's index of sessions, scored by absolute expiry.
+    /// The user's index of sessions: each one's absolute expiry, and why it ended for one that
+    /// did (`session/ended.rs`).
     pub(super) fn index(&self, user_id: Uuid) -> String {
         self.user_key(user_id, ":i", 0)
     }

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use self::connection::Connection;
 use self::keys::Keys;
-use super::ended::{Ending, Trace};
+use super::ended::{Ending, Trace, REMEMBERED_MS, TIMED_OUT_MARK};
 use super::packed;
 use super::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
@@ -49,7 +49,7 @@ struct Scripts {
     create: Script,
     list: Script,
     revoke: Script,
-    note_start: Script,
+    ended: Script,
     update_profile: Script,
     reserve: Script,
     confirm: Script,
@@ -63,7 +63,7 @@ impl Scripts {
             create: Script::new(include_str!("lua/create.lua")),
             list: Script::new(include_str!("lua/list.lua")),
             revoke: Script::new(include_str!("lua/revoke.lua")),
-            note_start: Script::new(include_str!("lua/note_start.lua")),
+            ended: Script::new(include_str!("lua/ended.lua")),
             update_profile: Script::new(include_str!("lua/update_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             confirm: Script::new(include_str!("lua/confirm.lua")),
@@ -129,13 +129,14 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// Revokes `which`; with `ending`, each revoked session's trace says why, until the
-    /// given time.
+    /// Revokes `which`, marking each revoked session's index entry with `ending` and `now_ms`
+    /// (or as timed out, without one), so that its 401 says why.
     async fn revoke_leaving(
         &self,
         user_id: Uuid,
         which: &Revoke,
-        ending: Option<(Ending, i64)>,
+        ending: Option<Ending>,
+        now_ms: i64,
     ) -> Result<u64, StoreError> {
         let (mode, hash) = match which {
             Revoke::One(hash) => ("one", hash.encode()),
@@ -151,6 +152,7 @@ impl RedisStore {
                 }
             }
         };
+        let mark = ending.map_or(TIMED_OUT_MARK, Ending::mark);
         let mut revoked = 0;
         loop {
             let mut call = self.scripts.revoke.prepare_invoke();
@@ -158,12 +160,10 @@ impl RedisStore {
                 .arg(self.keys.session_prefix(user_id))
                 .arg(mode)
                 .arg(&hash)
-                .arg(WALK_BATCH);
-            if let Some((ending, until)) = ending {
-                call.arg(self.keys.trace_prefix(user_id))
-                    .arg(ending.mark())
-                    .arg(until);
-            }
+                .arg(WALK_BATCH)
+                .arg(mark)
+                .arg(TIMED_OUT_MARK)
+                .arg(now_ms);
             let (n, more): (u64, u8) = self.invoke(call).await?;
             revoked += n;
             if more == 0 {
@@ -258,7 +258,10 @@ impl SessionStore for RedisStore {
             .arg(new.profile_expiry_ms)
             .arg(packed::encode_profile(&new.profile))
             .arg(new.max_per_user.max(1))
-            .arg(self.keys.session_prefix(new.user_id));
+            .arg(self.keys.session_prefix(new.user_id))
+            .arg(Ending::Evicted.mark())
+            .arg(TIMED_OUT_MARK)
+            .arg(REMEMBERED_MS);
         // {0}, or {1, evicted hash, ...}: redis-rs reads the integer as its digits.
         let reply: Vec<String> = self.invoke(call).await?;
         let evicted = match reply.split_first() {
@@ -323,7 +326,9 @@ impl SessionStore for RedisStore {
         call.key(self.keys.index(user_id))
             .arg(self.keys.session_prefix(user_id))
             .arg(now_ms)
-            .arg(WALK_BATCH);
+            .arg(WALK_BATCH)
+            .arg(TIMED_OUT_MARK)
+            .arg(REMEMBERED_MS);
         let rows: Vec<(String, String)> = self.invoke(call).await?;
         let mut sessions = Vec::with_capacity(rows.len());
         for (h, value) in rows {
@@ -353,7 +358,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {
-        self.revoke_leaving(user_id, which, None).await
+        // Without a reason the entries read as timed out, whatever the time.
+        self.revoke_leaving(user_id, which, None, 0).await
     }
 
     async fn end(
@@ -361,32 +367,10 @@ impl SessionStore for RedisStore {
         user_id: Uuid,
         which: &Revoke,
         ending: Ending,
-        remember_until_ms: i64,
+        now_ms: i64,
     ) -> Result<u64, StoreError> {
-        self.revoke_leaving(user_id, which, Some((ending, remember_until_ms)))
+        self.revoke_leaving(user_id, which, Some(ending), now_ms)
             .await
-    }
-
-    async fn note_start(
-        &self,
-        user_id: Uuid,
-        hash: &SessionHash,
-        started: Trace,
-        started_until_ms: i64,
-        evicted: &[SessionHash],
-        evicted_until_ms: i64,
-    ) -> Result<(), StoreError> {
-        let mut call = self.scripts.note_start.prepare_invoke();
-        call.key(self.keys.trace(user_id, hash));
-        for h in evicted {
-            call.key(self.keys.trace(user_id, h));
-        }
-        call.arg(started.encode())
-            .arg(started_until_ms)
-            .arg(Ending::Evicted.mark())
-            .arg(evicted_until_ms);
-        let _: i64 = self.invoke(call).await?;
-        Ok(())
     }
 
     async fn trace(
@@ -395,17 +379,24 @@ impl SessionStore for RedisStore {
         hash: &SessionHash,
         _now_ms: i64,
     ) -> Result<Option<Trace>, StoreError> {
-        let key = self.keys.trace(user_id, hash);
-        let raw: Option<String> = self
-            .connection
-            .run(|mut conn| async move {
-                redis::cmd("GET")
-                    .arg(key)
-                    .query_async::<Option<String>>(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(raw.as_deref().and_then(Trace::decode))
+        let mut call = self.scripts.ended.prepare_invoke();
+        call.key(self.keys.index(user_id))
+            .key(self.keys.trace(user_id, hash))
+            .arg(hash.encode());
+        let (score, legacy): (Option<String>, Option<String>) = self.invoke(call).await?;
+        // The index first; a previous release's trace key only when the index has no entry
+        // (a session that release ended, or started and which timed out, while it ran).
+        if let Some(score) = score {
+            let trace = score.parse().ok().and_then(Trace::from_score);
+            if trace.is_none() {
+                tracing::warn!(
+                    score,
+                    "unreadable index entry; its session reads as unknown"
+                );
+            }
+            return Ok(trace);
+        }
+        Ok(legacy.as_deref().and_then(Trace::decode))
     }
 
     async fn update_profile(&self, user_id: Uuid, profile: &Profile) -> Result<bool, StoreError> {

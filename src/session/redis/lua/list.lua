@@ -1,26 +1,36 @@
--- Lists a user's live sessions and drops index entries whose session is gone.
+-- Lists a user's live sessions, and remembers as timed out the index entries whose session
+-- is gone.
 -- KEYS[1] user's index  ARGV[1] session key prefix (ends with the user's hash tag)  ARGV[2] now
--- ARGV[3] the most entries to read: the newest, so the work is bounded even for an index
--- written before the cap of sessions per user existed (create.lua trims such an index at the
--- user's next login).
+-- ARGV[3] the most entries to read: the newest started ones, so the work is bounded even for
+-- an index written before the cap of sessions per user existed (create.lua trims such an
+-- index at the user's next login)
+-- ARGV[4] the mark of a timed-out session  ARGV[5] how long past its time an entry is
+-- remembered (ms) (index scores: create.lua, src/session/ended.rs)
 -- Returns {hash, packed record} pairs (src/session/packed.rs).
 -- Session keys are built from the index: they share the index's hash tag, so they are in
--- its slot.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+-- its slot. Only live entries (scored above now) are read; ended ones are not read at all.
+local forget = tonumber(ARGV[2]) - tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '(0', string.format('%.0f', forget))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], string.format('(%.0f', -forget * 8), '(0')
 local out = {}
-for _, h in ipairs(redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[3]), -1)) do
+local started = redis.call('ZRANGE', KEYS[1], '+inf', '(' .. ARGV[2], 'BYSCORE', 'REV',
+  'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')
+for i = 1, #started, 2 do
+  local h = started[i]
   local key = ARGV[1] .. h
   local v = redis.pcall('GET', key)
   if type(v) == 'string' then
     table.insert(out, {h, v})
-  else
-    -- Gone, or a session of the layout before packed strings (a hash), which no longer
-    -- signs anyone in: deleted with its entry, so no session key is ever outside the index
-    -- (revoke-all reaches every key through it).
-    if v then
-      redis.call('DEL', key)
-    end
+  elseif v then
+    -- A session of the layout before packed strings (a hash), which no longer signs anyone
+    -- in: deleted with its entry, so no session key is ever outside the index (revoke-all
+    -- reaches every key through it).
+    redis.call('DEL', key)
     redis.call('ZREM', KEYS[1], h)
+  else
+    -- Timed out: remembered as such, with its absolute expiry, for its 401's reason.
+    local absolute = tonumber(started[i + 1])
+    redis.call('ZADD', KEYS[1], string.format('%.0f', -(absolute * 8 + tonumber(ARGV[4]))), h)
   end
 end
 return out

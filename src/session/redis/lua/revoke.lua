@@ -3,42 +3,52 @@
 -- KEYS[1] user's index  ARGV[1] session key prefix  ARGV[2] mode: one | all | except
 -- ARGV[3] the session hash to revoke (one) or to keep (except)
 -- ARGV[4] the most index entries one call walks (all, except)
--- ARGV[5] trace key prefix, ARGV[6] the ending's mark, ARGV[7] when to forget it (Unix ms):
--- optional; when given, each revoked session's trace says why it ended (session/ended.rs).
--- Trace keys share the index's hash tag, so they are in its slot.
--- Returns {revoked, 1 if entries are left to walk else 0}. The cap of sessions per user keeps
--- an index within one call's walk; an index written before the cap existed takes several
--- calls, each bounded, which the caller repeats until nothing is left. A session created
--- between two calls is a newer entry, reached by a later call.
-local function ended(h)
-  if ARGV[5] then
-    redis.call('SET', ARGV[5] .. h, ARGV[6], 'PXAT', ARGV[7])
+-- ARGV[5] the mark of why they ended (0: no reason given)  ARGV[6] the mark of a session that
+-- had timed out  ARGV[7] now
+-- Each revoked session's entry stays in the index, marked with why and when (index scores:
+-- create.lua, src/session/ended.rs), for its 401's reason; an entry whose session had
+-- already timed out, or one revoked without a reason, is marked timed out, with its absolute
+-- expiry.
+-- Returns {revoked, 1 if entries are left to walk else 0}. Only started entries (positive
+-- scores) are walked, and each leaves them: the cap of sessions per user keeps them within one
+-- call's walk (with those past their absolute expiry that no walk met yet); an index written
+-- before the cap existed takes several calls, each bounded, which the caller repeats until
+-- nothing is left. A session created between two calls is a newer entry, reached by a later
+-- call.
+local function ended(h, score, gone)
+  local at, mark = score, tonumber(ARGV[6])
+  if gone == 1 and tonumber(ARGV[5]) ~= 0 then
+    at, mark = tonumber(ARGV[7]), tonumber(ARGV[5])
   end
+  redis.call('ZADD', KEYS[1], string.format('%.0f', -(at * 8 + mark)), h)
 end
 local mode = ARGV[2]
 local n = 0
 if mode == 'one' then
   n = redis.call('DEL', ARGV[1] .. ARGV[3])
-  redis.call('ZREM', KEYS[1], ARGV[3])
-  if n == 1 then
-    ended(ARGV[3])
+  local score = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[3]))
+  if score and score > 0 then
+    ended(ARGV[3], score, n)
   end
   return {n, 0}
 end
 local batch = tonumber(ARGV[4])
-for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, batch - 1)) do
+local started = redis.call('ZRANGE', KEYS[1], '(0', '+inf', 'BYSCORE', 'LIMIT', 0, batch,
+  'WITHSCORES')
+for i = 1, #started, 2 do
+  local h = started[i]
   if mode == 'all' or h ~= ARGV[3] then
     local gone = redis.call('DEL', ARGV[1] .. h)
-    if gone == 1 then
-      ended(h)
-    end
+    ended(h, tonumber(started[i + 1]), gone)
     n = n + gone
-    redis.call('ZREM', KEYS[1], h)
   end
 end
-local left = redis.call('ZCARD', KEYS[1])
-if mode == 'except' and redis.call('ZSCORE', KEYS[1], ARGV[3]) then
-  left = left - 1
+local left = redis.call('ZCOUNT', KEYS[1], '(0', '+inf')
+if mode == 'except' then
+  local kept = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[3]))
+  if kept and kept > 0 then
+    left = left - 1
+  end
 end
 if left > 0 then
   return {n, 1}
