@@ -22,7 +22,8 @@ RUST_VERSION="$(rustc --version | awk '{print $2}')"
 RUNTIME_IMAGE="localhost/latchkey-base/runtime:bookworm"
 RUST_IMAGE="localhost/latchkey-base/rust:${RUST_VERSION}-bookworm"
 
-say() { printf '  %s\n' "$*"; }
+# Progress goes to stderr: debian_root's stdout is its result.
+say() { printf '  %s\n' "$*" >&2; }
 fail() { printf 'ci-image: %s\n' "$*" >&2; exit 1; }
 secs() { date +%s; }
 
@@ -50,8 +51,13 @@ import_root() {
   shift 2
   local changes=()
   for c in "$@"; do changes+=(--change "$c"); done
-  tar --exclude=./.complete --exclude=./var/cache/apt/archives/*.deb --exclude=./var/lib/apt/lists/* \
-    -C "$root" -cf - . | podman import "${changes[@]}" - "$image" >/dev/null
+  # An import whose tar failed would still leave an (empty) image under the name, which every
+  # later run would take for the real one: remove it and stop.
+  if ! tar --exclude=./.complete --exclude=./var/cache/apt/archives/*.deb --exclude=./var/lib/apt/lists/* \
+    -C "$root" -cf - . | podman import "${changes[@]}" - "$image" >/dev/null; then
+    podman rmi -f "$image" >/dev/null 2>&1 || true
+    fail "importing $root as $image failed"
+  fi
 }
 
 base_images() {
