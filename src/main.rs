@@ -2,6 +2,15 @@ use std::io::Write;
 
 use latchkey::cli::{self, Cli};
 
+/// mimalloc instead of glibc's malloc. An authenticated request makes about 50 short-lived
+/// allocations (actix-web's request and middleware, the Redis command and reply, the JSON
+/// answer), spread over the HTTP workers; mimalloc's per-thread free lists serve them in a
+/// fraction of glibc's time, which `make bench` measures (docs/performance.md, "The
+/// allocator"). Only the binary sets it: the library, its tests and the bench's peers keep
+/// the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse_or_exit();

@@ -1,7 +1,8 @@
-//! `make bench` (`cargo bench --bench http`): the release build of the real application on
+//! `make bench` (`cargo bench --bench http`): the release build of the `latchkey` binary on
 //! loopback, measured beside its peers in one run (method and figures in
 //! `docs/performance.md`). This file runs the steps; `machine` pins processes to CPUs,
-//! `memory`, `rounds` and `wrk` measure, `peers` checks the peers, `report` prints. The
+//! `server` starts the binary, `memory`, `rounds` and `wrk` measure, `peers` checks the
+//! peers, `report` prints. The
 //! bench's Redis is `testkit`'s launcher, the peers are the `bench-peers` crate.
 //!
 //! 1. Redis memory per session: a `redis-server` of its own (no persistence), `INFO memory`
@@ -30,6 +31,7 @@ mod memory;
 mod peers;
 mod report;
 mod rounds;
+mod server;
 mod wrk;
 
 use std::collections::BTreeMap;
@@ -40,7 +42,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use bench_peers::{Peers, BARE_KEY};
 use latchkey::config::{Settings, Sources};
-use latchkey::startup::{build_sessions, Application, Options};
+use latchkey::startup::build_sessions;
 use testkit::redis::{stats, RedisOptions, RedisServer};
 
 use machine::{pin, pinned, require, LOAD_CPU};
@@ -50,6 +52,7 @@ use memory::{
 use redis::aio::MultiplexedConnection;
 use report::Report;
 use rounds::{Rounds, Route};
+use server::ServerProcess;
 
 const DEFAULT_DURATION: &str = "5s";
 const DEFAULT_ROUNDS: usize = 3;
@@ -125,17 +128,17 @@ fn run() -> anyhow::Result<()> {
         Some(Peers::start(&redis.url())?)
     };
     let data = tempfile::tempdir().context("temporary directory")?;
-    let (settings, overrides) = settings(&redis.url(), data.path())?;
-    latchkey::telemetry::init(&settings.log);
+    let configured = settings(&redis.url(), data.path())?;
+    latchkey::telemetry::init(&configured.settings.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("tokio runtime")?;
-    let report = runtime.block_on(bench(settings, &redis, peers.as_ref(), &options));
+    let report = runtime.block_on(bench(&configured, &redis, peers.as_ref(), &options));
     runtime.shutdown_timeout(Duration::from_secs(1));
     drop(peers);
     let report = report?;
-    report.print(&overrides);
+    report.print(&configured.overrides);
     Ok(())
 }
 
@@ -157,7 +160,7 @@ fn start_redis() -> anyhow::Result<RedisServer> {
 /// The test environment's configuration, as the integration tests load it, on a fresh SQLite
 /// database and the bench's own Redis. The Redis key prefix stays the configured one
 /// (`latchkey:`), so that key lengths, and so the bytes per session, are production's.
-fn settings(redis_url: &str, dir: &Path) -> anyhow::Result<(Settings, Vec<String>)> {
+fn settings(redis_url: &str, dir: &Path) -> anyhow::Result<Configured> {
     let mut vars = BTreeMap::new();
     vars.insert("LATCHKEY__LOG__LEVEL".to_owned(), "error".to_owned());
     let mut overrides = Vec::new();
@@ -177,13 +180,26 @@ fn settings(redis_url: &str, dir: &Path) -> anyhow::Result<(Settings, Vec<String
         environment: Some("test".into()),
         config_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/config").into(),
         config_file: None,
-        env_vars: vars,
+        env_vars: vars.clone(),
     })?;
-    Ok((settings, overrides))
+    Ok(Configured {
+        settings,
+        vars,
+        overrides,
+    })
+}
+
+/// The bench's configuration: loaded here (for the store that starts the sessions), and as
+/// the variables that give the server process the very same.
+struct Configured {
+    settings: Settings,
+    vars: BTreeMap<String, String>,
+    /// The `LATCHKEY__*` variables the shell set, for the report.
+    overrides: Vec<String>,
 }
 
 async fn bench(
-    settings: Settings,
+    configured: &Configured,
     redis: &RedisServer,
     peers: Option<&Peers>,
     options: &RunOptions,
@@ -199,7 +215,8 @@ async fn bench(
     // Sessions are started through a store of their own, built from the same settings, so
     // that the server's connection is only the one its own workers opened (as in production)
     // and none driven by this runtime.
-    let setup = build_sessions(&settings)?;
+    let settings = &configured.settings;
+    let setup = build_sessions(settings)?;
     // Opens the setup store's connection and loads the script, outside the measurement.
     create_sessions(&setup, CREATE_CONCURRENCY, 1).await?;
     println!("memory: starting {SESSIONS} sessions, 1 per user ...");
@@ -217,7 +234,7 @@ async fn bench(
 
     let rounds = match peers {
         Some(peers) if !options.memory_only => {
-            Some(load(settings, peers, options, &token, &mut conn).await?)
+            Some(load(configured, peers, options, &token, &mut conn).await?)
         }
         _ => None,
     };
@@ -232,21 +249,21 @@ async fn bench(
     })
 }
 
-/// The throughput part: the real application on loopback beside the peers, on the Redis that
-/// holds the sessions the memory part started (`token` is one of them).
+/// The throughput part: the `latchkey` binary on loopback beside the peers (which run in this
+/// process), on the Redis that holds the sessions the memory part started (`token` is one of
+/// them).
 async fn load(
-    settings: Settings,
+    configured: &Configured,
     peers: &Peers,
     options: &RunOptions,
     token: &str,
     conn: &mut MultiplexedConnection,
 ) -> anyhow::Result<Rounds> {
-    let cookie_name = settings.session.cookie_name.clone();
-    let app = Application::build(settings, Options { migrate: true })
+    let cookie_name = configured.settings.session.cookie_name.clone();
+    let server = ServerProcess::start(&configured.vars)
         .await
-        .context("the application does not build")?;
-    let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+        .context("latchkey's server does not start")?;
+    let base = server.base.clone();
 
     let cookie = format!("{cookie_name}={token}");
     let healthz_url = format!("{base}/healthz");
@@ -265,21 +282,25 @@ async fn load(
             name: HEALTHZ,
             url: healthz_url,
             cookie: None,
+            server: Some(server.pid()),
         },
         Route {
             name: USER_INFO,
             url: info_url,
             cookie: Some(cookie),
+            server: Some(server.pid()),
         },
         Route {
             name: ACTIX_SESSION,
             url: format!("{}/session/me", peers.base),
             cookie: Some(session_cookie),
+            server: None,
         },
         Route {
             name: BARE_GET,
             url: format!("{}/bare", peers.base),
             cookie: None,
+            server: None,
         },
     ];
     let rounds = rounds::run(&routes, options.rounds, &options.duration, conn).await?;

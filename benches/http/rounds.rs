@@ -16,6 +16,8 @@ pub(crate) struct Route {
     pub(crate) name: &'static str,
     pub(crate) url: String,
     pub(crate) cookie: Option<String>,
+    /// The process that serves it, when not this one (latchkey's own server, the binary).
+    pub(crate) server: Option<u32>,
 }
 
 /// One measured run of one route.
@@ -24,7 +26,8 @@ pub(crate) struct Sample {
     pub(crate) wrk: Wrk,
     /// Redis' CPU (`INFO cpu`, user + system) per request, µs.
     pub(crate) redis_us: f64,
-    /// This process' CPU per request, µs: the server under load (the others idle).
+    /// The serving process' CPU per request, µs: latchkey's server process, or this one for
+    /// the peers (its other threads idle under their load).
     pub(crate) server_us: f64,
     /// The commands Redis ran per request (`INFO commandstats`), by name.
     pub(crate) commands: BTreeMap<String, f64>,
@@ -59,9 +62,9 @@ pub(crate) async fn run(
                 .arg("RESETSTAT")
                 .query_async::<()>(&mut *conn)
                 .await?;
-            let (redis_before, server_before) = (redis_cpu(conn).await?, own_cpu()?);
+            let (redis_before, server_before) = (redis_cpu(conn).await?, process_cpu(route.server)?);
             let measured = wrk(&route.url, cookie, duration).await?;
-            let (redis_after, server_after) = (redis_cpu(conn).await?, own_cpu()?);
+            let (redis_after, server_after) = (redis_cpu(conn).await?, process_cpu(route.server)?);
             let calls = stats::command_calls(&mut *conn).await?;
             let n = measured.requests.max(1) as f64;
             let commands = calls
@@ -132,19 +135,25 @@ async fn redis_cpu(conn: &mut MultiplexedConnection) -> anyhow::Result<f64> {
     Ok(total)
 }
 
-/// This process' CPU seconds so far, user and system, from `/proc/self/stat` (clock ticks of
-/// 1/100 s, Linux' `USER_HZ`).
-fn own_cpu() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("/proc/self/stat")?;
+/// A process' CPU seconds so far (`None`: this one), user and system, from
+/// `/proc/<pid>/stat` (clock ticks of 1/100 s, Linux' `USER_HZ`).
+fn process_cpu(pid: Option<u32>) -> anyhow::Result<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
     // The fields after the command name, which is in parentheses and may hold spaces.
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .context("/proc/self/stat has no command name")?;
+        .with_context(|| format!("{path} has no command name"))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are the 14th and 15th fields; the name is the 2nd, state the 3rd.
     let ticks = |i: usize| -> anyhow::Result<f64> {
-        let raw = fields.get(i).context("/proc/self/stat is short")?;
+        let raw = fields
+            .get(i)
+            .with_context(|| format!("{path} is short"))?;
         Ok(raw.parse::<f64>()?)
     };
     Ok((ticks(11)? + ticks(12)?) / 100.0)
