@@ -8,6 +8,8 @@
 -- user's hash tag; session keys share the index's slot)
 -- ARGV[10] the mark of an evicted session  ARGV[11] the mark of a timed-out one
 -- ARGV[12] how long past its time an entry is remembered (ms)
+-- ARGV[13] the previous release's trace key prefix (ends with the user's hash tag): an
+-- evicted session's trace key, if that release left one, is deleted (revoke.lua says why)
 -- (formats in src/session/packed.rs; index scores in src/session/ended.rs: a positive score is
 -- a started session's absolute expiry, a negative one -(t * 8 + mark) an ended session, t its
 -- absolute expiry for a timeout (mark 0), the time a hand ended it otherwise. Each is
@@ -55,7 +57,7 @@ if count >= max then
     local oldest = redis.call('ZRANGE', KEYS[2], live, '+inf', 'BYSCORE', 'LIMIT', 0, excess,
       'WITHSCORES')
     for i = 1, #oldest, 2 do
-      redis.call('DEL', ARGV[9] .. oldest[i])
+      redis.call('DEL', ARGV[9] .. oldest[i], ARGV[13] .. oldest[i])
       ended(oldest[i], now, tonumber(ARGV[10]))
       table.insert(result, oldest[i])
     end
