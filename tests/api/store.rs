@@ -119,6 +119,7 @@ store_suite!(
     sessions_that_already_ended_do_not_count_towards_the_cap,
     why_a_session_ended_is_remembered,
     sessions_ended_by_a_hand_do_not_count_towards_the_cap,
+    the_oldest_session_is_the_earliest_login_whatever_its_absolute_expiry,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Store) {
@@ -998,6 +999,31 @@ async fn sessions_ended_by_a_hand_do_not_count_towards_the_cap(store: Store) {
     assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 2);
     let signed_out = store.trace(user, &tokens[0].hash(), t0()).await.unwrap();
     assert_eq!(signed_out, Some(Trace::Ended(Ending::SignedOut)));
+}
+
+/// The session a login beyond the cap ends is the earliest login, also after the absolute
+/// timeout was shortened (say, after an incident): a session started under the longer one
+/// expires after newer sessions, and is still the oldest, the one to end first.
+async fn the_oldest_session_is_the_earliest_login_whatever_its_absolute_expiry(store: Store) {
+    let user = Uuid::new_v4();
+    let (first, mut new) = capped(user, t0(), 2);
+    new.record.absolute_expiry_ms = t0() + 2 * ABSOLUTE;
+    assert!(store.create(&new).await.unwrap().stored());
+    let (second, new) = capped(user, t0() + 1000, 2);
+    assert!(store.create(&new).await.unwrap().stored());
+    let (third, new) = capped(user, t0() + 2000, 2);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![first.hash()]
+        }
+    );
+    let now = t0() + 3000;
+    assert!(!is_live(store.as_ref(), user, &first, now).await);
+    for token in [&second, &third] {
+        assert!(is_live(store.as_ref(), user, token, now).await);
+    }
 }
 
 // The memory store counts scratch lifetimes from the caller's `now_ms` (Redis counts them
