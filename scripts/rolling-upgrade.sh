@@ -13,9 +13,10 @@
 # revocation by id and of all others, a logout, an eviction by the cap, an operator's
 # revocation and a user's disable (each binary's CLI). It passes when nobody who should be
 # signed in is signed out, every ended session answers 401 on both, no answer is a 5xx, and
-# this tree's 401s give the exact reason (the previous release's may say `idle_timeout` or
-# `unknown` for a session this tree ended: it reads only its own trace keys). Needs git, cargo,
-# python3 and redis-cli; REDIS_URL defaults to redis://127.0.0.1:6379. Exit status 0 on a pass.
+# this tree's 401s give the exact reason (the previous release's may say `unknown` for a
+# session this tree ended: it reads only its own trace keys, and this tree deletes those of the
+# sessions it ends). Needs git, cargo, python3 and redis-cli; REDIS_URL defaults to
+# redis://127.0.0.1:6379. Exit status 0 on a pass.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

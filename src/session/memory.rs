@@ -100,17 +100,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl UserEntry {
-    /// Ends the oldest sessions (earliest absolute expiry, as the Redis index orders them)
-    /// until one more fits under `max`; returns their hashes.
+    /// Ends the oldest sessions (earliest login, then earliest absolute expiry, as the Redis
+    /// store orders them) until one more fits under `max`; returns their hashes.
     fn make_room(&mut self, max: u32) -> Vec<SessionHash> {
         let keep = usize::try_from(max).unwrap_or(usize::MAX).saturating_sub(1);
         let excess = self.sessions.len().saturating_sub(keep);
-        let mut oldest: Vec<(i64, SessionHash)> = self
+        let mut oldest: Vec<((i64, i64), SessionHash)> = self
             .sessions
             .iter()
-            .map(|(hash, s)| (s.record.absolute_expiry_ms, *hash))
+            .map(|(hash, s)| ((s.record.created_ms, s.record.absolute_expiry_ms), *hash))
             .collect();
-        oldest.sort_unstable_by_key(|(absolute, _)| *absolute);
+        oldest.sort_unstable_by_key(|(age, _)| *age);
         oldest
             .into_iter()
             .take(excess)

@@ -119,6 +119,7 @@ store_suite!(
     sessions_that_already_ended_do_not_count_towards_the_cap,
     why_a_session_ended_is_remembered,
     sessions_ended_by_a_hand_do_not_count_towards_the_cap,
+    the_oldest_session_is_the_earliest_login_whatever_its_absolute_expiry,
 );
 
 async fn create_then_touch_returns_record_and_profile(store: Store) {
@@ -1000,6 +1001,31 @@ async fn sessions_ended_by_a_hand_do_not_count_towards_the_cap(store: Store) {
     assert_eq!(signed_out, Some(Trace::Ended(Ending::SignedOut)));
 }
 
+/// The session a login beyond the cap ends is the earliest login, also after the absolute
+/// timeout was shortened (say, after an incident): a session started under the longer one
+/// expires after newer sessions, and is still the oldest, the one to end first.
+async fn the_oldest_session_is_the_earliest_login_whatever_its_absolute_expiry(store: Store) {
+    let user = Uuid::new_v4();
+    let (first, mut new) = capped(user, t0(), 2);
+    new.record.absolute_expiry_ms = t0() + 2 * ABSOLUTE;
+    assert!(store.create(&new).await.unwrap().stored());
+    let (second, new) = capped(user, t0() + 1000, 2);
+    assert!(store.create(&new).await.unwrap().stored());
+    let (third, new) = capped(user, t0() + 2000, 2);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![first.hash()]
+        }
+    );
+    let now = t0() + 3000;
+    assert!(!is_live(store.as_ref(), user, &first, now).await);
+    for token in [&second, &third] {
+        assert!(is_live(store.as_ref(), user, token, now).await);
+    }
+}
+
 // The memory store counts scratch lifetimes from the caller's `now_ms` (Redis counts them
 // itself from the write, see `ScratchStore`), so their ends are tested here by moving the clock.
 
@@ -1126,4 +1152,68 @@ async fn redis_an_index_from_before_the_cap_is_walked_in_bounded_steps() {
         .unwrap()
         .is_some());
     assert_eq!(store.revoke(user, &Revoke::All).await.unwrap(), 1);
+}
+
+/// A session the previous release started has a trace key that says only when it would
+/// expire (`P{u:U}:t:H`, kept until a day past that). When this release ends the session by a
+/// hand, that key must not outlive the ending: once the ending is forgotten (a day after it,
+/// as the previous release forgot its own), the session is unknown, not a timeout, which it
+/// never was. The eviction at the cap is a hand too.
+#[tokio::test]
+async fn redis_a_previous_releases_trace_key_does_not_outlive_a_hands_ending() {
+    let (store, prefix, mut conn) = redis_store_and_connection().await;
+    let user = Uuid::new_v4();
+    let tag = format!("{prefix}{{u:{}}}", user.simple());
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        let (token, new) = capped(user, t0() + i, 2);
+        assert!(store.create(&new).await.unwrap().stored());
+        // What the previous release's note_start.lua wrote after each login.
+        let absolute = new.record.absolute_expiry_ms;
+        let _: () = redis::cmd("SET")
+            .arg(format!("{tag}:t:{}", token.hash().encode()))
+            .arg(absolute)
+            .arg("PXAT")
+            .arg(absolute + REMEMBERED_MS)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        tokens.push(token);
+    }
+    let ended = store
+        .end(
+            user,
+            &Revoke::One(tokens[1].hash()),
+            Ending::Revoked,
+            t0() + 5,
+        )
+        .await;
+    assert_eq!(ended.unwrap(), 1);
+    let (_, new) = capped(user, t0() + 10, 1);
+    let created = store.create(&new).await.unwrap();
+    assert_eq!(
+        created,
+        Created::Stored {
+            evicted: vec![tokens[0].hash()]
+        }
+    );
+    let trace = |token: &SessionToken, now: i64| {
+        let hash = token.hash();
+        let store = &store;
+        async move { store.trace(user, &hash, now).await.unwrap() }
+    };
+    assert_eq!(
+        trace(&tokens[0], t0() + 20).await,
+        Some(Trace::Ended(Ending::Evicted))
+    );
+    assert_eq!(
+        trace(&tokens[1], t0() + 20).await,
+        Some(Trace::Ended(Ending::Revoked))
+    );
+    // A day later a list drops both endings from the index: nothing is left of either.
+    let day_after = t0() + 10 + REMEMBERED_MS + 1;
+    assert!(store.list(user, day_after, IDLE).await.unwrap().is_empty());
+    for token in &tokens {
+        assert_eq!(trace(token, day_after).await, None);
+    }
 }

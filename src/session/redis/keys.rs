@@ -50,12 +50,18 @@ impl Keys {
     }
 
     /// A session's trace key, as the previous release wrote one for every session (why it
-    /// ended, or its absolute expiry; `session/ended.rs`): read, never written, while a
-    /// rolling upgrade may have left some.
+    /// ended, or its absolute expiry; `session/ended.rs`): read, and deleted when a hand ends
+    /// its session, never written, while a rolling upgrade may have left some.
     pub(super) fn trace(&self, user_id: Uuid, hash: &SessionHash) -> String {
-        let mut key = self.user_key(user_id, ":t:", SessionHash::ENCODED_LEN);
+        let mut key = self.trace_prefix(user_id);
         hash.encode_to(&mut key);
         key
+    }
+
+    /// `<prefix>{u:<user id>}:t:`, what the scripts that end sessions put before each hash
+    /// to delete a previous release's trace key.
+    pub(super) fn trace_prefix(&self, user_id: Uuid) -> String {
+        self.user_key(user_id, ":t:", SessionHash::ENCODED_LEN)
     }
 
     /// The user's index of sessions: each one's absolute expiry, and why it ended for one that
@@ -132,6 +138,9 @@ mod tests {
         let hash = SessionToken::generate(user).hash();
         let key = keys.session(user, &hash);
         assert!(key.starts_with(&keys.session_prefix(user)));
+        assert!(keys
+            .trace(user, &hash)
+            .starts_with(&keys.trace_prefix(user)));
         assert!(keys.parse_session(&key) == Some((user, hash)));
         for other in [
             keys.index(user),

@@ -163,7 +163,8 @@ impl RedisStore {
                 .arg(WALK_BATCH)
                 .arg(mark)
                 .arg(TIMED_OUT_MARK)
-                .arg(now_ms);
+                .arg(now_ms)
+                .arg(self.keys.trace_prefix(user_id));
             let (n, more): (u64, u8) = self.invoke(call).await?;
             revoked += n;
             if more == 0 {
@@ -261,7 +262,8 @@ impl SessionStore for RedisStore {
             .arg(self.keys.session_prefix(new.user_id))
             .arg(Ending::Evicted.mark())
             .arg(TIMED_OUT_MARK)
-            .arg(REMEMBERED_MS);
+            .arg(REMEMBERED_MS)
+            .arg(self.keys.trace_prefix(new.user_id));
         // {0}, or {1, evicted hash, ...}: redis-rs reads the integer as its digits.
         let reply: Vec<String> = self.invoke(call).await?;
         let evicted = match reply.split_first() {

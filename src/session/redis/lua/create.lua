@@ -8,6 +8,8 @@
 -- user's hash tag; session keys share the index's slot)
 -- ARGV[10] the mark of an evicted session  ARGV[11] the mark of a timed-out one
 -- ARGV[12] how long past its time an entry is remembered (ms)
+-- ARGV[13] the previous release's trace key prefix (ends with the user's hash tag): an
+-- evicted session's trace key, if that release left one, is deleted (revoke.lua says why)
 -- (formats in src/session/packed.rs; index scores in src/session/ended.rs: a positive score is
 -- a started session's absolute expiry, a negative one -(t * 8 + mark) an ended session, t its
 -- absolute expiry for a timeout (mark 0), the time a hand ended it otherwise. Each is
@@ -37,27 +39,47 @@ end
 -- The cap counts the live entries only (scored above now), which are at most `max` after
 -- every create, so this walk is bounded by the cap, never by how many logins there ever were.
 -- Entries whose session already timed out are remembered as such first and end nobody; if
--- the user is still at the cap, the oldest sessions (lowest absolute expiry, i.e. earliest
--- login) are ended.
+-- the user is still at the cap, the oldest sessions are ended: the earliest logins, by the
+-- created time at the head of each record (src/session/packed.rs). Not by the score: a
+-- session started under a longer absolute timeout than today's expires after newer ones.
+-- A key of the layout before packed strings (a hash, no session) counts as the oldest.
+local function created(v)
+  if type(v) ~= 'string' then
+    return 0
+  end
+  return tonumber(string.match(v, '^(%d+)|')) or 0
+end
 local max = tonumber(ARGV[8])
 local result = {1}
-local count = redis.call('ZCOUNT', KEYS[2], live, '+inf')
-if count >= max then
+if redis.call('ZCOUNT', KEYS[2], live, '+inf') >= max then
   local started = redis.call('ZRANGE', KEYS[2], live, '+inf', 'BYSCORE', 'WITHSCORES')
+  local sessions = {}
   for i = 1, #started, 2 do
-    if redis.call('EXISTS', ARGV[9] .. started[i]) == 0 then
-      ended(started[i], tonumber(started[i + 1]), tonumber(ARGV[11]))
-      count = count - 1
+    local h, score = started[i], tonumber(started[i + 1])
+    local v = redis.pcall('GET', ARGV[9] .. h)
+    if v then
+      table.insert(sessions, {created(v), score, h})
+    else
+      ended(h, score, tonumber(ARGV[11]))
     end
   end
-  local excess = count - max + 1
+  local excess = #sessions - max + 1
   if excess > 0 then
-    local oldest = redis.call('ZRANGE', KEYS[2], live, '+inf', 'BYSCORE', 'LIMIT', 0, excess,
-      'WITHSCORES')
-    for i = 1, #oldest, 2 do
-      redis.call('DEL', ARGV[9] .. oldest[i])
-      ended(oldest[i], now, tonumber(ARGV[10]))
-      table.insert(result, oldest[i])
+    -- Two logins in the same millisecond: the earlier absolute expiry, then the hash.
+    table.sort(sessions, function(a, b)
+      if a[1] ~= b[1] then
+        return a[1] < b[1]
+      end
+      if a[2] ~= b[2] then
+        return a[2] < b[2]
+      end
+      return a[3] < b[3]
+    end)
+    for i = 1, excess do
+      local h = sessions[i][3]
+      redis.call('DEL', ARGV[9] .. h, ARGV[13] .. h)
+      ended(h, now, tonumber(ARGV[10]))
+      table.insert(result, h)
     end
   end
 end

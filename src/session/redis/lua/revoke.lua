@@ -5,6 +5,10 @@
 -- ARGV[4] the most index entries one call walks (all, except)
 -- ARGV[5] the mark of why they ended (0: no reason given)  ARGV[6] the mark of a session that
 -- had timed out  ARGV[7] now
+-- ARGV[8] the previous release's trace key prefix (ends with the user's hash tag: the
+-- index's slot). A hand's ending deletes the session's trace key, if that release left one:
+-- it says only that the session started, and would make it read as timed out once the
+-- ending is forgotten.
 -- Each revoked session's entry stays in the index, marked with why and when (index scores:
 -- create.lua, src/session/ended.rs), for its 401's reason; an entry whose session had
 -- already timed out, or one revoked without a reason, is marked timed out, with its absolute
@@ -19,6 +23,7 @@ local function ended(h, score, gone)
   local at, mark = score, tonumber(ARGV[6])
   if gone == 1 and tonumber(ARGV[5]) ~= 0 then
     at, mark = tonumber(ARGV[7]), tonumber(ARGV[5])
+    redis.call('DEL', ARGV[8] .. h)
   end
   redis.call('ZADD', KEYS[1], string.format('%.0f', -(at * 8 + mark)), h)
 end
