@@ -62,7 +62,8 @@ pub(crate) async fn run(
                 .arg("RESETSTAT")
                 .query_async::<()>(&mut *conn)
                 .await?;
-            let (redis_before, server_before) = (redis_cpu(conn).await?, process_cpu(route.server)?);
+            let (redis_before, server_before) =
+                (redis_cpu(conn).await?, process_cpu(route.server)?);
             let measured = wrk(&route.url, cookie, duration).await?;
             let (redis_after, server_after) = (redis_cpu(conn).await?, process_cpu(route.server)?);
             let calls = stats::command_calls(&mut *conn).await?;
@@ -151,9 +152,7 @@ fn process_cpu(pid: Option<u32>) -> anyhow::Result<f64> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are the 14th and 15th fields; the name is the 2nd, state the 3rd.
     let ticks = |i: usize| -> anyhow::Result<f64> {
-        let raw = fields
-            .get(i)
-            .with_context(|| format!("{path} is short"))?;
+        let raw = fields.get(i).with_context(|| format!("{path} is short"))?;
         Ok(raw.parse::<f64>()?)
     };
     Ok((ticks(11)? + ticks(12)?) / 100.0)

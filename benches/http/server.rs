@@ -28,7 +28,11 @@ impl ServerProcess {
         let port = free_port()?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().to_ascii_uppercase().starts_with("LATCHKEY") {
+            if name
+                .to_string_lossy()
+                .to_ascii_uppercase()
+                .starts_with("LATCHKEY")
+            {
                 command.env_remove(name);
             }
         }

@@ -67,6 +67,12 @@ impl Endpoint {
 /// each, so neither the document nor this list can drift from what is served. A route
 /// registered any other way would bypass that test: add routes here only.
 pub static ROUTES: &[Endpoint] = &[
+    // First: actix-web's router tries the routes in this order, and each route with a
+    // `{segment}` before the match runs a regex and allocates its captures. The authenticated
+    // hot path matches at once (docs/performance.md).
+    Endpoint::new(Method::GET, "/api/user/info", || {
+        web::route().to(user::info)
+    }),
     Endpoint::new(Method::GET, "/healthz", || web::route().to(health::healthz)),
     Endpoint::new(Method::GET, "/readyz", || web::route().to(health::readyz)),
     Endpoint::new(Method::GET, "/metrics", || web::route().to(health::metrics)),
@@ -94,9 +100,6 @@ pub static ROUTES: &[Endpoint] = &[
     .limited(LimitScope::SignIn),
     Endpoint::new(Method::GET, "/auth/complete", || {
         web::route().to(auth::token::complete)
-    }),
-    Endpoint::new(Method::GET, "/api/user/info", || {
-        web::route().to(user::info)
     }),
     Endpoint::new(Method::GET, "/api/user/events", || {
         web::route().to(events::my_events)
