@@ -18,7 +18,8 @@
 //! Needs `wrk` and `redis-server` on PATH (Debian: `apt-get install -y wrk redis-server`).
 //! `BENCH_ONLY=memory` runs step 1 alone (no wrk, no peers: what a busy machine can still
 //! measure, since it counts bytes, not time). `BENCH_DURATION` (default `5s`) sets the length of each measured wrk run;
-//! `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
+//! `LATCHKEY_BIN` serves latchkey's routes with another build of the binary (an A/B of two
+//! builds); `BENCH_REDIS_ARGS` adds arguments to the bench's `redis-server` (e.g.
 //! `--hash-max-listpack-value 256`); `BENCH_PIN=1` runs the servers (this process) on CPU 0
 //! and wrk and Redis on CPU 1 (with `taskset`); `LATCHKEY__*` variables in the environment
 //! override the configuration (e.g. `LATCHKEY__SESSION__IDLE_TIMEOUT`), except the database,

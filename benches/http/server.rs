@@ -21,12 +21,15 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the binary Cargo built beside this bench with `vars` as its only `LATCHKEY…`
-    /// variables (the shell's are removed: the bench chose these), in the test environment,
-    /// and waits until it answers.
+    /// Starts the binary Cargo built beside this bench (or `LATCHKEY_BIN`, to compare another
+    /// build in the same run conditions) with `vars` as its only `LATCHKEY…` variables (the
+    /// shell's are removed: the bench chose these), in the test environment, and waits until
+    /// it answers.
     pub(crate) async fn start(vars: &BTreeMap<String, String>) -> anyhow::Result<Self> {
         let port = free_port()?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+        let binary = std::env::var_os("LATCHKEY_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into());
+        let mut command = Command::new(binary);
         for (name, _) in std::env::vars_os() {
             if name
                 .to_string_lossy()
