@@ -31,7 +31,7 @@ async fn migrations_work_on_sqlite() {
 
     // sqlx turns foreign keys on for every SQLite connection; the cascades below rely on it.
     let pragma = db
-        .query_one(Statement::from_string(
+        .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             "PRAGMA foreign_keys",
         ))
