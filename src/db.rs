@@ -52,7 +52,7 @@ async fn open(settings: &DatabaseSettings, lazy: bool) -> anyhow::Result<Databas
 /// can echo the URL with its password.
 async fn why_unreachable(e: &DbErr, url: &str) -> String {
     let sqlx = match e {
-        DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => e.as_ref(),
         _ => return "the connection failed".to_owned(),
     };
     match sqlx {

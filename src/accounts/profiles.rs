@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use chrono::Utc;
 use entity::{subscriptions, users};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use crate::plan;

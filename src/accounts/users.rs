@@ -5,7 +5,7 @@ use entity::{identities, subscriptions, usage_events, users};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 

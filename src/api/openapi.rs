@@ -10,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::responses::{CsrfRefused, RateLimited, StoreUnavailable, Unauthenticated};
@@ -94,12 +95,13 @@ impl ApiDoc {
     pub fn for_server(facts: &ServerFacts<'_>) -> utoipa::openapi::OpenApi {
         let mut doc = Self::openapi();
         if let Some(components) = doc.components.as_mut() {
-            components
-                .security_schemes
-                .insert(scheme::SESSION.into(), session_scheme(facts.session_cookie));
+            components.security_schemes.insert(
+                scheme::SESSION.into(),
+                session_scheme(facts.session_cookie).into(),
+            );
             components.security_schemes.insert(
                 scheme::CSRF_COOKIE.into(),
-                csrf_cookie_scheme(facts.csrf_cookie),
+                csrf_cookie_scheme(facts.csrf_cookie).into(),
             );
         }
         if !facts.providers.is_empty() {
@@ -116,9 +118,14 @@ impl ApiDoc {
                 .flatten()
             });
             for operation in operations {
+                // Our own parameters are inline (`RefOr::T`); a `$ref` would name a shared one.
                 let params = operation.parameters.iter_mut().flatten();
+                let inline = params.filter_map(|p| match p {
+                    RefOr::T(param) => Some(param),
+                    RefOr::Ref(_) => None,
+                });
                 for param in
-                    params.filter(|p| p.name == "provider" && p.parameter_in == ParameterIn::Path)
+                    inline.filter(|p| p.name == "provider" && p.parameter_in == ParameterIn::Path)
                 {
                     param.schema = Some(
                         ObjectBuilder::new()

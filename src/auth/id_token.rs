@@ -472,6 +472,91 @@ mod tests {
         assert!(!can_sign_with(&ec("P-256"), Algorithm::RS256));
     }
 
+    /// Throwaway PKCS#8 keys (`openssl genpkey … | openssl pkcs8 -topk8 -nocrypt -outform
+    /// DER | base64`), for the curve algorithms no fake provider signs with. RS256 is signed
+    /// for real by the fake Google of the integration tests.
+    const P256_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg49QqqInJ6uzcrBGllYiZg2W+83quMMcC2Fzg0XR0OQWhRANCAAQEaYjEyLqj23xkmeaWgn83MUO3DAgTvMX6T44GRZLYEV6MMK4w3EbRpBsziNK77AkKRVP1ll5UFVdUjuyZlm0e";
+    const P384_KEY: &str = "MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDAscvOvLVCn73hcvmnbKKFrj0qN3gWRugn/oPCEOJIGnLOiVTy/ql2Nhpa/WqoH9RKhZANiAATu81ykF4nFh4m4UrVGVcGvWHbuGP/Q9TffWonGJZcNAinEx2y0BUTN8C7YhS7PM69eDkfvwhSKU0gV3DmoTd/0jDNIf6xI63DbjgftgPEMN8Fh5+M0GA5zCG02evpsEDM=";
+    const ED25519_KEY: &str = "MC4CAQAwBQYDK2VwBCIEIOS27YU+H+1AfWjkFqq0+cPRp4jzYKonLAbj/1jW2BIB";
+    const ED25519_OTHER_KEY: &str =
+        "MC4CAQAwBQYDK2VwBCIEIJHCMrDvR2hnegwmAm66h258AoWWd47P3upJ0jbbfvXh";
+
+    fn signing(alg: Algorithm, pkcs8: &str) -> jsonwebtoken::EncodingKey {
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(pkcs8)
+            .expect("base64");
+        match alg {
+            Algorithm::EdDSA => jsonwebtoken::EncodingKey::from_ed_der(&der),
+            _ => jsonwebtoken::EncodingKey::from_ec_der(&der),
+        }
+    }
+
+    /// The JWK a provider would publish for `key`, under `kid`.
+    fn published(key: &jsonwebtoken::EncodingKey, alg: Algorithm, kid: &str) -> Jwk {
+        let mut jwk = Jwk::from_encoding_key(key, alg).expect("a public JWK");
+        jwk.common.key_id = Some(kid.into());
+        jwk
+    }
+
+    fn signed(key: &jsonwebtoken::EncodingKey, alg: Algorithm, kid: &str) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        let exp = chrono::Utc::now().timestamp() + 600;
+        let claims = json!({"sub": "s", "iss": "https://issuer.example", "iat": 1,
+            "exp": exp, "aud": "me", "nonce": "n"});
+        jsonwebtoken::encode(&header, &claims, key).expect("a signed token")
+    }
+
+    #[test]
+    fn curve_signatures_verify_with_the_published_key_and_no_other() {
+        let expected = Expected {
+            issuers: &["https://issuer.example".into()],
+            client_id: "me",
+            nonce: "n",
+            algorithms: &ALGORITHMS,
+        };
+        let p256 = signing(Algorithm::ES256, P256_KEY);
+        let p384 = signing(Algorithm::ES384, P384_KEY);
+        let ed = signing(Algorithm::EdDSA, ED25519_KEY);
+        let keys = [
+            published(&p256, Algorithm::ES256, "p256"),
+            published(&p384, Algorithm::ES384, "p384"),
+            published(&ed, Algorithm::EdDSA, "ed"),
+        ];
+        for (key, alg, kid) in [
+            (&p256, Algorithm::ES256, "p256"),
+            (&p384, Algorithm::ES384, "p384"),
+            (&ed, Algorithm::EdDSA, "ed"),
+        ] {
+            let claims = verify(&signed(key, alg, kid), &keys, &expected);
+            assert_eq!(claims.map(|c| c.sub).ok().as_deref(), Some("s"), "{alg:?}");
+        }
+
+        // Another party's key under a published kid: the signature does not verify.
+        let other = signing(Algorithm::EdDSA, ED25519_OTHER_KEY);
+        let forged = verify(&signed(&other, Algorithm::EdDSA, "ed"), &keys, &expected);
+        assert!(
+            matches!(forged, Err(IdTokenError::Invalid(_))),
+            "{forged:?}"
+        );
+        // A kid naming a key of another curve is no key for this algorithm.
+        let crossed = verify(&signed(&p256, Algorithm::ES256, "p384"), &keys, &expected);
+        assert!(
+            matches!(crossed, Err(IdTokenError::UnknownKey)),
+            "{crossed:?}"
+        );
+        // Only the advertised algorithms: ES256 is refused where only RS256 is accepted.
+        let rs256_only = Expected {
+            algorithms: &[Algorithm::RS256],
+            ..expected
+        };
+        let refused = verify(&signed(&p256, Algorithm::ES256, "p256"), &keys, &rs256_only);
+        assert!(
+            matches!(refused, Err(IdTokenError::Invalid(_))),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn alg_none_and_symmetric_algorithms_are_refused_before_any_key_lookup() {
         let token = |header: serde_json::Value| {

@@ -30,6 +30,7 @@ mod ratelimit;
 mod reasons;
 mod redis_down;
 mod redis_tls;
+mod released_database;
 mod replicas;
 mod sessions;
 mod startup;

@@ -31,7 +31,7 @@ async fn migrations_work_on_sqlite() {
 
     // sqlx turns foreign keys on for every SQLite connection; the cascades below rely on it.
     let pragma = db
-        .query_one(Statement::from_string(
+        .query_one_raw(Statement::from_string(
             DbBackend::Sqlite,
             "PRAGMA foreign_keys",
         ))
@@ -46,6 +46,16 @@ async fn migrations_work_on_sqlite() {
 
 #[tokio::test]
 async fn migrations_work_on_postgres() {
+    on_a_fresh_postgres_database(|db| async move { check_migrations(&db).await }).await;
+}
+
+/// Runs `checks` against a database of its own on the PostgreSQL of `LATCHKEY__DATABASE__URL`
+/// (skipped when that is not a PostgreSQL URL), and drops the database afterwards.
+pub(crate) async fn on_a_fresh_postgres_database<F, Fut>(checks: F)
+where
+    F: FnOnce(DatabaseConnection) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let server_url = match std::env::var("LATCHKEY__DATABASE__URL") {
         Ok(url) if url.starts_with("postgres") => url,
         _ => {
@@ -69,7 +79,7 @@ async fn migrations_work_on_postgres() {
         let db = Database::connect(&url)
             .await
             .expect("connect to the test database");
-        check_migrations(&db).await;
+        checks(db.clone()).await;
         db.close().await.expect("close the test database");
     })
     .await;
