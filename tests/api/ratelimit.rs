@@ -7,9 +7,17 @@ use crate::support::browser::Browser;
 use crate::support::process::ServerProcess;
 use crate::support::response::assert_error;
 
+/// Windows are fixed (aligned on multiples of `limits.window` since the epoch), so a test whose
+/// requests straddle a window's end would see its count start again. A day's window makes
+/// that a matter of crossing midnight UTC, not of crossing a minute.
+const WINDOW: &str = "1d";
+const WINDOW_SECS: i64 = 86_400;
+
 async fn app_with_auth_limit(limit: &str, trusted: Option<&str>) -> TestApp {
     spawn_app_with(|c| {
-        let c = c.set("LATCHKEY__LIMITS__AUTH_PER_IP", limit);
+        let c = c
+            .set("LATCHKEY__LIMITS__AUTH_PER_IP", limit)
+            .set("LATCHKEY__LIMITS__WINDOW", WINDOW);
         match trusted {
             Some(t) => c.set("LATCHKEY__LIMITS__TRUSTED_PROXIES", t),
             None => c,
@@ -44,7 +52,17 @@ async fn under_the_limit_then_429_with_retry_after() {
         .ok()
         .and_then(|v| v.parse().ok())
         .expect("Retry-After");
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The seconds until the window ends: midnight UTC for a day's window.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let until_end = WINDOW_SECS - now % WINDOW_SECS;
+    assert!((1..=WINDOW_SECS).contains(&retry_after), "{retry_after}");
+    assert!(
+        (retry_after - until_end).abs() <= 2,
+        "{retry_after} vs {until_end}"
+    );
     // CORS headers are still there, so the extension can read the refusal.
     assert!(res.headers().contains_key("access-control-allow-origin"));
     assert_error(res, 429, "rate_limited").await;
