@@ -234,7 +234,11 @@ async fn a_bearer_request_that_slides_the_session_gets_no_cookie() {
 
 #[tokio::test]
 async fn the_per_session_limits_count_bearer_sessions_too() {
-    let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__SESSIONS_PER_SESSION", "2")).await;
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__LIMITS__SESSIONS_PER_SESSION", "2")
+            .set("LATCHKEY__LIMITS__WINDOW", "1d")
+    })
+    .await;
     let user = Uuid::new_v4();
     let mut first = firefox();
     let mut second = firefox();

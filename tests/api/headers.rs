@@ -14,7 +14,11 @@ fn header<'a>(res: &'a Response, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn every_answer_says_nosniff() {
-    let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__AUTH_PER_IP", "1")).await;
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__LIMITS__AUTH_PER_IP", "1")
+            .set("LATCHKEY__LIMITS__WINDOW", "1d")
+    })
+    .await;
     let (mut signed_in, _) = app.signed_in_browser("Ada").await;
     let mut nobody = Browser::extension();
     let mut foreign = Browser::extension();

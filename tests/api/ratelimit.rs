@@ -147,7 +147,11 @@ async fn a_trusted_proxy_written_as_an_ipv4_mapped_address_is_trusted() {
 
 #[tokio::test]
 async fn the_vision_proxy_is_limited_per_session() {
-    let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__VISION_PER_SESSION", "2")).await;
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__LIMITS__VISION_PER_SESSION", "2")
+            .set("LATCHKEY__LIMITS__WINDOW", "1d")
+    })
+    .await;
     let (mut browser, _) = app.signed_in_browser("Ada").await;
     let (mut other, _) = app.signed_in_browser("Bea").await;
     for _ in 0..2 {
@@ -238,7 +242,7 @@ async fn no_spelling_of_the_vision_path_escapes_its_limits() {
             "/api/%6Fpenai/extract-subtitles",
         ),
     ] {
-        let app = spawn_app_with(|c| c.set(key, "2")).await;
+        let app = spawn_app_with(|c| c.set(key, "2").set("LATCHKEY__LIMITS__WINDOW", "1d")).await;
         let (mut browser, _) = app.signed_in_browser("Ada").await;
         for _ in 0..2 {
             let res = app.send(&mut browser, Method::POST, path, &[]).await;

@@ -449,7 +449,11 @@ async fn a_login_beyond_the_cap_ends_the_users_oldest_session() {
 
 #[tokio::test]
 async fn the_session_routes_are_limited_per_session() {
-    let app = spawn_app_with(|c| c.set("LATCHKEY__LIMITS__SESSIONS_PER_SESSION", "3")).await;
+    let app = spawn_app_with(|c| {
+        c.set("LATCHKEY__LIMITS__SESSIONS_PER_SESSION", "3")
+            .set("LATCHKEY__LIMITS__WINDOW", "1d")
+    })
+    .await;
     let user = Uuid::new_v4();
     let mut first = Browser::extension();
     let mut second = Browser::extension();

@@ -263,9 +263,12 @@ async fn a_user_disabled_after_the_callback_gets_no_session() {
 
 #[tokio::test]
 async fn the_exchange_takes_any_origin_and_is_limited_per_address() {
-    let world =
-        World::start_with(|c| with_redirect_uris(c).set("LATCHKEY__LIMITS__AUTH_PER_IP", "5"))
-            .await;
+    let world = World::start_with(|c| {
+        with_redirect_uris(c)
+            .set("LATCHKEY__LIMITS__AUTH_PER_IP", "5")
+            .set("LATCHKEY__LIMITS__WINDOW", "1d")
+    })
+    .await;
     // A token-mode login and its callback: 2 sign-in requests; the exchange is the 3rd.
     let pkce = Pkce::new();
     let code = code_for(&world, &pkce).await;
