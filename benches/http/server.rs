@@ -3,7 +3,6 @@
 //! linked into the bench, whose allocator would also be the peers'.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,7 @@ impl ServerProcess {
     /// shell's are removed: the bench chose these), in the test environment, and waits until
     /// it answers.
     pub(crate) async fn start(vars: &BTreeMap<String, String>) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let port = testkit::free_port()?;
         let binary = std::env::var_os("LATCHKEY_BIN")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_latchkey").into());
         let mut command = Command::new(binary);
@@ -85,10 +84,4 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A port nothing listens on right now (the kernel's choice for port 0).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("no free loopback port")?;
-    Ok(listener.local_addr()?.port())
 }
