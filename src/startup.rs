@@ -176,16 +176,22 @@ pub fn build_sessions(settings: &Settings) -> anyhow::Result<Sessions> {
 /// store, and so one connection (or, in memory, one process's maps).
 pub fn build_stores(settings: &Settings) -> anyhow::Result<(Sessions, Scratch)> {
     let (sessions, scratch) = match settings.session.store {
-        StoreKind::Redis if settings.redis.is_cluster() => both(RedisStore::cluster(
-            &settings.redis.cluster_node_urls(),
-            &settings.redis.key_prefix,
-            settings.redis.timeout,
-        )?),
-        StoreKind::Redis => both(RedisStore::new(
-            settings.redis.url.expose_secret(),
-            &settings.redis.key_prefix,
-            settings.redis.timeout,
-        )?),
+        StoreKind::Redis if settings.redis.is_cluster() => both(
+            RedisStore::cluster(
+                &settings.redis.cluster_node_urls(),
+                &settings.redis.key_prefix,
+                settings.redis.timeout,
+            )?
+            .with_layout(settings.redis.layout),
+        ),
+        StoreKind::Redis => both(
+            RedisStore::new(
+                settings.redis.url.expose_secret(),
+                &settings.redis.key_prefix,
+                settings.redis.timeout,
+            )?
+            .with_layout(settings.redis.layout),
+        ),
         StoreKind::Memory => both(MemoryStore::new()),
     };
     let policy = Policy {

@@ -165,6 +165,8 @@ pub struct RedisSettings {
     #[serde(default, serialize_with = "redact::secret_urls")]
     pub cluster_nodes: Vec<SecretString>,
     pub key_prefix: String,
+    /// Where a user's index of sessions is kept: what the store writes (it reads both).
+    pub layout: crate::session::RedisLayout,
     pub pool_size: usize,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,

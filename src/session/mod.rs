@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub use self::ended::{Ending, Trace, Why, REMEMBERED_MS};
 pub use self::memory::MemoryStore;
-pub use self::redis::RedisStore;
+pub use self::redis::{Layout as RedisLayout, RedisStore};
 pub use self::scratch::{Hold, Reserved, Scratch, ScratchStore};
 pub use self::store::{
     Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,

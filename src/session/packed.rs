@@ -109,8 +109,16 @@ pub fn encode_profile(p: &Profile) -> String {
     out
 }
 
+/// Decodes a profile string: the packed profile, which the Redis store's compact layout may
+/// put after the user's one index entry, `~hash~score~` (`redis/lua/index.lua`). A packed
+/// profile starts with a digit or the separator, never `~`, and neither the hash nor the score
+/// contains one.
 pub fn decode_profile(packed: &str) -> Result<Profile, StoreError> {
     let malformed = || StoreError::Malformed("a profile is not in the packed format".into());
+    let packed = match packed.strip_prefix('~') {
+        Some(held) => held.splitn(3, '~').nth(2).ok_or_else(malformed)?,
+        None => packed,
+    };
     let mut header = packed.splitn(6, SEP);
     let mut next = || header.next().ok_or_else(malformed);
     let until = next()?;
@@ -296,7 +304,12 @@ mod tests {
             packed,
             "|0|4|3|15|freeAdaada@example.comhttps://example.com/a.png"
         );
-        assert_eq!(decode_profile(&packed).ok(), Some(free));
+        assert_eq!(decode_profile(&packed).ok(), Some(free.clone()));
+        // The compact layout's index entry before it is not part of the profile.
+        for entry in ["~h~1797800000000~", "~h~-14382400000000005~"] {
+            let held = format!("{entry}{packed}");
+            assert_eq!(decode_profile(&held).ok(), Some(free.clone()), "{held}");
+        }
     }
 
     #[test]
@@ -312,6 +325,11 @@ mod tests {
             "|0|1|0|0|é",
             // lengths whose sum overflows
             "|0|1|18446744073709551615|0|x",
+            // an index entry with no profile after it, or not closed
+            "~h~1~",
+            "~h~1",
+            "~h",
+            "~",
         ] {
             assert!(decode_profile(bad).is_err(), "accepted {bad:?}");
         }

@@ -9,6 +9,7 @@ mod billing;
 mod cli;
 mod cli_output;
 mod cluster;
+mod compact_layout;
 mod config;
 mod config_reference;
 mod cors;

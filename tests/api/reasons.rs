@@ -286,7 +286,8 @@ async fn an_ended_session_costs_one_index_entry_and_no_key() {
 /// reads those.
 #[tokio::test]
 async fn a_trace_key_of_the_previous_release_still_gives_the_reason() {
-    let app = spawn_app().await;
+    // What the previous release left: it wrote the indexed layout only.
+    let app = spawn_app_with(|c| c.set("LATCHKEY__REDIS__LAYOUT", "indexed")).await;
     let user = Uuid::new_v4();
     let browser = signed_in(&app, user, Transport::Cookie).await;
     let tag = app.user_tag(user);

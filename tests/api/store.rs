@@ -1,14 +1,14 @@
 //! One suite, run against every store: what the traits promise (`SessionStore` for sessions
 //! and the profile cache, `ScratchStore` for counters and one-time values) must hold for
-//! Redis, a Redis Cluster (`cluster.rs`) and memory alike. Times are passed in, so expiry is
-//! tested without sleeping.
+//! Redis (writing either layout, `compact_layout.rs`), a Redis Cluster (`cluster.rs`) and
+//! memory alike. Times are passed in, so expiry is tested without sleeping.
 
 use std::sync::Arc;
 
 use latchkey::session::{
-    Created, Ending, Hold, MemoryStore, NewSession, Profile, PublicId, RedisStore, Reserved,
-    Revoke, ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Trace, Transport,
-    REMEMBERED_MS,
+    Created, Ending, Hold, MemoryStore, NewSession, Profile, PublicId, RedisLayout, RedisStore,
+    Reserved, Revoke, ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Trace,
+    Transport, REMEMBERED_MS,
 };
 use uuid::Uuid;
 
@@ -37,6 +37,17 @@ fn redis_store() -> Store {
     Arc::new(
         RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
             .expect("Redis store"),
+    )
+}
+
+/// A Redis store writing the compact layout: a user with one session keeps its index entry in
+/// the profile string (`compact_layout.rs` tests the moves between the two layouts).
+fn compact_store() -> Store {
+    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    Arc::new(
+        RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
+            .expect("Redis store")
+            .with_layout(RedisLayout::Compact),
     )
 }
 
@@ -93,6 +104,9 @@ macro_rules! store_suite {
         }
         mod cluster_backend {
             $(#[tokio::test] async fn $name() { super::$name(super::cluster_store()).await; })*
+        }
+        mod compact_backend {
+            $(#[tokio::test] async fn $name() { super::$name(super::compact_store()).await; })*
         }
     };
 }

@@ -65,11 +65,14 @@ impl Keys {
     }
 
     /// The user's index of sessions: each one's absolute expiry, and why it ended for one that
-    /// did (`session/ended.rs`).
+    /// did (`session/ended.rs`). Under the compact layout, absent while the user has one entry,
+    /// which the profile then holds (`lua/index.lua`).
     pub(super) fn index(&self, user_id: Uuid) -> String {
         self.user_key(user_id, ":i", 0)
     }
 
+    /// The user's cached profile (`session/packed.rs`), with the user's one index entry before
+    /// it under the compact layout.
     pub(super) fn profile(&self, user_id: Uuid) -> String {
         self.user_key(user_id, ":p", 0)
     }

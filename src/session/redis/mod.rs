@@ -6,7 +6,9 @@
 //!   both, and only the walk and the health check know which they talk to.
 //! - `keys.rs`: the key layout (`docs/sessions.md`). Every key of a user carries the hash tag
 //!   `{u:<user id>}`, so all of them sit in one Redis Cluster slot and each operation is one
-//!   round trip on one slot: a Lua script (`lua/`) where it writes atomically, a plain `MGET`
+//!   round trip on one slot: a Lua script (`lua/`; those that touch the user's index of
+//!   sessions start with `lua/index.lua`, which knows its encodings and its two layouts,
+//!   [`Layout`]) where it writes atomically, a plain `MGET`
 //!   on the hot path (`touch`), whose sliding refresh is a `SET … XX` sent after it without
 //!   the answer waiting on it.
 //! - `scan.rs`: the walk over every session ([`SessionStore::scan`]), per node on a cluster.
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::{FromRedisValue, Script, ScriptInvocation};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use self::connection::Connection;
@@ -43,6 +46,31 @@ pub struct RedisStore {
     connection: Connection,
     keys: Keys,
     scripts: Scripts,
+    layout: Layout,
+}
+
+/// Where a user's index entries are kept (`redis.layout`, docs/sessions.md, "Compact
+/// layout"). Every release since the compact layout reads both; this says what is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Every user's entries in the index's sorted set (`P{u:U}:i`), as releases before the
+    /// compact layout read them. The default while a rolling upgrade from such a release may
+    /// run.
+    #[default]
+    Indexed,
+    /// A user whose index has one entry keeps it at the head of the profile string, with no
+    /// sorted set: one key fewer for the common user with one session. Only once no replica
+    /// of a release before the compact layout is left.
+    Compact,
+}
+
+/// A script that reads or writes the user's index, with `lua/index.lua` (the index's
+/// encodings and layouts, written once) put before it.
+macro_rules! with_index {
+    ($script:literal) => {
+        concat!(include_str!("lua/index.lua"), include_str!($script))
+    };
 }
 
 struct Scripts {
@@ -51,6 +79,7 @@ struct Scripts {
     revoke: Script,
     ended: Script,
     update_profile: Script,
+    drop_profile: Script,
     reserve: Script,
     confirm: Script,
     release: Script,
@@ -60,11 +89,12 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
-            create: Script::new(include_str!("lua/create.lua")),
-            list: Script::new(include_str!("lua/list.lua")),
-            revoke: Script::new(include_str!("lua/revoke.lua")),
-            ended: Script::new(include_str!("lua/ended.lua")),
-            update_profile: Script::new(include_str!("lua/update_profile.lua")),
+            create: Script::new(with_index!("lua/create.lua")),
+            list: Script::new(with_index!("lua/list.lua")),
+            revoke: Script::new(with_index!("lua/revoke.lua")),
+            ended: Script::new(with_index!("lua/ended.lua")),
+            update_profile: Script::new(with_index!("lua/update_profile.lua")),
+            drop_profile: Script::new(with_index!("lua/drop_profile.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             confirm: Script::new(include_str!("lua/confirm.lua")),
             release: Script::new(include_str!("lua/release.lua")),
@@ -102,6 +132,22 @@ impl RedisStore {
             connection,
             keys: Keys::new(prefix),
             scripts: Scripts::new(),
+            layout: Layout::default(),
+        }
+    }
+
+    /// This store writing `layout` (it reads both).
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// The scripts' flag for the layout they write.
+    fn compact(&self) -> &'static str {
+        match self.layout {
+            Layout::Indexed => "0",
+            Layout::Compact => "1",
         }
     }
 
@@ -157,6 +203,7 @@ impl RedisStore {
         loop {
             let mut call = self.scripts.revoke.prepare_invoke();
             call.key(self.keys.index(user_id))
+                .key(self.keys.profile(user_id))
                 .arg(self.keys.session_prefix(user_id))
                 .arg(mode)
                 .arg(&hash)
@@ -164,7 +211,9 @@ impl RedisStore {
                 .arg(mark)
                 .arg(TIMED_OUT_MARK)
                 .arg(now_ms)
-                .arg(self.keys.trace_prefix(user_id));
+                .arg(self.keys.trace_prefix(user_id))
+                .arg(REMEMBERED_MS)
+                .arg(self.compact());
             let (n, more): (u64, u8) = self.invoke(call).await?;
             revoked += n;
             if more == 0 {
@@ -263,7 +312,8 @@ impl SessionStore for RedisStore {
             .arg(Ending::Evicted.mark())
             .arg(TIMED_OUT_MARK)
             .arg(REMEMBERED_MS)
-            .arg(self.keys.trace_prefix(new.user_id));
+            .arg(self.keys.trace_prefix(new.user_id))
+            .arg(self.compact());
         // {0}, or {1, evicted hash, ...}: redis-rs reads the integer as its digits.
         let reply: Vec<String> = self.invoke(call).await?;
         let evicted = match reply.split_first() {
@@ -326,11 +376,13 @@ impl SessionStore for RedisStore {
     ) -> Result<Vec<(SessionHash, SessionRecord)>, StoreError> {
         let mut call = self.scripts.list.prepare_invoke();
         call.key(self.keys.index(user_id))
+            .key(self.keys.profile(user_id))
             .arg(self.keys.session_prefix(user_id))
             .arg(now_ms)
             .arg(WALK_BATCH)
             .arg(TIMED_OUT_MARK)
-            .arg(REMEMBERED_MS);
+            .arg(REMEMBERED_MS)
+            .arg(self.compact());
         let rows: Vec<(String, String)> = self.invoke(call).await?;
         let mut sessions = Vec::with_capacity(rows.len());
         for (h, value) in rows {
@@ -383,6 +435,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<Trace>, StoreError> {
         let mut call = self.scripts.ended.prepare_invoke();
         call.key(self.keys.index(user_id))
+            .key(self.keys.profile(user_id))
             .key(self.keys.trace(user_id, hash))
             .arg(hash.encode());
         let (score, legacy): (Option<String>, Option<String>) = self.invoke(call).await?;
@@ -410,15 +463,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_profile(&self, user_id: Uuid) -> Result<(), StoreError> {
-        let key = self.keys.profile(user_id);
-        self.connection
-            .run(|mut conn| async move {
-                redis::cmd("DEL")
-                    .arg(key)
-                    .query_async::<()>(&mut conn)
-                    .await
-            })
-            .await
+        let mut call = self.scripts.drop_profile.prepare_invoke();
+        call.key(self.keys.index(user_id))
+            .key(self.keys.profile(user_id))
+            .arg(REMEMBERED_MS);
+        self.invoke::<()>(call).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -70,6 +70,10 @@ impl TestConfig {
         ] {
             vars.insert(k.to_owned(), v.to_owned());
         }
+        // The layout the Redis store writes; CI's PostgreSQL pass runs every test on `compact`.
+        if let Ok(layout) = std::env::var("LATCHKEY__REDIS__LAYOUT") {
+            vars.insert("LATCHKEY__REDIS__LAYOUT".to_owned(), layout);
+        }
         Self { vars, file: None }
     }
 

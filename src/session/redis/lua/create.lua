@@ -10,11 +10,9 @@
 -- ARGV[12] how long past its time an entry is remembered (ms)
 -- ARGV[13] the previous release's trace key prefix (ends with the user's hash tag): an
 -- evicted session's trace key, if that release left one, is deleted (revoke.lua says why)
--- (formats in src/session/packed.rs; index scores in src/session/ended.rs: a positive score is
--- a started session's absolute expiry, a negative one -(t * 8 + mark) an ended session, t its
--- absolute expiry for a timeout (mark 0), the time a hand ended it otherwise. Each is
--- remembered until ARGV[12] past its time, for the 401's reason. Only entries scored above now
--- can be live sessions: the *live* ones below.)
+-- ARGV[14] '1' for the compact layout (index.lua)
+-- (formats in src/session/packed.rs; index scores and layouts in index.lua. Only entries
+-- scored above now can be live sessions: the *live* ones below.)
 -- Returns {0} when the session exists already, else {1, evicted hash, ...}.
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {0}
@@ -23,25 +21,17 @@ redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[3])
 
 local now = tonumber(ARGV[2])
 local remembered = tonumber(ARGV[12])
--- Entries past their time by more than `remembered` are forgotten. string.format: Lua's own
--- number to string keeps 14 digits only.
-local forget = now - remembered
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '(0', string.format('%.0f', forget))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], string.format('(%.0f', -forget * 8), '(0')
+unfold(KEYS[2], KEYS[3])
+forget(KEYS[2], now - remembered)
 local live = '(' .. ARGV[2]
-
--- An entry of a session that ended, remembered by a negative score (its key is gone): at is
--- its absolute expiry for a timeout, now for an eviction.
-local function ended(h, at, mark)
-  redis.call('ZADD', KEYS[2], string.format('%.0f', -(at * 8 + mark)), h)
-end
 
 -- The cap counts the live entries only (scored above now), which are at most `max` after
 -- every create, so this walk is bounded by the cap, never by how many logins there ever were.
--- Entries whose session already timed out are remembered as such first and end nobody; if
--- the user is still at the cap, the oldest sessions are ended: the earliest logins, by the
--- created time at the head of each record (src/session/packed.rs). Not by the score: a
--- session started under a longer absolute timeout than today's expires after newer ones.
+-- Entries whose session already timed out are remembered as such first (at is their absolute
+-- expiry) and end nobody; if the user is still at the cap, the oldest sessions are ended:
+-- the earliest logins, by the created time at the head of each record
+-- (src/session/packed.rs). Not by the score: a session started under a longer absolute
+-- timeout than today's expires after newer ones.
 -- A key of the layout before packed strings (a hash, no session) counts as the oldest.
 local function created(v)
   if type(v) ~= 'string' then
@@ -60,7 +50,7 @@ if redis.call('ZCOUNT', KEYS[2], live, '+inf') >= max then
     if v then
       table.insert(sessions, {created(v), score, h})
     else
-      ended(h, score, tonumber(ARGV[11]))
+      redis.call('ZADD', KEYS[2], ended_score(score, tonumber(ARGV[11])), h)
     end
   end
   local excess = #sessions - max + 1
@@ -78,26 +68,12 @@ if redis.call('ZCOUNT', KEYS[2], live, '+inf') >= max then
     for i = 1, excess do
       local h = sessions[i][3]
       redis.call('DEL', ARGV[9] .. h, ARGV[13] .. h)
-      ended(h, now, tonumber(ARGV[10]))
+      redis.call('ZADD', KEYS[2], ended_score(now, tonumber(ARGV[10])), h)
       table.insert(result, h)
     end
   end
 end
-
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
--- The index lives as long as its latest entry is remembered: the latest time, started (the
--- highest score) or ended (the lowest). A hand's ending is before its absolute expiry, so a
--- revocation never needs to extend it.
-local function time_of(entry)
-  local score = tonumber(entry[2])
-  if score > 0 then
-    return score
-  end
-  return math.floor(-score / 8)
-end
-local latest = math.max(time_of(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')),
-  time_of(redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')))
-redis.call('PEXPIREAT', KEYS[2], string.format('%.0f', latest + remembered))
 
 -- The profile lives at least as long as this session can; a longer expiry (another
 -- session's) is kept. SET replaces a profile of any type, the old hash layout included.
@@ -108,4 +84,5 @@ if ttl < wanted then
 else
   redis.call('SET', KEYS[3], ARGV[7], 'KEEPTTL')
 end
+settle(KEYS[2], KEYS[3], ARGV[7], ARGV[14] == '1', remembered)
 return result

@@ -1,17 +1,18 @@
 -- Lists a user's live sessions, and remembers as timed out the index entries whose session
 -- is gone.
--- KEYS[1] user's index  ARGV[1] session key prefix (ends with the user's hash tag)  ARGV[2] now
+-- KEYS[1] user's index  KEYS[2] user's profile  ARGV[1] session key prefix (ends with the
+-- user's hash tag)  ARGV[2] now
 -- ARGV[3] the most entries to read: the newest started ones, so the work is bounded even for
 -- an index written before the cap of sessions per user existed (create.lua trims such an
 -- index at the user's next login)
 -- ARGV[4] the mark of a timed-out session  ARGV[5] how long past its time an entry is
--- remembered (ms) (index scores: create.lua, src/session/ended.rs)
+-- remembered (ms)  ARGV[6] '1' for the compact layout (index scores and layouts: index.lua)
 -- Returns {hash, packed record} pairs (src/session/packed.rs).
 -- Session keys are built from the index: they share the index's hash tag, so they are in
 -- its slot. Only live entries (scored above now) are read; ended ones are not read at all.
-local forget = tonumber(ARGV[2]) - tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '(0', string.format('%.0f', forget))
-redis.call('ZREMRANGEBYSCORE', KEYS[1], string.format('(%.0f', -forget * 8), '(0')
+local remembered = tonumber(ARGV[5])
+local packed = unfold(KEYS[1], KEYS[2])
+forget(KEYS[1], tonumber(ARGV[2]) - remembered)
 local out = {}
 local started = redis.call('ZRANGE', KEYS[1], '+inf', '(' .. ARGV[2], 'BYSCORE', 'REV',
   'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')
@@ -29,8 +30,8 @@ for i = 1, #started, 2 do
     redis.call('ZREM', KEYS[1], h)
   else
     -- Timed out: remembered as such, with its absolute expiry, for its 401's reason.
-    local absolute = tonumber(started[i + 1])
-    redis.call('ZADD', KEYS[1], string.format('%.0f', -(absolute * 8 + tonumber(ARGV[4]))), h)
+    redis.call('ZADD', KEYS[1], ended_score(tonumber(started[i + 1]), tonumber(ARGV[4])), h)
   end
 end
+settle(KEYS[1], KEYS[2], packed, ARGV[6] == '1', remembered)
 return out
