@@ -7,7 +7,9 @@
 //!
 //! 1. Redis memory per session: a `redis-server` of its own (no persistence), `INFO memory`
 //!    `used_memory` before and after 50,000 sessions started through the session store, for
-//!    10,000 users with 5 sessions each, and again for 50,000 users with one session each.
+//!    10,000 users with 5 sessions each, and again for 50,000 users with one session each,
+//!    once with each `redis.layout` (the configured one, then the other: the layouts differ
+//!    only for users with one session).
 //! 2. Throughput, on that Redis (holding the 50,000 sessions): `wrk -t1 -c64 --latency`
 //!    against latchkey's `GET /healthz` and authenticated `GET /api/user/info`, the
 //!    actix-session peer's read-only route and the bare one-`GET` peer, in `BENCH_ROUNDS`
@@ -43,6 +45,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use bench_peers::{Peers, BARE_KEY};
 use latchkey::config::{Settings, Sources};
+use latchkey::session::RedisLayout;
 use latchkey::startup::build_sessions;
 use testkit::redis::{stats, RedisOptions, RedisServer};
 
@@ -220,16 +223,33 @@ async fn bench(
     let setup = build_sessions(settings)?;
     // Opens the setup store's connection and loads the script, outside the measurement.
     create_sessions(&setup, CREATE_CONCURRENCY, 1).await?;
-    println!("memory: starting {SESSIONS} sessions, 1 per user ...");
-    let (single, _) = measure_memory(&setup, &mut conn, SESSIONS, 1).await?;
+    let layout = settings.redis.layout;
+    println!("memory: starting {SESSIONS} sessions, 1 per user ({layout:?}) ...");
+    let (single, _) = measure_memory(&setup, layout, &mut conn, SESSIONS, 1).await?;
+    let mut memory = vec![single];
+    // Both layouts at one session per user, whichever is configured: the one place they differ.
+    let other = match layout {
+        RedisLayout::Indexed => RedisLayout::Compact,
+        RedisLayout::Compact => RedisLayout::Indexed,
+    };
+    let mut other_settings = settings.clone();
+    other_settings.redis.layout = other;
+    let other_setup = build_sessions(&other_settings)?;
+    create_sessions(&other_setup, CREATE_CONCURRENCY, 1).await?;
+    println!("memory: starting {SESSIONS} sessions, 1 per user ({other:?}) ...");
+    let (single, _) = measure_memory(&other_setup, other, &mut conn, SESSIONS, 1).await?;
+    memory.push(single);
+    drop(other_setup);
     println!("memory: starting {SESSIONS} sessions, {SESSIONS_PER_USER} per user ...");
     let (spread, token) = measure_memory(
         &setup,
+        layout,
         &mut conn,
         SESSIONS / SESSIONS_PER_USER,
         SESSIONS_PER_USER,
     )
     .await?;
+    memory.insert(0, spread);
     drop(setup);
     let keys = sample_keys(&mut conn, &settings.redis.key_prefix, &token).await?;
 
@@ -243,7 +263,7 @@ async fn bench(
         duration: options.duration.clone(),
         redis_version,
         rounds,
-        memory: vec![spread, single],
+        memory,
         keys,
         redis_args: redis.extra_args().to_vec(),
         loadavg: options.loadavg.clone(),

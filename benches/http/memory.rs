@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use latchkey::session::{ClientInfo, Profile, SessionToken, Sessions, Transport};
+use latchkey::session::{ClientInfo, Profile, RedisLayout, SessionToken, Sessions, Transport};
 use redis::aio::MultiplexedConnection;
 use testkit::redis::stats;
 use uuid::Uuid;
@@ -20,6 +20,8 @@ const USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/
 const CLIENT_IP: &str = "203.0.113.7";
 
 pub(crate) struct Memory {
+    /// What the store wrote (`redis.layout`).
+    pub(crate) layout: RedisLayout,
     pub(crate) users: usize,
     pub(crate) per_user: usize,
     pub(crate) before: u64,
@@ -41,6 +43,7 @@ impl Memory {
 /// Redis memory taken by `users` x `per_user` sessions, from an empty database.
 pub(crate) async fn measure_memory(
     sessions: &Sessions,
+    layout: RedisLayout,
     conn: &mut MultiplexedConnection,
     users: usize,
     per_user: usize,
@@ -56,6 +59,7 @@ pub(crate) async fn measure_memory(
     let after = used_memory(conn).await?;
     let keys: u64 = redis::cmd("DBSIZE").query_async(&mut *conn).await?;
     let memory = Memory {
+        layout,
         users,
         per_user,
         before,

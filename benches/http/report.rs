@@ -2,6 +2,8 @@
 //! per request, the Redis commands per request, the memory per session and the keys of one
 //! user, and each figure against its target.
 
+use latchkey::session::RedisLayout;
+
 use crate::machine::{pinned, LOAD_CPU, SERVER_CPU};
 use crate::memory::{KeySample, Memory, SESSIONS_PER_USER};
 use crate::rounds::Rounds;
@@ -105,14 +107,15 @@ impl Report {
         println!();
         println!("Redis memory (INFO memory used_memory, after - before, from an empty database)");
         println!(
-            "{:<24} {:>9} {:>8} {:>12} {:>14} {:>9}",
-            "layout", "sessions", "keys", "bytes", "bytes/session", "start/s"
+            "{:<24} {:<8} {:>9} {:>8} {:>12} {:>14} {:>9}",
+            "sessions", "layout", "sessions", "keys", "bytes", "bytes/session", "start/s"
         );
         for m in &self.memory {
             let plural = if m.per_user == 1 { "" } else { "s" };
             println!(
-                "{:<24} {:>9} {:>8} {:>12} {:>14.1} {:>9.0}",
+                "{:<24} {:<8} {:>9} {:>8} {:>12} {:>14.1} {:>9.0}",
                 format!("{} users x {} session{plural}", m.users, m.per_user),
+                layout_name(m.layout),
                 m.sessions(),
                 m.keys,
                 m.after.saturating_sub(m.before),
@@ -134,14 +137,27 @@ impl Report {
     }
 
     fn print_memory_targets(&self) {
-        for (m, target) in self.memory.iter().zip([TARGET_BYTES, TARGET_BYTES_SINGLE]) {
+        for m in &self.memory {
+            let target = if m.per_user == 1 {
+                TARGET_BYTES_SINGLE
+            } else {
+                TARGET_BYTES
+            };
             let bytes = m.per_session();
             println!(
-                "target: <= {target:.0} bytes of Redis per session ({} per user): {bytes:.0}, {}",
+                "target: <= {target:.0} bytes of Redis per session ({} per user, redis.layout = {}): {bytes:.0}, {}",
                 m.per_user,
+                layout_name(m.layout),
                 verdict(bytes <= target)
             );
         }
+    }
+}
+
+fn layout_name(layout: RedisLayout) -> &'static str {
+    match layout {
+        RedisLayout::Indexed => "indexed",
+        RedisLayout::Compact => "compact",
     }
 }
 
