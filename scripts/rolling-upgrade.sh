@@ -4,14 +4,19 @@
 # new replicas share them while a Deployment rolls (docs/sessions.md, "Upgrading").
 #
 #   scripts/rolling-upgrade.sh [OLD_REV]
+#   OLD_LAYOUT=indexed NEW_LAYOUT=compact scripts/rolling-upgrade.sh tree
 #
 # OLD_REV (default f7470ef: the last commit before the index took over the sessions' traces) is
 # built from a git worktree of it, this tree as it is on disk; both debug builds share
-# CARGO_TARGET_DIR. Then, with the fake Google of `cargo run --example fakes`, users sign in on
+# CARGO_TARGET_DIR. OLD_REV `tree` runs this tree's binary as both, which with OLD_LAYOUT and
+# NEW_LAYOUT (`redis.layout` of each, default `indexed`) checks the second step of the
+# compact layout's rollout: replicas writing either layout side by side.
+# Then, with the fake Google of `cargo run --example fakes`, users sign in on
 # each binary (token mode) and every request is crossed, each done by one binary to sessions
 # the other started and each answer read from both: user info, the list of sessions, a
 # revocation by id and of all others, a logout, an eviction by the cap, an operator's
-# revocation and a user's disable (each binary's CLI). It passes when nobody who should be
+# revocation and a user's disable (each binary's CLI), for users with one session and with
+# several. It passes when nobody who should be
 # signed in is signed out, every ended session answers 401 on both, no answer is a 5xx, and
 # this tree's 401s give the exact reason (the previous release's may say `unknown` for a
 # session this tree ended: it reads only its own trace keys, and this tree deletes those of the
@@ -35,21 +40,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building the previous release ($OLD_REV) in $OLD_TREE"
-git -C "$ROOT" worktree add --detach "$OLD_TREE" "$OLD_REV" >/dev/null
-(cd "$OLD_TREE" && cargo build --quiet --bin latchkey)
-cp "$TARGET/debug/latchkey" "$WORK/latchkey-old"
+if [ "$OLD_REV" != tree ]; then
+  echo "== building the previous release ($OLD_REV) in $OLD_TREE"
+  git -C "$ROOT" worktree add --detach "$OLD_TREE" "$OLD_REV" >/dev/null
+  (cd "$OLD_TREE" && cargo build --quiet --bin latchkey)
+  cp "$TARGET/debug/latchkey" "$WORK/latchkey-old"
+fi
 echo "== building this tree ($(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD || echo ', with changes'))"
 (cd "$ROOT" && cargo build --quiet --bin latchkey --example fakes)
 cp "$TARGET/debug/latchkey" "$WORK/latchkey-new"
 cp "$TARGET/debug/examples/fakes" "$WORK/fakes"
+[ "$OLD_REV" != tree ] || cp "$WORK/latchkey-new" "$WORK/latchkey-old"
 
-echo "== running both on $REDIS_URL under the key prefix $PREFIX"
-WORK=$WORK PREFIX=$PREFIX REDIS_URL=$REDIS_URL python3 - <<'PY'
+OLD_LAYOUT=${OLD_LAYOUT:-indexed}
+NEW_LAYOUT=${NEW_LAYOUT:-indexed}
+echo "== running both on $REDIS_URL under the key prefix $PREFIX (layouts: old $OLD_LAYOUT, new $NEW_LAYOUT)"
+# Each binary runs in its own tree, so that it reads its own release's config/default.toml
+# (an image carries its own): the previous release refuses a key it does not know.
+[ "$OLD_REV" != tree ] || OLD_TREE=$ROOT
+WORK=$WORK PREFIX=$PREFIX REDIS_URL=$REDIS_URL OLD_REV=$OLD_REV OLD_LAYOUT=$OLD_LAYOUT \
+  NEW_LAYOUT=$NEW_LAYOUT OLD_TREE=$OLD_TREE NEW_TREE=$ROOT python3 - <<'PY'
 import base64, hashlib, html, json, os, re, secrets, socket, subprocess, sys, time
 import urllib.error, urllib.parse, urllib.request
 
 WORK, PREFIX, REDIS_URL = os.environ["WORK"], os.environ["PREFIX"], os.environ["REDIS_URL"]
+# Both binaries are this tree's: both must give the exact reason.
+BOTH_EXACT = os.environ["OLD_REV"] == "tree"
+LAYOUTS = {"old": os.environ["OLD_LAYOUT"], "new": os.environ["NEW_LAYOUT"]}
+TREES = {"old": os.environ["OLD_TREE"], "new": os.environ["NEW_TREE"]}
 answers = []      # (server, method, path, status)
 failures = []
 
@@ -86,6 +104,7 @@ servers = {}
 
 def start(name, binary):
     port = free_port()
+    layout = {} if LAYOUTS[name] == "indexed" else {"LATCHKEY__REDIS__LAYOUT": LAYOUTS[name]}
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATCHKEY")}
     env.update(fake_env["env"])
     env.update({
@@ -100,9 +119,10 @@ def start(name, binary):
         "LATCHKEY__SESSION__MAX_PER_USER": "3",
         # Every sign-in comes from 127.0.0.1, as in the tests (config/test.toml).
         "LATCHKEY__LIMITS__AUTH_PER_IP": "100000",
+        **layout,
     })
     log = open(f"{WORK}/{name}.log", "w")
-    proc = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=log, cwd=TREES[name])
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -113,7 +133,7 @@ def start(name, binary):
         time.sleep(0.1)
     else:
         sys.exit(f"{name} did not become ready; its log: {WORK}/{name}.log")
-    servers[name] = {"base": base, "proc": proc, "env": env, "binary": binary}
+    servers[name] = {"base": base, "proc": proc, "env": env, "binary": binary, "cwd": TREES[name]}
 
 
 def call(server, method, path, token=None, body=None):
@@ -179,7 +199,7 @@ def expect_ended(token, reason, what):
         got = (body or {}).get("reason")
         if status != 401:
             failures.append(f"{what}: still signed in on {server} ({status})")
-        elif server == "new" and got != reason:
+        elif (server == "new" or BOTH_EXACT) and got != reason:
             failures.append(f"{what}: {server} says {got!r}, not {reason!r}")
         else:
             print(f"   {what}: 401 on {server}, reason {got}")
@@ -193,9 +213,18 @@ def listed(server, token):
     return {s["id"] for s in body["sessions"]}
 
 
+def user_id_of(server, token):
+    status, body = call(server, "GET", "/api/user/info", token)
+    user_id = (body or {}).get("user", {}).get("user_id")
+    if status != 200 or not user_id:
+        failures.append(f"user info on {server}: {status} {body}")
+    return user_id
+
+
 def operator(server, *args):
     s = servers[server]
-    done = subprocess.run([s["binary"], *args], env=s["env"], capture_output=True, text=True)
+    done = subprocess.run([s["binary"], *args], env=s["env"], cwd=s["cwd"], capture_output=True,
+                          text=True)
     if done.returncode != 0:
         failures.append(f"{server} CLI {args}: exit {done.returncode}: {done.stderr[-300:]}")
 
@@ -225,6 +254,31 @@ try:
         if listed(b, first) != {public_id(first)}:
             failures.append(f"{b} lists more than the one session left")
 
+        print(f"== users with one session, started on {a}, used and ended on {b}")
+        only = sign_in(a, new_user())
+        expect_live(only, f"the one session started on {a}")
+        for server in servers:
+            if listed(server, only) != {public_id(only)}:
+                failures.append(f"{server} does not list the one session started on {a}")
+        call(b, "POST", "/auth/logout", only)
+        expect_ended(only, "signed_out", f"the one session, signed out on {b}")
+        only = sign_in(a, new_user())
+        operator(b, "sessions", "revoke", public_id(only))
+        expect_ended(only, "revoked_by_operator", f"the one session, revoked by {b}'s operator")
+        only = sign_in(a, new_user())
+        user_id = user_id_of(a, only)
+        if user_id:
+            operator(b, "users", "disable", user_id)
+            expect_ended(only, "account_disabled", f"the one session, disabled by {b}'s operator")
+        user = new_user()
+        first = sign_in(a, user)
+        second = sign_in(b, user)
+        for t in (first, second):
+            expect_live(t, f"a second session, started on {b}")
+        call(a, "POST", "/auth/logout", second)
+        expect_ended(second, "signed_out", f"the second session, signed out on {a}")
+        expect_live(first, "the first session, left alone")
+
         print(f"== the cap (3) across both: {a}, {b}, {a} then {b}")
         user = new_user()
         tokens = [sign_in(s, user) for s in (a, b, a)]
@@ -248,10 +302,8 @@ try:
         print(f"== a user with sessions on both, disabled by {b}'s CLI")
         user = new_user()
         tokens = [sign_in(a, user), sign_in(b, user)]
-        status, body = call(a, "GET", "/api/user/info", tokens[0])
-        user_id = (body or {}).get("user", {}).get("user_id")
-        if status != 200 or not user_id:
-            failures.append(f"user info on {a}: {status} {body}")
+        user_id = user_id_of(a, tokens[0])
+        if not user_id:
             continue
         operator(b, "users", "disable", user_id)
         for t in tokens:
