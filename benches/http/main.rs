@@ -56,7 +56,6 @@ use memory::{
 use redis::aio::MultiplexedConnection;
 use report::Report;
 use rounds::{Rounds, Route};
-use server::ServerProcess;
 
 const DEFAULT_DURATION: &str = "5s";
 const DEFAULT_ROUNDS: usize = 3;
@@ -281,7 +280,7 @@ async fn load(
     conn: &mut MultiplexedConnection,
 ) -> anyhow::Result<Rounds> {
     let cookie_name = configured.settings.session.cookie_name.clone();
-    let server = ServerProcess::start(&configured.vars)
+    let server = server::start(&configured.vars)
         .await
         .context("latchkey's server does not start")?;
     let base = server.base.clone();

@@ -4,7 +4,8 @@
 //! - [`fakes`]: fake Google, GitHub and OpenAI servers, real HTTP on `127.0.0.1:0`;
 //! - [`demo`]: `make demo`'s fakes (auto-approving providers) and its configuration;
 //! - [`redis`]: the one way to start a `redis-server` of a test's own (plain, TLS, with an ACL
-//!   user, pinned to a CPU) and a Redis Cluster of several of them.
+//!   user, pinned to a CPU) and a Redis Cluster of several of them;
+//! - [`server`]: `latchkey serve` as a process of its own (a replica, or the bench's server).
 //!
 //! A dev-only crate: the root package lists it under `[dev-dependencies]` only, so the
 //! latchkey library and binary never link it (`cargo tree -p latchkey -e normal`). It does not
@@ -21,6 +22,7 @@
 pub mod demo;
 pub mod fakes;
 pub mod redis;
+pub mod server;
 
 pub use fakes::http_client;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::header::COOKIE;
 use reqwest::Response;
+use testkit::server::{Serve, Served};
 
 use super::app::client;
 use super::browser::Browser;
@@ -17,51 +18,27 @@ pub fn free_port() -> u16 {
 }
 
 /// `latchkey serve` as a separate process of the built binary, with a test's configuration:
-/// another replica on the same Redis and database.
+/// another replica on the same Redis and database (`testkit::server`, which the bench uses
+/// too).
 pub struct ServerProcess {
-    child: std::process::Child,
+    served: Served,
     pub address: String,
 }
 
 impl ServerProcess {
     /// Starts the binary; its stderr (the log) goes to `log` when given.
     pub async fn start(vars: &BTreeMap<String, String>, log: Option<&std::path::Path>) -> Self {
-        let port = free_port();
-        let stderr = match log {
-            Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
-            None => std::process::Stdio::null(),
-        };
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-            .args(["serve", "--no-migrate"])
-            .env("LATCHKEY_ENV", "test")
-            .env(
-                "LATCHKEY_CONFIG_DIR",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config"),
-            )
-            .env_remove("RUST_LOG")
-            .envs(vars.iter())
-            .env("LATCHKEY__SERVER__PORT", port.to_string())
-            .stdout(std::process::Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the latchkey binary starts");
-        let process = Self {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-        };
-        let client = client();
-        for _ in 0..100 {
-            if client
-                .get(format!("{}/healthz", process.address))
-                .send()
-                .await
-                .is_ok()
-            {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("latchkey serve did not start");
+        let served = Served::start(Serve {
+            binary: env!("CARGO_BIN_EXE_latchkey").as_ref(),
+            args: &["--no-migrate"],
+            config_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/config").as_ref(),
+            vars,
+            log,
+        })
+        .await
+        .expect("latchkey serve starts and answers");
+        let address = served.base.clone();
+        Self { served, address }
     }
 
     /// `GET /api/user/info` on this process with the browser's cookies.
@@ -75,23 +52,12 @@ impl ServerProcess {
 
     /// Sends SIGTERM, as Kubernetes does on a rolling update.
     pub fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "SIGTERM delivered");
+        self.served.terminate().expect("SIGTERM delivered");
     }
 
     /// Waits up to `limit` for the process to exit on its own; its exit status.
     pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
+        self.served.wait_exit(limit).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -100,14 +66,7 @@ impl ServerProcess {
 
     /// Stops the process (SIGKILL) and waits for it.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.stop();
+        self.served.stop();
     }
 }
 
