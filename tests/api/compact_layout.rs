@@ -8,13 +8,14 @@
 use std::time::Duration;
 
 use latchkey::session::{
-    Ending, NewSession, Profile, RedisLayout, RedisStore, Revoke, SessionRecord, SessionStore,
-    SessionToken, TouchParams, Trace, Transport, REMEMBERED_MS,
+    Ending, NewSession, Profile, RedisLayout, RedisStore, Revoke, SessionStore, SessionToken,
+    TouchParams, Trace, REMEMBERED_MS,
 };
 use redis::AsyncCommands;
 use uuid::Uuid;
 
 use crate::support::redis::redis_url;
+use crate::support::stores;
 use crate::support::users::profile;
 
 const IDLE: i64 = 3 * 24 * 3600 * 1000;
@@ -80,33 +81,11 @@ impl Shared {
 }
 
 fn session(user: Uuid, at: i64) -> (SessionToken, NewSession) {
-    let token = SessionToken::generate(user);
-    let new = NewSession {
-        user_id: user,
-        hash: token.hash(),
-        record: SessionRecord {
-            created_ms: at,
-            last_seen_ms: at,
-            absolute_expiry_ms: at + ABSOLUTE,
-            user_agent: "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0".into(),
-            ip: "192.0.2.1".into(),
-            transport: Transport::Cookie,
-        },
-        idle_ms: IDLE,
-        profile: profile("Zoë~Ada|", "free"),
-        profile_expiry_ms: at + ABSOLUTE,
-        max_per_user: 50,
-    };
-    (token, new)
+    stores::new_session(user, at, IDLE, ABSOLUTE)
 }
 
 fn at(now: i64) -> TouchParams<'static> {
-    TouchParams {
-        now_ms: now,
-        idle_ms: IDLE,
-        refresh_after_ms: 60_000,
-        counter: "ocr:today",
-    }
+    stores::touch_at(now, IDLE, 60_000)
 }
 
 async fn signed_in(store: &RedisStore, user: Uuid, token: &SessionToken, now: i64) -> bool {
@@ -139,7 +118,7 @@ async fn one_session_lives_in_the_profile_two_in_the_index_and_back() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(touched.profile, profile("Zoë~Ada|", "free"));
+    assert_eq!(touched.profile, stores::session_profile());
     let held = s.held(user).await;
     assert_eq!(s.compact.list(user, t, IDLE).await.unwrap().len(), 1);
     assert_eq!(

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use latchkey::session::{
     Created, Ending, Hold, MemoryStore, NewSession, Profile, PublicId, RedisLayout, RedisStore,
     Reserved, Revoke, ScratchStore, SessionRecord, SessionStore, SessionToken, TouchParams, Trace,
-    Transport, REMEMBERED_MS,
+    REMEMBERED_MS,
 };
 use uuid::Uuid;
 
 use crate::support::redis::{redis_store_on, redis_url, shared_cluster};
+use crate::support::stores;
 use crate::support::users::profile;
 
 const IDLE: i64 = 60_000;
@@ -61,36 +62,11 @@ fn memory_store() -> Store {
 }
 
 fn new_session(user_id: Uuid, now: i64) -> (SessionToken, NewSession) {
-    let token = SessionToken::generate(user_id);
-    let new = NewSession {
-        user_id,
-        hash: token.hash(),
-        record: SessionRecord {
-            created_ms: now,
-            last_seen_ms: now,
-            absolute_expiry_ms: now + ABSOLUTE,
-            // The packed layout's separator and multi-byte text, where a client or a
-            // provider could put them.
-            user_agent: "Mozilla/5.0 (suite|x) Zoë/1.0 |".into(),
-            ip: "192.0.2.1".into(),
-            // The transport the packed layout added last: round-trips through every store.
-            transport: Transport::Bearer,
-        },
-        idle_ms: IDLE,
-        profile: profile("Zoë|Ada", "free"),
-        profile_expiry_ms: now + ABSOLUTE,
-        max_per_user: 50,
-    };
-    (token, new)
+    stores::new_session(user_id, now, IDLE, ABSOLUTE)
 }
 
 fn at(now: i64) -> TouchParams<'static> {
-    TouchParams {
-        now_ms: now,
-        idle_ms: IDLE,
-        refresh_after_ms: REFRESH,
-        counter: "ocr:20270115",
-    }
+    stores::touch_at(now, IDLE, REFRESH)
 }
 
 /// Declares one test per store for each suite function.

@@ -9,6 +9,7 @@
 //! - [`events`]: security events read back from SQL, waiting for the journal;
 //! - [`process`]: the built binary as a process: `latchkey serve` replicas and CLI runs;
 //! - [`redis`]: Redis as the tests see it (the shared URL, the shared cluster, counters);
+//! - [`stores`]: sessions as the store suites hand them to a store directly;
 //! - [`world`]: the app with fake Google and GitHub as its providers;
 //! - [`token`]: token mode as an extension without cookies drives it.
 //!
@@ -22,6 +23,7 @@ pub mod events;
 pub mod process;
 pub mod redis;
 pub mod response;
+pub mod stores;
 pub mod token;
 pub mod users;
 pub mod world;
