@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::session::{
-    Hold, NewSession, Profile, RedisStore, Reserved, Revoke, ScratchStore, SessionRecord,
-    SessionStore, SessionToken, Sessions, TouchParams, Transport,
+    Hold, NewSession, Profile, RedisStore, Reserved, Revoke, ScratchStore, SessionStore,
+    SessionToken, Sessions, TouchParams,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ use crate::support::redis::{
     command_calls, redis_store_on, sent_by_clients, shared_cluster, start_cluster,
 };
 use crate::support::response::{assert_error, json};
+use crate::support::stores;
 use crate::support::users::profile;
 use crate::support::world::World;
 use testkit::redis::RedisCluster;
@@ -260,24 +261,12 @@ fn stat(text: &str, line: &str, field: &str) -> Option<u64> {
 const IDLE: i64 = 600_000;
 const ABSOLUTE: i64 = 3_600_000;
 
+/// A session whose user agent and profile name say `name`, so a read can be matched to its
+/// user.
 fn new_session(user_id: Uuid, now: i64, name: &str) -> (SessionToken, NewSession) {
-    let token = SessionToken::generate(user_id);
-    let new = NewSession {
-        user_id,
-        hash: token.hash(),
-        record: SessionRecord {
-            created_ms: now,
-            last_seen_ms: now,
-            absolute_expiry_ms: now + ABSOLUTE,
-            user_agent: format!("cluster \"{name}\""),
-            ip: "192.0.2.7".into(),
-            transport: Transport::Cookie,
-        },
-        idle_ms: IDLE,
-        profile: profile(name, "free"),
-        profile_expiry_ms: now + ABSOLUTE,
-        max_per_user: 50,
-    };
+    let (token, mut new) = stores::new_session(user_id, now, IDLE, ABSOLUTE);
+    new.record.user_agent = format!("cluster \"{name}\"");
+    new.profile = profile(name, "free");
     (token, new)
 }
 
