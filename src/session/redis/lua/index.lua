@@ -72,6 +72,18 @@ local function unfold(index, profile)
   return rest
 end
 
+-- Makes `key` live at least until `at` (ms), keeping a later expiry or none. By Redis' own
+-- clock, and not with PEXPIREAT's GT option, which needs Redis 7.0 (docs/deployment.md asks
+-- for 6.2).
+local function outlive(key, at)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local ttl = redis.call('PTTL', key)
+  if ttl >= 0 and ttl < at - now then
+    redis.call('PEXPIREAT', key, score_text(at))
+  end
+end
+
 -- Where the entries stay once a script is done with them. With `compact` and a profile, a
 -- single entry goes back into the profile (`packed`, the profile without an entry), which then
 -- lives at least as long as the entry is remembered, and the set is deleted. Otherwise the set
@@ -87,7 +99,7 @@ local function settle(index, profile, packed, compact, remembered)
     local value = join_profile(first[1], tonumber(first[2]), packed)
     redis.call('DEL', index)
     redis.call('SET', profile, value, 'KEEPTTL')
-    redis.call('PEXPIREAT', profile, score_text(time_of(tonumber(first[2])) + remembered), 'GT')
+    outlive(profile, time_of(tonumber(first[2])) + remembered)
     return value
   end
   local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
