@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey::session::{
-    Hold, NewSession, Profile, RedisStore, Reserved, Revoke, ScratchStore, SessionStore,
-    SessionToken, Sessions, TouchParams,
+    Hold, NewSession, Profile, RedisLayout, RedisStore, Reserved, Revoke, ScratchStore,
+    SessionStore, SessionToken, Sessions, TouchParams, Trace,
 };
 use redis::cluster_routing::Slot;
 use uuid::Uuid;
@@ -288,8 +288,11 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     let mut cluster = start_cluster(Duration::from_millis(1_000));
     let logs = tempfile::tempdir().expect("tempdir");
     let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    // The compact layout: a user's first session keeps its entry in the profile, the second
+    // moves it to the index (lua/index.lua); from two entries on, both layouts run the same.
     let store = RedisStore::cluster(&cluster.nodes(), &prefix, Duration::from_secs(5))
-        .expect("cluster store");
+        .expect("cluster store")
+        .with_layout(RedisLayout::Compact);
     assert!(store.is_cluster());
     store.ping().await.expect("the cluster answers");
 
@@ -303,9 +306,14 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     };
     for (i, user) in users.iter().enumerate() {
         let name = format!("user{i}");
-        for _ in 0..3 {
+        for n in 0..3 {
             let (token, new) = new_session(*user, now, &name);
             assert!(store.create(&new).await.expect("create").stored());
+            if n == 0 {
+                // A session held in the profile: why it ended is read from there.
+                let trace = store.trace(*user, &token.hash(), now).await.expect("trace");
+                assert!(matches!(trace, Some(Trace::Started { .. })), "{trace:?}");
+            }
             tokens.entry(*user).or_default().push(token);
         }
         let first = &tokens[user][0];
