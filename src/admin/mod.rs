@@ -28,7 +28,7 @@ mod users;
 pub use audit::{security_events, AuditQuery, EventKind, EventRow};
 pub use plans::{set_plan, PlanChange};
 pub use sessions::{
-    parse_session_id, revoke_all, revoke_session, revoke_user, user_sessions, SessionRow,
+    parse_session_id, reindex, revoke_all, revoke_session, revoke_user, user_sessions, SessionRow,
     SessionWalk,
 };
 pub use users::{

@@ -268,3 +268,20 @@ pub async fn revoke_all(db: &DatabaseConnection, sessions: &Sessions) -> Result<
         revoked => Ok(revoked),
     }
 }
+
+/// Puts every user back in the indexed layout (docs/sessions.md, "Compact layout"): a walk
+/// over every profile, moving an index entry a profile holds into the user's index, so that
+/// a release that reads only the index may run. Returns how many entries moved; 0 is not an
+/// error (nothing held one, or a walk already moved them).
+pub async fn reindex(sessions: &Sessions) -> Result<u64> {
+    let mut moved = 0;
+    let mut cursor = 0;
+    loop {
+        let page = sessions.reindex(cursor).await?;
+        moved += page.moved;
+        cursor = page.cursor;
+        if cursor == 0 {
+            return Ok(moved);
+        }
+    }
+}

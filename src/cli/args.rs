@@ -223,6 +223,21 @@ pub enum SessionsCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Put every user back in the indexed layout, for a release that reads only that one.
+    ///
+    /// With redis.layout = "compact", a user with one session keeps its index entry in the
+    /// profile; 0.1.0 reads only the index. Run this after every replica was rolled to
+    /// redis.layout = "indexed" and before any 0.1.0 replica starts: it walks every profile
+    /// (SCAN, in pages) and moves each entry it holds into the user's index, then prints how
+    /// many moved. Running it again moves nothing. Refused where redis.layout is "compact".
+    ///
+    /// Example:
+    ///   LATCHKEY__REDIS__LAYOUT=indexed latchkey sessions reindex
+    #[command(verbatim_doc_comment)]
+    Reindex {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

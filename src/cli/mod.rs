@@ -8,7 +8,7 @@
 use sea_orm::DatabaseConnection;
 
 use crate::config::{Settings, Sources, StoreKind};
-use crate::session::Sessions;
+use crate::session::{RedisLayout, Sessions};
 use crate::{db, startup, telemetry};
 
 mod args;
@@ -78,6 +78,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 pub(super) struct Ops {
     pub(super) db: DatabaseConnection,
     pub(super) sessions: Sessions,
+    /// What the Redis store writes (`redis.layout`).
+    pub(super) layout: RedisLayout,
 }
 
 impl Ops {
@@ -92,6 +94,10 @@ impl Ops {
             .await
             .map_err(Failure::Usage)?;
         let sessions = startup::build_sessions(settings).map_err(Failure::Usage)?;
-        Ok(Self { db, sessions })
+        Ok(Self {
+            db,
+            sessions,
+            layout: settings.redis.layout,
+        })
     }
 }

@@ -1,4 +1,4 @@
-//! `latchkey sessions list|revoke`.
+//! `latchkey sessions list|revoke|reindex`.
 
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
@@ -11,6 +11,7 @@ use super::output::{finish, output, plural, print_json, when, JsonArray};
 use super::table::{Column, Layout, Table};
 use super::{Failure, Ops};
 use crate::admin::{self, SessionRow, SessionWalk};
+use crate::session::RedisLayout;
 
 pub(super) async fn run(ops: &Ops, command: SessionsCommand) -> Result<(), Failure> {
     match command {
@@ -29,7 +30,29 @@ pub(super) async fn run(ops: &Ops, command: SessionsCommand) -> Result<(), Failu
         SessionsCommand::Revoke { which, yes, output } => {
             revoke(ops, which, yes, output.json).await
         }
+        SessionsCommand::Reindex { output } => reindex(ops, output.json).await,
     }
+}
+
+/// `sessions reindex`: every user back in the indexed layout (docs/sessions.md, "Compact
+/// layout"). Refused where this configuration writes the compact layout: the replicas that
+/// share it would fold the entries back at their users' next login.
+async fn reindex(ops: &Ops, json: bool) -> Result<(), Failure> {
+    if ops.layout == RedisLayout::Compact {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "redis.layout is \"compact\" here, so replicas would fold the entries back: roll \
+             every replica to redis.layout = \"indexed\" first, then run this with that setting"
+        )));
+    }
+    let moved = admin::reindex(&ops.sessions).await?;
+    if json {
+        return print_json(&serde_json::json!({ "moved": moved }));
+    }
+    finish(writeln!(
+        io::stdout().lock(),
+        "moved {} from profiles into their users' indexes; every user is in the indexed layout",
+        plural(moved, "index entry")
+    ))
 }
 
 /// What `sessions list` keeps: sessions started at or after `since`, at most `limit`.

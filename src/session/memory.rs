@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::ended::{Ending, Trace, REMEMBERED_MS};
 use super::scratch::{Hold, Reserved, ScratchStore};
 use super::store::{
-    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
-    TouchParams, Touched,
+    Created, NewSession, Profile, Reindexed, Revoke, ScanPage, SessionRecord, SessionStore,
+    StoreError, TouchParams, Touched,
 };
 use super::token::SessionHash;
 
@@ -261,6 +261,11 @@ impl SessionStore for MemoryStore {
             position as u64
         };
         Ok(ScanPage { cursor, sessions })
+    }
+
+    async fn reindex(&self, _cursor: u64, _count: u32) -> Result<Reindexed, StoreError> {
+        // Sessions in memory have one layout: nothing to move.
+        Ok(Reindexed::default())
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {

@@ -27,8 +27,8 @@ pub use self::memory::MemoryStore;
 pub use self::redis::{Layout as RedisLayout, RedisStore};
 pub use self::scratch::{Hold, Reserved, Scratch, ScratchStore};
 pub use self::store::{
-    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
-    TouchParams, Touched, Transport,
+    Created, NewSession, Profile, Reindexed, Revoke, ScanPage, SessionRecord, SessionStore,
+    StoreError, TouchParams, Touched, Transport,
 };
 pub use self::token::{is_well_formed_secret, random_secret, PublicId, SessionHash, SessionToken};
 
@@ -251,6 +251,13 @@ impl Sessions {
         profile: &Profile,
     ) -> Result<bool, StoreError> {
         self.store.update_profile(user_id, profile).await
+    }
+
+    /// One page of the walk that puts every user back in the layout every release reads
+    /// (`latchkey sessions reindex`, [`SessionStore::reindex`]): start with cursor 0 and pass
+    /// back the returned cursor until it is 0 again.
+    pub async fn reindex(&self, cursor: u64) -> Result<Reindexed, StoreError> {
+        self.store.reindex(cursor, SCAN_PAGE).await
     }
 
     /// One page of a walk over every live session of the deployment, for operators: start

@@ -168,6 +168,15 @@ pub struct ScanPage {
     pub sessions: Vec<(Uuid, SessionHash, SessionRecord)>,
 }
 
+/// One page of [`SessionStore::reindex`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reindexed {
+    /// Where the next page starts; 0 when the walk is over.
+    pub cursor: u64,
+    /// How many index entries this page moved from a profile back into the user's index.
+    pub moved: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The backend did not answer in time or refused the connection.
@@ -218,6 +227,14 @@ pub trait SessionStore: Send + Sync + 'static {
         now_ms: i64,
         idle_ms: i64,
     ) -> Result<ScanPage, StoreError>;
+
+    /// One page of a walk over every user's profile that puts the store back in the layout
+    /// every release reads: an index entry a profile holds (the Redis store's compact layout,
+    /// docs/sessions.md) moves into the user's index. Start with cursor 0 and pass back the
+    /// returned cursor until it is 0 again; each page is bounded work (`count` is a hint of
+    /// how many keys to look at), and a profile met twice is left as it is the second time.
+    /// A store with no such layout has nothing to move.
+    async fn reindex(&self, cursor: u64, count: u32) -> Result<Reindexed, StoreError>;
 
     /// Revokes sessions of one user; returns how many were revoked. Atomic with respect to
     /// concurrent `create`s of the same user.

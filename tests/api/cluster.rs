@@ -416,6 +416,31 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     assert_eq!(seen, expected, "the walk finds every session once or more");
     assert!(pages >= 3, "one page per master at least ({pages})");
 
+    // Users with one session each hold it in their profile; the walk that puts every user
+    // back in the indexed layout (`sessions reindex`) visits every master and moves each.
+    let singles: Vec<Uuid> = (0..12).map(|_| Uuid::new_v4()).collect();
+    for user in &singles {
+        let (_, new) = new_session(*user, now, "single");
+        assert!(store.create(&new).await.expect("create").stored());
+    }
+    let (mut moved, mut cursor) = (0, 0);
+    loop {
+        let page = store.reindex(cursor, 10).await.expect("reindex");
+        moved += page.moved;
+        cursor = page.cursor;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(moved, 12);
+    for user in &singles {
+        assert_eq!(store.list(*user, now, IDLE).await.expect("list").len(), 1);
+        assert_eq!(
+            store.revoke(*user, &Revoke::All).await.expect("revoke all"),
+            1
+        );
+    }
+
     // Revocation in all its forms, then the profile goes.
     for user in &users {
         let ts = &tokens[user];

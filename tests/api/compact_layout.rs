@@ -14,6 +14,9 @@ use latchkey::session::{
 use redis::AsyncCommands;
 use uuid::Uuid;
 
+use crate::support::app::{spawn_app_with, TestApp};
+use crate::support::browser::Browser;
+use crate::support::process::latchkey;
 use crate::support::redis::redis_url;
 use crate::support::stores;
 use crate::support::users::profile;
@@ -315,4 +318,69 @@ async fn a_forged_or_broken_entry_in_the_profile_signs_nobody_in() {
         s.compact.trace(user, &stranger.hash(), t).await.unwrap(),
         None
     );
+}
+
+/// How many profile strings of the app's prefix hold an index entry.
+async fn held_entries(app: &TestApp) -> usize {
+    let mut conn = app.redis().await;
+    let pattern = format!("{}*:p", app.config.prefix());
+    let keys = testkit::redis::stats::keys_matching(&mut conn, &pattern)
+        .await
+        .expect("SCAN");
+    let mut held = 0;
+    for key in keys {
+        let value: String = conn.get(&key).await.expect("GET");
+        held += usize::from(value.starts_with('~'));
+    }
+    held
+}
+
+/// `latchkey sessions reindex` (the way back to a release that reads only the sorted set):
+/// refused where the configuration writes the compact layout; with `indexed`, every entry a
+/// profile holds moves into its user's sorted set, the sessions stay signed in, and a second
+/// run moves nothing.
+#[tokio::test]
+async fn sessions_reindex_moves_every_held_entry_into_the_index() {
+    let app = spawn_app_with(|c| c.set("LATCHKEY__REDIS__LAYOUT", "compact")).await;
+    let mut browsers = Vec::new();
+    let mut tokens = Vec::new();
+    for (n, sessions) in [1, 1, 1, 2].into_iter().enumerate() {
+        let user = Uuid::new_v4();
+        for _ in 0..sessions {
+            let mut browser = Browser::extension();
+            let name = format!("User{n}");
+            tokens.push((
+                user,
+                app.sign_in(&mut browser, user, profile(&name, "free"))
+                    .await,
+            ));
+            browsers.push(browser);
+        }
+    }
+    assert_eq!(
+        held_entries(&app).await,
+        3,
+        "three users with one session each"
+    );
+
+    let run = latchkey(&app.config.vars, &["sessions", "reindex"]).await;
+    assert!(run.fails(2).contains("compact"), "{run:?}");
+    assert_eq!(held_entries(&app).await, 3, "the refusal moved nothing");
+
+    let mut indexed = app.config.vars.clone();
+    indexed.insert("LATCHKEY__REDIS__LAYOUT".into(), "indexed".into());
+    let run = latchkey(&indexed, &["sessions", "reindex"]).await;
+    assert!(run.ok().starts_with("moved 3 index entry(s)"), "{run:?}");
+    assert_eq!(held_entries(&app).await, 0);
+    let mut conn = app.redis().await;
+    for (user, token) in &tokens {
+        let index = format!("{}:i", app.user_tag(*user));
+        let score: Option<f64> = conn.zscore(&index, token.hash().encode()).await.unwrap();
+        assert!(score.is_some_and(|s| s > 0.0), "{index} lists the session");
+    }
+    for browser in &mut browsers {
+        assert_eq!(app.user_info(browser).await.status(), 200);
+    }
+    let run = latchkey(&indexed, &["sessions", "reindex", "--json"]).await;
+    assert_eq!(run.json(), serde_json::json!({ "moved": 0 }));
 }

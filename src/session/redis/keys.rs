@@ -104,6 +104,21 @@ impl Keys {
         format!("{}{{u:*}}:s:*", glob_escape(&self.prefix))
     }
 
+    /// The `SCAN MATCH` pattern of every profile key under this prefix.
+    pub(super) fn profile_pattern(&self) -> String {
+        format!("{}{{u:*}}:p", glob_escape(&self.prefix))
+    }
+
+    /// The user a profile key names; `None` for a key of any other shape.
+    pub(super) fn parse_profile(&self, key: &str) -> Option<Uuid> {
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("{u:")?;
+        let user = rest.strip_suffix("}:p")?;
+        if user.len() != USER_ID_CHARS {
+            return None;
+        }
+        Uuid::try_parse(user).ok()
+    }
+
     /// The user and hash a session key names; `None` for a key of any other shape.
     pub(super) fn parse_session(&self, key: &str) -> Option<(Uuid, SessionHash)> {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix("{u:")?;
@@ -145,6 +160,16 @@ mod tests {
             .trace(user, &hash)
             .starts_with(&keys.trace_prefix(user)));
         assert!(keys.parse_session(&key) == Some((user, hash)));
+        assert_eq!(keys.parse_profile(&keys.profile(user)), Some(user));
+        for other in [
+            key.clone(),
+            keys.index(user),
+            keys.counter(user, "ocr:20270115"),
+            Keys::new("other:").profile(user),
+            format!("lk:{{u:{}x}}:p", user.simple()),
+        ] {
+            assert_eq!(keys.parse_profile(&other), None, "parsed {other:?}");
+        }
         for other in [
             keys.index(user),
             keys.profile(user),
@@ -160,6 +185,7 @@ mod tests {
     #[test]
     fn the_scan_pattern_matches_the_prefix_as_written() {
         assert_eq!(Keys::new("a*b:").session_pattern(), "a\\*b:{u:*}:s:*");
+        assert_eq!(Keys::new("a*b:").profile_pattern(), "a\\*b:{u:*}:p");
         assert_eq!(
             Keys::new("[x]?\\").session_pattern(),
             "\\[x\\]\\?\\\\{u:*}:s:*"

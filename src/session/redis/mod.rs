@@ -32,8 +32,8 @@ use self::keys::Keys;
 use super::ended::{Ending, Trace, REMEMBERED_MS, TIMED_OUT_MARK};
 use super::packed;
 use super::store::{
-    Created, NewSession, Profile, Revoke, ScanPage, SessionRecord, SessionStore, StoreError,
-    TouchParams, Touched,
+    Created, NewSession, Profile, Reindexed, Revoke, ScanPage, SessionRecord, SessionStore,
+    StoreError, TouchParams, Touched,
 };
 use super::token::SessionHash;
 
@@ -80,6 +80,7 @@ struct Scripts {
     ended: Script,
     update_profile: Script,
     drop_profile: Script,
+    reindex: Script,
     reserve: Script,
     confirm: Script,
     release: Script,
@@ -95,6 +96,7 @@ impl Scripts {
             ended: Script::new(with_index!("lua/ended.lua")),
             update_profile: Script::new(with_index!("lua/update_profile.lua")),
             drop_profile: Script::new(with_index!("lua/drop_profile.lua")),
+            reindex: Script::new(with_index!("lua/reindex.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             confirm: Script::new(include_str!("lua/confirm.lua")),
             release: Script::new(include_str!("lua/release.lua")),
@@ -409,6 +411,30 @@ impl SessionStore for RedisStore {
             .run(|conn| async move { scan::page(conn, cursor, &pattern, count).await })
             .await?;
         scan::live_sessions(&self.keys, rows, now_ms, idle_ms)
+    }
+
+    async fn reindex(&self, cursor: u64, count: u32) -> Result<Reindexed, StoreError> {
+        let pattern = self.keys.profile_pattern();
+        let (cursor, rows) = self
+            .connection
+            .run(|conn| async move { scan::page(conn, cursor, &pattern, count).await })
+            .await?;
+        let mut moved = 0;
+        for (key, value) in rows {
+            // Only a profile that holds an entry starts with `~` (lua/index.lua); the script
+            // checks again, atomically, since the profile may have changed since the read.
+            let held = value.is_some_and(|v| v.starts_with('~'));
+            let Some(user_id) = self.keys.parse_profile(&key).filter(|_| held) else {
+                continue;
+            };
+            let mut call = self.scripts.reindex.prepare_invoke();
+            call.key(self.keys.index(user_id))
+                .key(key)
+                .arg(REMEMBERED_MS);
+            let one: u64 = self.invoke(call).await?;
+            moved += one;
+        }
+        Ok(Reindexed { cursor, moved })
     }
 
     async fn revoke(&self, user_id: Uuid, which: &Revoke) -> Result<u64, StoreError> {

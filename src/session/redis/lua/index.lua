@@ -61,7 +61,7 @@ local function profile_value(profile)
 end
 
 -- Moves an entry held by the profile into the set. Returns the profile's value without it
--- (see profile_value).
+-- (see profile_value), and whether there was one.
 local function unfold(index, profile)
   local value = profile_value(profile)
   local h, score, rest = split_profile(value)
@@ -69,7 +69,7 @@ local function unfold(index, profile)
     redis.call('ZADD', index, score_text(score), h)
     redis.call('SET', profile, rest, 'KEEPTTL')
   end
-  return rest
+  return rest, h ~= nil
 end
 
 -- Makes `key` live at least until `at` (ms), keeping a later expiry or none. By Redis' own
