@@ -5,12 +5,17 @@
 #
 #   scripts/rolling-upgrade.sh [OLD_REV]
 #   OLD_LAYOUT=indexed NEW_LAYOUT=compact scripts/rolling-upgrade.sh tree
+#   ROLLBACK=1 scripts/rolling-upgrade.sh [OLD_REV]
 #
 # OLD_REV (default f7470ef: the last commit before the index took over the sessions' traces) is
 # built from a git worktree of it, this tree as it is on disk; both debug builds share
 # CARGO_TARGET_DIR. OLD_REV `tree` runs this tree's binary as both, which with OLD_LAYOUT and
 # NEW_LAYOUT (`redis.layout` of each, default `indexed`) checks the second step of the
-# compact layout's rollout: replicas writing either layout side by side.
+# compact layout's rollout: replicas writing either layout side by side. ROLLBACK=1 goes the
+# other way: users sign in on this tree writing `compact`, it is rolled to `indexed`,
+# `latchkey sessions reindex` runs (REINDEX=0 skips it, to see what it prevents), then
+# OLD_REV starts beside it and its logins, logouts and operator commands must reach every
+# session.
 # Then, with the fake Google of `cargo run --example fakes`, users sign in on
 # each binary (token mode) and every request is crossed, each done by one binary to sessions
 # the other started and each answer read from both: user info, the list of sessions, a
@@ -59,7 +64,8 @@ echo "== running both on $REDIS_URL under the key prefix $PREFIX (layouts: old $
 # (an image carries its own): the previous release refuses a key it does not know.
 [ "$OLD_REV" != tree ] || OLD_TREE=$ROOT
 WORK=$WORK PREFIX=$PREFIX REDIS_URL=$REDIS_URL OLD_REV=$OLD_REV OLD_LAYOUT=$OLD_LAYOUT \
-  NEW_LAYOUT=$NEW_LAYOUT OLD_TREE=$OLD_TREE NEW_TREE=$ROOT python3 - <<'PY'
+  NEW_LAYOUT=$NEW_LAYOUT OLD_TREE=$OLD_TREE NEW_TREE=$ROOT ROLLBACK=${ROLLBACK:-0} \
+  REINDEX=${REINDEX:-1} python3 - <<'PY'
 import base64, hashlib, html, json, os, re, secrets, socket, subprocess, sys, time
 import urllib.error, urllib.parse, urllib.request
 
@@ -67,6 +73,7 @@ WORK, PREFIX, REDIS_URL = os.environ["WORK"], os.environ["PREFIX"], os.environ["
 # Both binaries are this tree's: both must give the exact reason.
 BOTH_EXACT = os.environ["OLD_REV"] == "tree"
 LAYOUTS = {"old": os.environ["OLD_LAYOUT"], "new": os.environ["NEW_LAYOUT"]}
+REINDEX = os.environ["REINDEX"] == "1"
 TREES = {"old": os.environ["OLD_TREE"], "new": os.environ["NEW_TREE"]}
 answers = []      # (server, method, path, status)
 failures = []
@@ -227,13 +234,58 @@ def operator(server, *args):
                           text=True)
     if done.returncode != 0:
         failures.append(f"{server} CLI {args}: exit {done.returncode}: {done.stderr[-300:]}")
+    return done.stdout
+
+
+def stop(name):
+    servers[name]["proc"].terminate()
+    servers[name]["proc"].wait(timeout=10)
+    del servers[name]
+
+
+def rollback():
+    """compact on this tree, rolled to indexed, reindexed, then the old release beside it."""
+    print("== users sign in on new, writing the compact layout")
+    LAYOUTS["new"] = "compact"
+    start("new", f"{WORK}/latchkey-new")
+    ua, ub, uc = new_user(), new_user(), new_user()
+    a1, b1 = sign_in("new", ua), sign_in("new", ub)
+    c1, c2 = sign_in("new", uc), sign_in("new", uc)
+    stop("new")
+    print("== new rolled to indexed" + (", then `sessions reindex`" if REINDEX else ", no reindex"))
+    LAYOUTS["new"] = "indexed"
+    start("new", f"{WORK}/latchkey-new")
+    if REINDEX:
+        out = operator("new", "sessions", "reindex", "--json")
+        if json.loads(out or "{}").get("moved") != 2:
+            failures.append(f"reindex moved {out!r}, not the 2 one-session users' entries")
+    start("old", f"{WORK}/latchkey-old")
+    for t in (a1, b1, c1, c2):
+        expect_live(t, "a session started under compact")
+    print("== a second login of a one-session user on old, then old's CLI revokes the user's")
+    a2 = sign_in("old", ua)
+    expect_live(a1, "the first session, beside old's login")
+    operator("old", "sessions", "revoke", "--user", ua["email"])
+    for t in (a1, a2):
+        expect_ended(t, "revoked_by_operator", "revoked with all the user's by old's operator")
+    print("== old signs out a one-session user, lists and revokes all of the others")
+    call("old", "POST", "/auth/logout", b1)
+    expect_ended(b1, "signed_out", "signed out on old")
+    if listed("old", c1) != {public_id(c1), public_id(c2)}:
+        failures.append("old does not list both sessions started under compact")
+    operator("old", "sessions", "revoke", "--all", "--yes")
+    for t in (c1, c2):
+        expect_ended(t, "revoked_by_operator", "revoked by old's operator")
 
 
 try:
-    start("old", f"{WORK}/latchkey-old")
-    start("new", f"{WORK}/latchkey-new")
+    if os.environ["ROLLBACK"] == "1":
+        rollback()
+    else:
+        start("old", f"{WORK}/latchkey-old")
+        start("new", f"{WORK}/latchkey-new")
     other = {"old": "new", "new": "old"}
-    for a in ("old", "new"):
+    for a in ("old", "new") if os.environ["ROLLBACK"] != "1" else ():
         b = other[a]
         print(f"== sessions started on {a}, used and ended on {b}")
         user = new_user()
