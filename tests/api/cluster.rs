@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::support::browser::Browser;
 use crate::support::redis::{
-    command_calls, redis_store_on, sent_by_clients, shared_cluster, start_cluster,
+    command_calls, fresh_prefix, redis_store_on, sent_by_clients, shared_cluster, start_cluster,
 };
 use crate::support::response::{assert_error, json};
 use crate::support::stores;
@@ -287,7 +287,7 @@ async fn every_operation_on_many_users_stays_in_one_slot() {
     const USERS: usize = 48;
     let mut cluster = start_cluster(Duration::from_millis(1_000));
     let logs = tempfile::tempdir().expect("tempdir");
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let prefix = fresh_prefix();
     // The compact layout: a user's first session keeps its entry in the profile, the second
     // moves it to the index (lua/index.lua); from two entries on, both layouts run the same.
     let store = RedisStore::cluster(&cluster.nodes(), &prefix, Duration::from_secs(5))

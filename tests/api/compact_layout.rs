@@ -5,8 +5,6 @@
 //! indexed layout (what a replica not yet switched, or switched back, writes) sharing the
 //! keys with a compact one.
 
-use std::time::Duration;
-
 use latchkey::session::{
     Ending, NewSession, Profile, RedisLayout, RedisStore, Revoke, SessionStore, SessionToken,
     TouchParams, Trace, REMEMBERED_MS,
@@ -17,7 +15,7 @@ use uuid::Uuid;
 use crate::support::app::{spawn_app_with, TestApp};
 use crate::support::browser::Browser;
 use crate::support::process::latchkey;
-use crate::support::redis::redis_url;
+use crate::support::redis::{fresh_prefix, redis_store_under, redis_url};
 use crate::support::stores;
 use crate::support::users::profile;
 
@@ -38,17 +36,15 @@ struct Shared {
 }
 
 async fn shared() -> Shared {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store =
-        || RedisStore::new(&redis_url(), &prefix, Duration::from_secs(2)).expect("Redis store");
+    let prefix = fresh_prefix();
     let conn = redis::Client::open(redis_url())
         .expect("Redis URL")
         .get_multiplexed_async_connection()
         .await
         .expect("Redis answers");
     Shared {
-        compact: store().with_layout(RedisLayout::Compact),
-        indexed: store(),
+        compact: redis_store_under(&prefix, RedisLayout::Compact),
+        indexed: redis_store_under(&prefix, RedisLayout::Indexed),
         prefix,
         conn,
     }

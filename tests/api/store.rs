@@ -12,7 +12,9 @@ use latchkey::session::{
 };
 use uuid::Uuid;
 
-use crate::support::redis::{redis_store_on, redis_url, shared_cluster};
+use crate::support::redis::{
+    fresh_prefix, redis_store_on, redis_store_under, redis_url, shared_cluster,
+};
 use crate::support::stores;
 use crate::support::users::profile;
 
@@ -34,22 +36,13 @@ impl<T: SessionStore + ScratchStore> Backend for T {}
 type Store = Arc<dyn Backend>;
 
 fn redis_store() -> Store {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    Arc::new(
-        RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
-            .expect("Redis store"),
-    )
+    Arc::new(redis_store_under(&fresh_prefix(), RedisLayout::Indexed))
 }
 
 /// A Redis store writing the compact layout: a user with one session keeps its index entry in
 /// the profile string (`compact_layout.rs` tests the moves between the two layouts).
 fn compact_store() -> Store {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    Arc::new(
-        RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
-            .expect("Redis store")
-            .with_layout(RedisLayout::Compact),
-    )
+    Arc::new(redis_store_under(&fresh_prefix(), RedisLayout::Compact))
 }
 
 /// A store on the Redis Cluster shared by the cluster tests (started once per test binary).
@@ -579,9 +572,8 @@ async fn a_hold_nobody_ends_comes_back_by_itself(store: Store) {
 /// A Redis store under a fresh prefix, its prefix, and a connection of the test's own to look
 /// at what the store wrote.
 async fn redis_store_and_connection() -> (RedisStore, String, redis::aio::MultiplexedConnection) {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
-    let store = RedisStore::new(&redis_url(), &prefix, std::time::Duration::from_secs(2))
-        .expect("Redis store");
+    let prefix = fresh_prefix();
+    let store = redis_store_under(&prefix, RedisLayout::Indexed);
     let conn = redis::Client::open(redis_url())
         .expect("Redis URL")
         .get_multiplexed_async_connection()

@@ -6,7 +6,7 @@ use latchkey::config::{Settings, Sources};
 use uuid::Uuid;
 
 use super::browser::EXTENSION_ORIGIN;
-use super::redis::redis_url;
+use super::redis::{fresh_prefix, redis_url};
 
 /// A fresh database for one test: a SQLite file in a temporary directory, or, when
 /// `LATCHKEY__DATABASE__URL` names a PostgreSQL server, a new database on it.
@@ -60,7 +60,7 @@ pub struct TestConfig {
 impl TestConfig {
     pub fn new(db: &TestDb) -> Self {
         let mut vars = BTreeMap::new();
-        let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+        let prefix = fresh_prefix();
         for (k, v) in [
             ("LATCHKEY__DATABASE__URL", db.url.as_str()),
             ("LATCHKEY__REDIS__URL", &redis_url()),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use latchkey::session::RedisStore;
+use latchkey::session::{RedisLayout, RedisStore};
 use testkit::redis::{ClusterOptions, RedisCluster, RedisServer};
 use uuid::Uuid;
 
@@ -39,9 +39,21 @@ pub fn shared_cluster() -> &'static RedisCluster {
     &SHARED
 }
 
+/// A key prefix no other test uses, so that a test's keys on a shared Redis are its own.
+pub fn fresh_prefix() -> String {
+    format!("lktest:{}:", Uuid::new_v4().simple())
+}
+
+/// A store on the shared Redis under `prefix`, writing `layout`.
+pub fn redis_store_under(prefix: &str, layout: RedisLayout) -> RedisStore {
+    RedisStore::new(&redis_url(), prefix, Duration::from_secs(2))
+        .expect("Redis store")
+        .with_layout(layout)
+}
+
 /// A store on `cluster` under a fresh key prefix.
 pub fn redis_store_on(cluster: &RedisCluster) -> RedisStore {
-    let prefix = format!("lktest:{}:", Uuid::new_v4().simple());
+    let prefix = fresh_prefix();
     RedisStore::cluster(&cluster.nodes(), &prefix, Duration::from_secs(2)).expect("cluster store")
 }
 
