@@ -2,8 +2,6 @@
 //! per request, the Redis commands per request, the memory per session and the keys of one
 //! user, and each figure against its target.
 
-use latchkey::session::RedisLayout;
-
 use crate::machine::{pinned, LOAD_CPU, SERVER_CPU};
 use crate::memory::{KeySample, Memory, SESSIONS_PER_USER};
 use crate::rounds::Rounds;
@@ -115,7 +113,7 @@ impl Report {
             println!(
                 "{:<24} {:<8} {:>9} {:>8} {:>12} {:>14.1} {:>9.0}",
                 format!("{} users x {} session{plural}", m.users, m.per_user),
-                layout_name(m.layout),
+                m.layout.as_str(),
                 m.sessions(),
                 m.keys,
                 m.after.saturating_sub(m.before),
@@ -147,17 +145,10 @@ impl Report {
             println!(
                 "target: <= {target:.0} bytes of Redis per session ({} per user, redis.layout = {}): {bytes:.0}, {}",
                 m.per_user,
-                layout_name(m.layout),
+                m.layout.as_str(),
                 verdict(bytes <= target)
             );
         }
-    }
-}
-
-fn layout_name(layout: RedisLayout) -> &'static str {
-    match layout {
-        RedisLayout::Indexed => "indexed",
-        RedisLayout::Compact => "compact",
     }
 }
 

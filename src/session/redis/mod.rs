@@ -73,6 +73,16 @@ macro_rules! with_index {
     };
 }
 
+impl Layout {
+    /// Its name in the configuration (`redis.layout`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Indexed => "indexed",
+            Self::Compact => "compact",
+        }
+    }
+}
+
 struct Scripts {
     create: Script,
     list: Script,
@@ -498,5 +508,21 @@ impl SessionStore for RedisStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.connection.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Layout;
+
+    #[test]
+    fn a_layouts_name_is_the_one_the_configuration_reads() {
+        for layout in [Layout::Indexed, Layout::Compact] {
+            let named = serde_json::to_value(layout).ok();
+            assert_eq!(
+                named.as_ref().and_then(|v| v.as_str()),
+                Some(layout.as_str())
+            );
+        }
     }
 }
